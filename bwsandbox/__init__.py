@@ -1,0 +1,95 @@
+"""bwsandbox: run commands and AI coding agents in unprivileged bubblewrap sandboxes.
+
+The public API is exactly ``__all__``. Attributes load lazily so that ``agent-sandbox run``
+pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CommandNotExecutableError",
+    "CommandNotFoundError",
+    "DependencyError",
+    "HostFacts",
+    "LaunchError",
+    "NetworkError",
+    "NetworkMode",
+    "Policy",
+    "PolicyError",
+    "ProxyError",
+    "RunResult",
+    "Sandbox",
+    "SandboxError",
+    "SandboxPlan",
+    "SecretError",
+    "Workspace",
+    "WorkspaceError",
+    "__version__",
+    "compile_plan",
+    "load_policy",
+    "probe_host",
+    "run",
+]
+
+_LAZY: dict[str, str] = {
+    "CommandNotExecutableError": "bwsandbox._errors",
+    "CommandNotFoundError": "bwsandbox._errors",
+    "DependencyError": "bwsandbox._errors",
+    "LaunchError": "bwsandbox._errors",
+    "NetworkError": "bwsandbox._errors",
+    "PolicyError": "bwsandbox._errors",
+    "ProxyError": "bwsandbox._errors",
+    "SandboxError": "bwsandbox._errors",
+    "SecretError": "bwsandbox._errors",
+    "WorkspaceError": "bwsandbox._errors",
+    "NetworkMode": "bwsandbox.policy._model",
+    "Policy": "bwsandbox.policy._model",
+    "load_policy": "bwsandbox.policy",
+    "HostFacts": "bwsandbox.compile._facts",
+    "Workspace": "bwsandbox.compile._facts",
+    "SandboxPlan": "bwsandbox.compile._plan",
+    "compile_plan": "bwsandbox.compile._compiler",
+    "probe_host": "bwsandbox.runtime",
+    "Sandbox": "bwsandbox.runtime",
+    "RunResult": "bwsandbox._api",
+    "run": "bwsandbox._api",
+}
+
+if TYPE_CHECKING:
+    from bwsandbox._api import RunResult, run
+    from bwsandbox._errors import (
+        CommandNotExecutableError,
+        CommandNotFoundError,
+        DependencyError,
+        LaunchError,
+        NetworkError,
+        PolicyError,
+        ProxyError,
+        SandboxError,
+        SecretError,
+        WorkspaceError,
+    )
+    from bwsandbox.compile._compiler import compile_plan
+    from bwsandbox.compile._facts import HostFacts, Workspace
+    from bwsandbox.compile._plan import SandboxPlan
+    from bwsandbox.policy import load_policy
+    from bwsandbox.policy._model import NetworkMode, Policy
+    from bwsandbox.runtime import Sandbox, probe_host
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bwsandbox' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,72 @@
+"""Inputs of the compiler besides the policy: host facts (probed once) and the workspace.
+
+Both are plain values. :func:`bwsandbox.runtime.probe_host` fills :class:`HostFacts` from the
+real host; tests build them by hand (see ``tests/golden``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+__all__ = ["HostFacts", "PathKind", "PathInfo", "Workspace"]
+
+
+class PathKind(enum.StrEnum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    OTHER = "other"  # sockets, devices, fifos
+    MISSING = "missing"
+
+
+@dataclass(frozen=True, slots=True)
+class PathInfo:
+    """What the probe saw at one host path (``lstat``, not following the last symlink)."""
+
+    kind: PathKind
+    target: str = ""  # symlink target as read by readlink, when kind is SYMLINK
+
+
+def _empty() -> Mapping[str, PathInfo]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """Everything the compiler needs to know about the host, probed once."""
+
+    bwrap: str  # absolute path of the bwrap binary
+    bwrap_version: tuple[int, ...]
+    uid: int
+    gid: int
+    user: str
+    home: str  # the invoking user's home on the host
+    tmpdir: str  # where session work dirs are created
+    runtime_dir: str  # XDG_RUNTIME_DIR or a private fallback
+    environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: lstat results for every host path the policy and the compiler care about
+    paths: Mapping[str, PathInfo] = field(default_factory=_empty)
+
+    @property
+    def is_root(self) -> bool:
+        return self.uid == 0
+
+    def path(self, path: str) -> PathInfo | None:
+        """The probed kind of ``path``; None when it was not probed."""
+        return self.paths.get(path)
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """This session: the project, the work dir, the client, the command."""
+
+    project: str  # absolute, resolved
+    workdir: str  # the session's work dir on the host (contains tmp/ and home/)
+    session_id: str
+    client: str = "default"
+    command: tuple[str, ...] = ()  # empty: the policy's default command
+    interactive: bool = False  # the runtime gives the sandbox a private pty
+    extra_env: tuple[tuple[str, str], ...] = ()  # set by the runtime (e.g. network proxy)

@@ -1,0 +1,86 @@
+"""The compiler's output: everything the runtime needs to start one sandbox."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from bwsandbox.compile._options import BwrapOption, FdRef, render_all
+from bwsandbox.policy._model import NetworkMode
+
+__all__ = ["DataFile", "MountEntry", "MountKind", "NetworkPlan", "SandboxPlan", "SandboxUser"]
+
+
+class MountKind(enum.StrEnum):
+    RO = "ro"
+    RW = "rw"
+    TMPFS = "tmpfs"
+    DATA = "data"
+    SYMLINK = "symlink"
+    DEV = "dev"
+    PROC = "proc"
+    DIR = "dir"
+
+
+@dataclass(frozen=True, slots=True)
+class MountEntry:
+    """One visible path in the sandbox, in mount order (later entries cover earlier ones)."""
+
+    dest: str
+    kind: MountKind
+    src: str = ""  # host path for binds, symlink target for symlinks
+
+
+@dataclass(frozen=True, slots=True)
+class DataFile:
+    """Content the runtime writes into a pipe for ``--ro-bind-data`` (never to disk)."""
+
+    fd: FdRef
+    content: bytes
+    secret: bool = False  # redacted in explain, logs and errors
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxUser:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPlan:
+    mode: NetworkMode
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    add_hosts: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxPlan:
+    """argv with symbolic fds, environment, cwd, and what the runtime must set up."""
+
+    bwrap: str
+    options: tuple[BwrapOption, ...]
+    command: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    cwd: str
+    user: SandboxUser
+    network: NetworkPlan
+    data: tuple[DataFile, ...] = ()
+    mounts: tuple[MountEntry, ...] = ()
+    #: host paths inside the project that were protected (read-only) or absent at start
+    protected: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def fd_refs(self) -> tuple[FdRef, ...]:
+        """Every symbolic fd the options use, in order of first use."""
+        seen: dict[FdRef, None] = {}
+        for option in self.options:
+            for ref in option.fd_refs():
+                seen.setdefault(ref, None)
+        return tuple(seen)
+
+    def argv(self, fds: dict[FdRef, int] | None = None) -> list[str]:
+        """The full bwrap argv; symbolic fds render as ``{fd:NAME}`` without ``fds``."""
+        return [self.bwrap, *render_all(self.options, fds), "--", *self.command]

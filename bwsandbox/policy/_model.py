@@ -1,0 +1,186 @@
+"""The policy model: frozen, slotted dataclasses. Raw TOML never leaves the loader.
+
+A resolved :class:`Policy` is the merge of its layers (``extends``), with variables such as
+``{project}`` still unexpanded: they are expanded by the compiler, which knows the workspace.
+
+Each field carries ``metadata={"doc": ...}``; the policy reference in ``docs/`` is generated
+from it, and the loader derives the accepted TOML keys from the field names.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+__all__ = [
+    "VARIABLES",
+    "Bind",
+    "CommandPolicy",
+    "EnvPolicy",
+    "FilesystemPolicy",
+    "HardeningPolicy",
+    "NetworkMode",
+    "NetworkPolicy",
+    "Policy",
+]
+
+#: Variables a policy string may use, e.g. ``"{project}/.git/hooks"``.
+VARIABLES: dict[str, str] = {
+    "project": "absolute path of the project directory (bound read-write by default policies)",
+    "home": "the sandbox user's home directory (private: not the host's home)",
+    "host_home": "the invoking user's home directory on the host (for explicit binds only)",
+    "workdir": "the session's private work dir on the host (its tmp/ is the sandbox's /tmp)",
+    "client": "the client compartment name",
+    "user": "the sandbox user name",
+    "uid": "the sandbox user id",
+    "runtime_dir": "the host's XDG runtime dir",
+}
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+class NetworkMode(enum.StrEnum):
+    """How the sandbox reaches the network."""
+
+    NONE = "none"
+    HOST = "host"
+    FILTERED = "filtered"
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    """A host path made visible in the sandbox.
+
+    In TOML either a string (``"/usr"``: same path inside) or a table
+    ``{ src = "...", dest = "...", optional = true }``.
+    """
+
+    src: str = field(metadata=_doc("host path (variables allowed)"))
+    dest: str = field(default="", metadata=_doc("path inside the sandbox; defaults to src"))
+    optional: bool = field(
+        default=True, metadata=_doc("skip silently when src does not exist on the host")
+    )
+
+    @property
+    def target(self) -> str:
+        return self.dest or self.src
+
+
+@dataclass(frozen=True, slots=True)
+class FilesystemPolicy:
+    """What the sandbox sees. Later layers append to lists; ``remove`` drops destinations."""
+
+    ro: tuple[Bind, ...] = field(default=(), metadata=_doc("read-only binds"))
+    rw: tuple[Bind, ...] = field(default=(), metadata=_doc("read-write binds"))
+    tmpfs: tuple[str, ...] = field(default=(), metadata=_doc("empty private tmpfs mounts"))
+    mask: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("paths hidden inside the sandbox: a file becomes empty, a dir empty"),
+    )
+    protect: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "paths kept read-only even inside a read-write bind (hooks, rc files, editor "
+            "settings the host later runs)"
+        ),
+    )
+    etc: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "files and dirs under /etc bound read-only when present (a curated /etc; "
+            "passwd and group are always generated)"
+        ),
+    )
+    remove: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("destinations inherited from earlier layers to drop (any kind)"),
+    )
+    home: str = field(
+        default="private",
+        metadata=_doc(
+            "the sandbox home: 'private' (empty, in the work dir) or 'tmpfs'; never the host's"
+        ),
+    )
+    tmp_size: str = field(default="", metadata=_doc("reserved: size limit for /tmp"))
+
+
+@dataclass(frozen=True, slots=True)
+class EnvPolicy:
+    """The sandbox environment starts empty; only what is listed here gets in."""
+
+    passthrough: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("host variables copied in when set; shell globs such as 'LC_*' allowed"),
+    )
+    set: tuple[tuple[str, str], ...] = field(
+        default=(), metadata=_doc("variables set to a value (variables allowed)")
+    )
+    unset: tuple[str, ...] = field(
+        default=(), metadata=_doc("variables removed after passthrough and set (globs allowed)")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CommandPolicy:
+    """What runs when no command is given on the command line, and where."""
+
+    argv: tuple[str, ...] = field(
+        default=(), metadata=_doc("default command; empty means one must be given")
+    )
+    cwd: str = field(default="{project}", metadata=_doc("working directory inside the sandbox"))
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPolicy:
+    """Egress. ``none``: loopback only. ``host``: the host's network. ``filtered``: allowlist."""
+
+    mode: NetworkMode = field(default=NetworkMode.NONE, metadata=_doc("none | host | filtered"))
+    allow: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("allowed destinations: host, host:port, *.domain, IP, CIDR (filtered mode)"),
+    )
+    deny: tuple[str, ...] = field(
+        default=(), metadata=_doc("denied destinations, checked before allow (filtered mode)")
+    )
+    add_hosts: tuple[tuple[str, str], ...] = field(
+        default=(), metadata=_doc("name = IP pairs resolvable in the sandbox (like --add-host)")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HardeningPolicy:
+    """Hardening switches. Every relaxation must be written down in a policy."""
+
+    nested_userns: bool = field(
+        default=False, metadata=_doc("allow user namespaces inside the sandbox")
+    )
+    new_session: bool = field(
+        default=True,
+        metadata=_doc("detach from the host terminal's session (TIOCSTI defence) when no pty"),
+    )
+    die_with_parent: bool = field(default=True, metadata=_doc("kill the sandbox with its parent"))
+    hostname: str = field(default="sandbox", metadata=_doc("hostname inside the sandbox"))
+    share_ipc: bool = field(default=False, metadata=_doc("share the host IPC namespace"))
+    share_pid: bool = field(default=False, metadata=_doc("share the host PID namespace"))
+    uid: int | None = field(
+        default=None,
+        metadata=_doc("uid inside; default: the caller's, or 1000 when invoked as root"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A resolved policy: all layers merged, variables unexpanded."""
+
+    name: str = field(metadata=_doc("policy name (file stem)"))
+    description: str = field(default="", metadata=_doc("one line for humans"))
+    sources: tuple[str, ...] = field(
+        default=(), metadata=_doc("files the layers came from, base first")
+    )
+    filesystem: FilesystemPolicy = field(default_factory=FilesystemPolicy)
+    env: EnvPolicy = field(default_factory=EnvPolicy)
+    command: CommandPolicy = field(default_factory=CommandPolicy)
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
+    hardening: HardeningPolicy = field(default_factory=HardeningPolicy)
