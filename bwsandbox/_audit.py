@@ -1,0 +1,69 @@
+"""The session audit log: one JSON object per line, append-only, flushed per event.
+
+Every event has ``time`` (RFC 3339, UTC, ms), ``event`` and ``session``. Network decisions use
+``event = "net"`` with at least ``host``, ``port``, ``proto`` and ``decision`` (``allow`` or
+``deny``), plus ``rule`` and ``bytes_in``/``bytes_out`` when known. Secrets are recorded by name
+only, never by value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any, Protocol
+
+__all__ = ["AuditLog", "AuditSink", "MemoryAudit", "NullAudit"]
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+class AuditSink(Protocol):
+    def event(self, event: str, /, **fields: Any) -> None: ...
+
+
+class AuditLog:
+    """Appends events to ``path`` (created 0600, parent dirs 0700)."""
+
+    def __init__(self, path: str, session: str) -> None:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        self.path = path
+        self.session = session
+        self._lock = threading.Lock()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
+
+    def event(self, event: str, /, **fields: Any) -> None:
+        record = {"time": _now(), "event": event, "session": self.session, **fields}
+        line = json.dumps(record, separators=(",", ":"), default=str)
+        with self._lock:
+            if self._file.closed:
+                return
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+class MemoryAudit:
+    """Keeps events in a list (tests, library users)."""
+
+    def __init__(self, session: str = "test") -> None:
+        self.session = session
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def event(self, event: str, /, **fields: Any) -> None:
+        with self._lock:
+            self.events.append({"time": _now(), "event": event, "session": self.session, **fields})
+
+
+class NullAudit:
+    def event(self, event: str, /, **fields: Any) -> None:
+        return None

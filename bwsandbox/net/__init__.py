@@ -1,0 +1,3 @@
+"""Sandbox networking: modes none/host/filtered. Filtered mode lives in private modules here."""
+
+from __future__ import annotations
