@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bwsandbox.compile._compiler import compile_plan
+from bwsandbox.compile._compiler import compile_plan, paths_to_probe, sandbox_user
 from bwsandbox.compile._facts import HostFacts, PathInfo, PathKind, Workspace
 from bwsandbox.compile._plan import (
     DataFile,
@@ -25,4 +25,6 @@ __all__ = [
     "SandboxUser",
     "Workspace",
     "compile_plan",
+    "paths_to_probe",
+    "sandbox_user",
 ]

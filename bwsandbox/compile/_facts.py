@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["HostFacts", "PathKind", "PathInfo", "Workspace"]
+__all__ = ["HostFacts", "PathInfo", "PathKind", "Workspace"]
 
 
 class PathKind(enum.StrEnum):

@@ -1,0 +1,195 @@
+"""Golden argv files: every shipped policy compiled against fixed fake hosts.
+
+One token per line; mount order is part of the contract. Refresh with
+``BWSANDBOX_UPDATE_GOLDEN=1 pytest tests/golden`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from bwsandbox._paths import shipped_policies_dir
+from bwsandbox.compile import HostFacts, PathInfo, PathKind, Workspace, compile_plan, paths_to_probe
+from bwsandbox.compile._plan import SandboxPlan
+from bwsandbox.policy import load_policy
+
+EXPECTED = Path(__file__).parent / "expected"
+UPDATE = os.environ.get("BWSANDBOX_UPDATE_GOLDEN") == "1"
+
+D, F, M = PathInfo(PathKind.DIR), PathInfo(PathKind.FILE), PathInfo(PathKind.MISSING)
+
+
+def _link(target: str) -> PathInfo:
+    return PathInfo(PathKind.SYMLINK, target)
+
+
+_ETC_COMMON = {
+    "/etc": D,
+    "/etc/ssl": D,
+    "/etc/ld.so.cache": F,
+    "/etc/nsswitch.conf": F,
+    "/etc/localtime": _link("/usr/share/zoneinfo/Etc/UTC"),
+    "/etc/os-release": _link("../usr/lib/os-release"),
+    "/etc/alternatives": D,
+}
+
+LAYOUTS: dict[str, dict[str, PathInfo]] = {
+    "debian": {
+        "/usr": D,
+        "/bin": _link("usr/bin"),
+        "/sbin": _link("usr/sbin"),
+        "/lib": _link("usr/lib"),
+        "/lib64": _link("usr/lib64"),
+        "/lib32": _link("usr/lib32"),
+        **_ETC_COMMON,
+        "/etc/debian_version": F,
+        "/etc/ca-certificates": D,
+    },
+    "fedora": {
+        "/usr": D,
+        "/bin": _link("usr/bin"),
+        "/sbin": _link("usr/sbin"),
+        "/lib": _link("usr/lib"),
+        "/lib64": _link("usr/lib64"),
+        **_ETC_COMMON,
+        "/etc/pki": D,
+        "/etc/crypto-policies": D,
+        "/etc/alternatives": D,
+    },
+    "arch": {
+        "/usr": D,
+        "/bin": _link("usr/bin"),
+        "/sbin": _link("usr/bin"),
+        "/lib": _link("usr/lib"),
+        "/lib64": _link("usr/lib"),
+        **_ETC_COMMON,
+        "/etc/alternatives": M,
+    },
+    "nixos": {
+        "/usr": D,  # only /usr/bin/env
+        "/bin": D,  # only /bin/sh
+        "/nix/store": D,
+        "/run/current-system/sw": _link("/nix/store/aaaa-system-path"),
+        "/etc/profiles/per-user/alice": _link("/nix/store/bbbb-user-environment"),
+        "/etc": D,
+        "/etc/ssl": D,
+        "/etc/nsswitch.conf": _link("/etc/static/nsswitch.conf"),
+        "/etc/localtime": _link("/etc/zoneinfo/UTC"),
+    },
+    "legacy": {
+        "/usr": D,
+        "/bin": D,
+        "/sbin": D,
+        "/lib": D,
+        "/lib64": D,
+        **_ETC_COMMON,
+    },
+}
+
+PROJECT = "/home/alice/src/proj"
+PROJECT_PATHS = {
+    f"{PROJECT}": D,
+    f"{PROJECT}/.git/hooks": D,
+    f"{PROJECT}/.git/config": F,
+    f"{PROJECT}/.vscode": D,
+}
+
+
+def fake_facts(layout: str, *, root: bool = False) -> HostFacts:
+    return HostFacts(
+        bwrap="/usr/bin/bwrap",
+        bwrap_version=(0, 8, 0),
+        uid=0 if root else 1000,
+        gid=0 if root else 1000,
+        user="root" if root else "alice",
+        home="/root" if root else "/home/alice",
+        tmpdir="/tmp",
+        runtime_dir="/run/user/0" if root else "/run/user/1000",
+        environ=MappingProxyType(
+            {
+                "TERM": "xterm-256color",
+                "LANG": "en_US.UTF-8",
+                "LC_ALL": "C.UTF-8",
+                "SSH_AUTH_SOCK": "/run/user/1000/ssh-agent",
+                "AWS_SECRET_ACCESS_KEY": "canary-must-not-leak",
+                "HOME": "/home/alice",
+                "PATH": "/home/alice/.local/bin:/usr/bin:/bin",
+            }
+        ),
+    )
+
+
+def with_paths(
+    facts: HostFacts, layout: str, workspace: Workspace, refs: tuple[str, ...]
+) -> HostFacts:
+    known = {**LAYOUTS[layout], **PROJECT_PATHS}
+    policy = load_policy(refs)
+    probed = {p: known.get(p, M) for p in paths_to_probe(policy, facts, workspace)}
+    return HostFacts(
+        bwrap=facts.bwrap,
+        bwrap_version=facts.bwrap_version,
+        uid=facts.uid,
+        gid=facts.gid,
+        user=facts.user,
+        home=facts.home,
+        tmpdir=facts.tmpdir,
+        runtime_dir=facts.runtime_dir,
+        environ=facts.environ,
+        paths=MappingProxyType(probed),
+    )
+
+
+def render(plan: SandboxPlan) -> str:
+    lines = ["# argv", *plan.argv(), "# env", *(f"{k}={v}" for k, v in plan.env), "# data"]
+    for item in plan.data:
+        content = "<secret>" if item.secret else item.content.decode()
+        lines.append(f"{item.fd.name}: {content!r}")
+    lines += ["# protected", *plan.protected, "# warnings", *plan.warnings]
+    return "\n".join(lines) + "\n"
+
+
+def shipped() -> list[str]:
+    return sorted(p.stem for p in Path(shipped_policies_dir()).glob("*.toml"))
+
+
+CASES = [
+    (policy, layout, root, network)
+    for policy in shipped()
+    for layout, root in [
+        ("debian", False),
+        ("debian", True),
+        ("fedora", False),
+        ("arch", False),
+        ("nixos", False),
+        ("legacy", False),
+    ]
+    for network in ["none"]
+] + [("base", "debian", False, "host"), ("base", "debian", False, "filtered")]
+
+
+@pytest.mark.parametrize(("policy", "layout", "root", "network"), CASES)
+def test_golden_argv(policy: str, layout: str, root: bool, network: str) -> None:
+    refs: tuple[str, ...] = (policy,)
+    overlays: list[tuple[str, dict[str, object]]] = []
+    if network != "none":
+        overlays.append(("command line", {"network": {"mode": network}}))
+    workspace = Workspace(
+        project=PROJECT,
+        workdir="/tmp/agent-sandbox-golden",
+        session_id="golden",
+        command=("true",),
+    )
+    facts = with_paths(fake_facts(layout, root=root), layout, workspace, refs)
+    plan = compile_plan(load_policy(refs, overlays=overlays), facts, workspace)
+    name = f"{policy}-{layout}-{'root' if root else 'user'}-{network}.txt"
+    path = EXPECTED / name
+    text = render(plan)
+    if UPDATE or not path.exists():
+        if not UPDATE and os.environ.get("CI"):
+            pytest.fail(f"golden file {name} missing; run with BWSANDBOX_UPDATE_GOLDEN=1")
+        path.write_text(text)
+    assert text == path.read_text(), f"golden mismatch for {name} (BWSANDBOX_UPDATE_GOLDEN=1)"
