@@ -1,0 +1,102 @@
+"""What a policy file may contain: sections and keys, derived from the model's field names.
+
+Every key has a :class:`Spec`: how its layers merge (:class:`Kind`) and the check that turns
+one raw value into a model value. A model field without a spec fails at import time, so the
+model and the loader cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+from bwsandbox.policy import _checks as c
+from bwsandbox.policy._model import (
+    CommandPolicy,
+    EnvPolicy,
+    FilesystemPolicy,
+    HardeningPolicy,
+    NetworkPolicy,
+)
+
+__all__ = ["SECTIONS", "SPECS", "TOP_KEYS", "Kind", "Spec"]
+
+
+class Kind(enum.Enum):
+    """How a key merges across layers."""
+
+    SCALAR = "scalar"  # the later layer wins
+    LIST = "list"  # appended, de-duplicated keeping the first position
+    TABLE = "table"  # merged per name, the later layer wins
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    kind: Kind
+    #: checks one value (a scalar, one list item, or one table value)
+    check: Callable[[object], object]
+    #: for tables: checks one name
+    check_name: Callable[[object], str] | None = None
+
+
+def _scalar(check: Callable[[object], object]) -> Spec:
+    return Spec(Kind.SCALAR, check)
+
+
+def _list(check: Callable[[object], object]) -> Spec:
+    return Spec(Kind.LIST, check)
+
+
+def _table(check_name: Callable[[object], str], check: Callable[[object], object]) -> Spec:
+    return Spec(Kind.TABLE, check, check_name)
+
+
+SECTIONS: dict[str, type] = {
+    "filesystem": FilesystemPolicy,
+    "env": EnvPolicy,
+    "command": CommandPolicy,
+    "network": NetworkPolicy,
+    "hardening": HardeningPolicy,
+}
+
+_CHECKS: dict[str, Spec] = {
+    "filesystem.ro": _list(c.check_bind),
+    "filesystem.rw": _list(c.check_bind),
+    "filesystem.tmpfs": _list(c.check_path),
+    "filesystem.mask": _list(c.check_path),
+    "filesystem.protect": _list(c.check_path),
+    "filesystem.etc": _list(c.check_etc),
+    "filesystem.remove": _list(c.check_path),
+    "filesystem.home": _scalar(c.check_home_mode),
+    "filesystem.tmp_size": _scalar(c.check_size),
+    "env.passthrough": _list(c.check_passthrough),
+    "env.set": _table(c.check_env_name, c.check_env_value),
+    "env.unset": _list(c.check_env_glob),
+    # a command replaces the previous one as a whole: a scalar holding a tuple
+    "command.argv": _scalar(c.check_argv),
+    "command.cwd": _scalar(c.check_path),
+    "network.mode": _scalar(c.check_network_mode),
+    "network.allow": _list(c.check_rule),
+    "network.deny": _list(c.check_rule),
+    "network.add_hosts": _table(c.check_hostname, c.check_ip),
+    "hardening.nested_userns": _scalar(c.check_bool),
+    "hardening.new_session": _scalar(c.check_bool),
+    "hardening.die_with_parent": _scalar(c.check_bool),
+    "hardening.hostname": _scalar(c.check_hostname),
+    "hardening.share_ipc": _scalar(c.check_bool),
+    "hardening.share_pid": _scalar(c.check_bool),
+    "hardening.uid": _scalar(c.check_uid),
+}
+
+#: section -> key -> spec, in model field order
+SPECS: dict[str, dict[str, Spec]] = {
+    section: {f.name: _CHECKS[f"{section}.{f.name}"] for f in fields(cls)}
+    for section, cls in SECTIONS.items()
+}
+
+#: keys allowed at the top of a file besides the sections
+TOP_KEYS: dict[str, Spec] = {
+    "extends": _list(c.check_string),
+    "description": _scalar(c.check_description),
+}
