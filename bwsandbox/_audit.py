@@ -6,6 +6,9 @@ Every event has ``time`` (RFC 3339, UTC, ms), ``event`` and ``session``. Network
 only, never by value.
 """
 
+# os.path on purpose: imported on the start-up path, where pathlib costs milliseconds
+# ruff: noqa: PTH103, PTH120
+
 from __future__ import annotations
 
 import json

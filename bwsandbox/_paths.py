@@ -9,6 +9,9 @@
 them to stay out of the real home).
 """
 
+# os.path on purpose: imported on the start-up path, where pathlib costs milliseconds
+# ruff: noqa: PTH118, PTH120, PTH100, PTH112
+
 from __future__ import annotations
 
 import os

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 from bwsandbox._errors import PolicyError
 from bwsandbox.compile._facts import HostFacts, PathKind, Workspace
@@ -109,7 +109,12 @@ def paths_to_probe(policy: Policy, facts: HostFacts, workspace: Workspace) -> tu
     paths += [_expand(b.src, variables, "filesystem.ro") for b in fs.ro]
     paths += [_expand(b.src, variables, "filesystem.rw") for b in fs.rw]
     paths += [_expand(p, variables, "filesystem.mask") for p in fs.mask]
-    paths += [_expand(p, variables, "filesystem.protect") for p in fs.protect]
+    for template in fs.protect:
+        path = posixpath.normpath(_expand(template, variables, "filesystem.protect"))
+        paths.append(path)
+        while path != "/" and not any(_under(path, b) for b in ("/usr", "/etc")):
+            path = posixpath.dirname(path)
+            paths.append(path)
     paths += [_expand(p, variables, "filesystem.etc") for p in fs.etc]
     return tuple(dict.fromkeys(posixpath.normpath(p) for p in paths))
 
@@ -190,8 +195,71 @@ def _environment(
     return tuple(sorted(env.items()))
 
 
-def _visible_rw(path: str, rw_dests: Iterable[str]) -> bool:
-    return any(_under(path, dest) for dest in rw_dests)
+def _protect(
+    templates: tuple[str, ...],
+    variables: Mapping[str, str],
+    *,
+    facts: HostFacts,
+    removed: set[str],
+    rw_dests: list[str],
+    mounts: _Mounts,
+    data_file: Callable[[str, bytes], FdRef],
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Read-only mounts for protected paths inside writable binds.
+
+    - present file or dir: bound read-only onto itself;
+    - symlink: its target is bound read-only (the link itself is checked after the session);
+    - absent, parent present: an empty read-only placeholder (tmpfs dir or empty data file),
+      so it cannot be created; bwrap makes the mount point, the runtime removes it after;
+    - every directory between the writable bind and the path is bound onto itself, so it is a
+      mount point that cannot be renamed away and replaced (``mv .git .git-old``).
+    """
+    protected: list[str] = []
+    placeholders: list[tuple[str, str]] = []
+    anchors: set[str] = set()
+    for index, template in enumerate(templates):
+        is_dir = template.endswith("/")
+        path = posixpath.normpath(_expand(template, variables, f"filesystem.protect[{index}]"))
+        if path in removed:
+            continue
+        roots = [dest for dest in rw_dests if _under(path, dest) and path != dest]
+        if not roots:
+            continue
+        root = max(roots, key=len)
+        protected.append(path)
+        ancestor = posixpath.dirname(path)
+        parent_present = ancestor == root
+        while ancestor != root and _under(ancestor, root):
+            info = facts.path(ancestor)
+            if info is None or info.kind is not PathKind.DIR:
+                break
+            parent_present = parent_present or ancestor == posixpath.dirname(path)
+            if ancestor not in anchors:
+                anchors.add(ancestor)
+                mounts.add(
+                    BindMount(ancestor, ancestor, readonly=False),
+                    MountEntry(ancestor, MountKind.RW, ancestor),
+                    ancestor,
+                )
+            ancestor = posixpath.dirname(ancestor)
+        info = facts.path(path)
+        if info is None or info.kind in (PathKind.FILE, PathKind.DIR, PathKind.SYMLINK):
+            optional = info is None or info.kind is PathKind.SYMLINK
+            mounts.add(
+                BindMount(path, path, optional=optional), MountEntry(path, MountKind.RO, path), path
+            )
+        elif info.kind is PathKind.MISSING and parent_present:
+            if is_dir:
+                mounts.add(TmpfsMount(path, perms="0555"), MountEntry(path, MountKind.TMPFS), path)
+                mounts.add(RemountRo(path), None, path)
+                placeholders.append((path, "dir"))
+            else:
+                ref = data_file(f"protect{index}", b"")
+                mounts.add(
+                    DataBind(ref, path, perms="0444"), MountEntry(path, MountKind.DATA), path
+                )
+                placeholders.append((path, "file"))
+    return protected, placeholders
 
 
 def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> SandboxPlan:
@@ -238,7 +306,7 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
 
     data: list[DataFile] = []
 
-    def data_file(name: str, content: bytes, *, secret: bool = False) -> FdRef:
+    def data_file(name: str, content: bytes, secret: bool = False) -> FdRef:
         ref = FdRef(f"data:{name}")
         data.append(DataFile(fd=ref, content=content, secret=secret))
         return ref
@@ -371,19 +439,15 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
         elif info.kind in (PathKind.FILE, PathKind.OTHER, PathKind.SYMLINK):
             ref = data_file(f"mask{index}", b"")
             mounts.add(DataBind(ref, path, perms="0444"), MountEntry(path, MountKind.DATA), path)
-    protected: list[str] = []
-    for index, template in enumerate(fs.protect):
-        path = posixpath.normpath(_expand(template, variables, f"filesystem.protect[{index}]"))
-        if path in removed or not _visible_rw(path, rw_dests):
-            continue
-        protected.append(path)
-        info = facts.path(path)
-        if info is None or info.kind in (PathKind.FILE, PathKind.DIR):
-            mounts.add(
-                BindMount(path, path, optional=info is None),
-                MountEntry(path, MountKind.RO, path),
-                path,
-            )
+    protected, placeholders = _protect(
+        fs.protect,
+        variables,
+        facts=facts,
+        removed=removed,
+        rw_dests=rw_dests,
+        mounts=mounts,
+        data_file=data_file,
+    )
 
     mount_options, entries = mounts.ordered()
     options.extend(mount_options)
@@ -402,5 +466,6 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
         data=tuple(data),
         mounts=tuple(entries),
         protected=tuple(protected),
+        placeholders=tuple(placeholders),
         warnings=tuple(warnings),
     )

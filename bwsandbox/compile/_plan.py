@@ -69,8 +69,11 @@ class SandboxPlan:
     network: NetworkPlan
     data: tuple[DataFile, ...] = ()
     mounts: tuple[MountEntry, ...] = ()
-    #: host paths inside the project that were protected (read-only) or absent at start
+    #: host paths inside writable binds that are protected (read-only) for the session
     protected: tuple[str, ...] = ()
+    #: (path, "file" | "dir"): absent protected paths that bwrap creates on the host as
+    #: empty read-only placeholders; the runtime removes them (if still empty) afterwards
+    placeholders: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = field(default=())
 
     def fd_refs(self) -> tuple[FdRef, ...]:

@@ -167,6 +167,15 @@ def check_path(value: object) -> str:
     return "/" + "/".join(parts)
 
 
+def check_protect_path(value: object) -> str:
+    """Like :func:`check_path`; a trailing ``/`` is kept: it says the path is a directory."""
+    path = check_path(value)
+    text = value if isinstance(value, str) else ""
+    if text.endswith("/") and not path.endswith("/"):
+        return path + "/"
+    return path
+
+
 def check_etc(value: object) -> str:
     """An absolute path under /etc (``/etc/hosts``); never /etc itself."""
     what = "a path under /etc such as '/etc/hosts'"

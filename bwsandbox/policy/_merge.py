@@ -116,7 +116,11 @@ class _Merger:
         removed = False
         for key in _FS_LISTS:
             items = self.lists.get(key, [])
-            kept = [item for item in items if _target(item.value) != placed.value]
+            kept = [
+                item
+                for item in items
+                if _target(item.value).rstrip("/") != str(placed.value).rstrip("/")
+            ]
             removed = removed or len(kept) != len(items)
             self.lists[key] = kept
         if not removed:

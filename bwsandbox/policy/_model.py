@@ -83,7 +83,8 @@ class FilesystemPolicy:
         default=(),
         metadata=_doc(
             "paths kept read-only even inside a read-write bind (hooks, rc files, editor "
-            "settings the host later runs)"
+            "settings the host later runs); a trailing '/' marks a directory. Absent paths "
+            "get an empty read-only placeholder for the session, removed afterwards"
         ),
     )
     etc: tuple[str, ...] = field(

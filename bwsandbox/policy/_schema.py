@@ -65,7 +65,7 @@ _CHECKS: dict[str, Spec] = {
     "filesystem.rw": _list(c.check_bind),
     "filesystem.tmpfs": _list(c.check_path),
     "filesystem.mask": _list(c.check_path),
-    "filesystem.protect": _list(c.check_path),
+    "filesystem.protect": _list(c.check_protect_path),
     "filesystem.etc": _list(c.check_etc),
     "filesystem.remove": _list(c.check_path),
     "filesystem.home": _scalar(c.check_home_mode),

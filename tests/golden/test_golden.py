@@ -93,6 +93,7 @@ LAYOUTS: dict[str, dict[str, PathInfo]] = {
 PROJECT = "/home/alice/src/proj"
 PROJECT_PATHS = {
     f"{PROJECT}": D,
+    f"{PROJECT}/.git": D,
     f"{PROJECT}/.git/hooks": D,
     f"{PROJECT}/.git/config": F,
     f"{PROJECT}/.vscode": D,

@@ -1,0 +1,178 @@
+"""``bwsandbox.run``: one call from a command to its result, like ``subprocess.run``.
+
+``build_overlay`` turns command-line style options into the raw "command line" policy layer;
+the CLI uses the same function, so the library and ``agent-sandbox run`` agree exactly.
+"""
+
+# ruff: noqa: PTH100, PTH109, PTH111, PTH118
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bwsandbox._errors import PolicyError
+
+__all__ = ["COMMAND_LINE", "RunResult", "build_overlay", "run"]
+
+#: the name of the overlay layer built from options (shown in errors and ``explain``)
+COMMAND_LINE = "command line"
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What :func:`run` returns."""
+
+    returncode: int
+    stdout: bytes | None
+    stderr: bytes | None
+    session_id: str
+    workdir: str | None  # set when keep_workdir=True: the kept work dir
+    timed_out: bool = False
+
+
+def _env_layer(env: Mapping[str, str] | Sequence[str]) -> dict[str, Any]:
+    if isinstance(env, Mapping):
+        return {"set": dict(env)} if env else {}
+    if isinstance(env, str):
+        raise PolicyError("expected NAME or NAME=VALUE items, got one string", key="--env")
+    values: dict[str, str] = {}
+    passthrough: list[str] = []
+    for item in env:
+        name, sep, value = item.partition("=")
+        if not name:
+            raise PolicyError(f"expected NAME or NAME=VALUE, got {item!r}", key="--env")
+        if sep:
+            values[name] = value
+        else:
+            passthrough.append(name)
+    layer: dict[str, Any] = {}
+    if values:
+        layer["set"] = values
+    if passthrough:
+        layer["passthrough"] = passthrough
+    return layer
+
+
+def _binds(paths: Sequence[str], base: str) -> list[dict[str, Any]]:
+    return [
+        {"src": os.path.abspath(os.path.join(base, os.path.expanduser(p))), "optional": False}
+        for p in paths
+    ]
+
+
+def build_overlay(
+    *,
+    network: str | None = None,
+    allow: Sequence[str] = (),
+    add_hosts: Mapping[str, str] | Sequence[str] | None = None,
+    ro: Sequence[str] = (),
+    rw: Sequence[str] = (),
+    env: Mapping[str, str] | Sequence[str] | None = None,
+    cwd: str | None = None,
+) -> dict[str, Any]:
+    """The raw "command line" policy layer for these options (empty tables are left out).
+
+    ``--allow``/``--add-host`` without ``--network`` mean ``filtered``. ``--ro``/``--rw``
+    paths are made absolute against ``cwd`` and must exist. ``add_hosts`` takes a mapping or
+    ``NAME=IP`` strings (as typed on the command line).
+    """
+    base = os.getcwd() if cwd is None else cwd
+    overlay: dict[str, Any] = {}
+    hosts = _hosts(add_hosts)
+    net: dict[str, Any] = {}
+    if network is not None:
+        net["mode"] = network
+    elif allow or hosts:
+        net["mode"] = "filtered"
+    if allow:
+        net["allow"] = list(allow)
+    if hosts:
+        net["add_hosts"] = hosts
+    if net:
+        overlay["network"] = net
+    filesystem: dict[str, Any] = {}
+    if ro:
+        filesystem["ro"] = _binds(ro, base)
+    if rw:
+        filesystem["rw"] = _binds(rw, base)
+    if filesystem:
+        overlay["filesystem"] = filesystem
+    env_layer = _env_layer(env) if env is not None else {}
+    if env_layer:
+        overlay["env"] = env_layer
+    return overlay
+
+
+def _hosts(add_hosts: Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
+    if not add_hosts:
+        return {}
+    if isinstance(add_hosts, Mapping):
+        return dict(add_hosts)
+    hosts: dict[str, str] = {}
+    for item in add_hosts:
+        name, sep, address = item.partition("=")
+        if not sep or not name or not address:
+            raise PolicyError(f"expected NAME=IP, got {item!r}", key="--add-host")
+        hosts[name] = address
+    return hosts
+
+
+def run(
+    command: Sequence[str],
+    *,
+    project: str | os.PathLike[str] | None = None,
+    policies: Sequence[str] = ("base",),
+    network: str | None = None,
+    allow: Sequence[str] = (),
+    add_hosts: Mapping[str, str] | None = None,
+    ro: Sequence[str] = (),
+    rw: Sequence[str] = (),
+    env: Mapping[str, str] | Sequence[str] | None = None,
+    client: str = "default",
+    capture_output: bool = False,
+    input: bytes | None = None,  # noqa: A002 (subprocess's name)
+    timeout: float | None = None,
+    keep_workdir: bool = False,
+) -> RunResult:
+    """Run ``command`` in a sandbox with ``project`` (default: cwd) read-write; wait for it.
+
+    On ``timeout`` the command is stopped (TERM, then KILL) and the result says
+    ``timed_out=True``. Errors are :class:`bwsandbox.SandboxError` subclasses.
+    """
+    from bwsandbox.policy import load_policy
+    from bwsandbox.runtime import Sandbox
+
+    project_dir = os.fspath(project) if project is not None else os.getcwd()
+    overlay = build_overlay(
+        network=network, allow=allow, add_hosts=add_hosts, ro=ro, rw=rw, env=env
+    )
+    policy = load_policy(tuple(policies), overlays=((COMMAND_LINE, overlay),) if overlay else ())
+    sandbox = Sandbox(
+        policy,
+        project=project_dir,
+        command=command,
+        client=client,
+        interactive=False,
+        keep_workdir=keep_workdir,
+        capture_output=capture_output,
+        input=input,
+    )
+    timed_out = False
+    with sandbox:
+        try:
+            returncode = sandbox.wait(timeout)
+        except TimeoutError:
+            timed_out = True
+            sandbox.stop()
+            returncode = sandbox.returncode if sandbox.returncode is not None else 128 + 9
+    return RunResult(
+        returncode=returncode,
+        stdout=sandbox.stdout_data,
+        stderr=sandbox.stderr_data,
+        session_id=sandbox.session_id,
+        workdir=sandbox.workdir if keep_workdir else None,
+        timed_out=timed_out,
+    )

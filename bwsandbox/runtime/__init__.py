@@ -1,0 +1,63 @@
+"""The runtime: from a compiled SandboxPlan to a running, supervised bwrap process.
+
+::
+
+    probe_host()            HostFacts: bwrap, ids, home, tmp/runtime dirs, environ, paths
+    Sandbox(policy, ...)    one session: work dir, compile, launch, network, supervise, clean up
+    create_workdir() / remove_workdir() / sweep_stale_workdirs()
+
+Attributes load lazily, so ``import bwsandbox.runtime._rmtree`` (or ``_workdir``) does not pay
+for the compiler and the supervisor.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "ROOT_LAYOUT",
+    "Sandbox",
+    "SandboxState",
+    "Workdir",
+    "create_workdir",
+    "probe_host",
+    "probe_paths",
+    "remove_workdir",
+    "sweep_stale_workdirs",
+]
+
+_LAZY: dict[str, str] = {
+    "ROOT_LAYOUT": "bwsandbox.runtime._probe",
+    "probe_host": "bwsandbox.runtime._probe",
+    "probe_paths": "bwsandbox.runtime._probe",
+    "Sandbox": "bwsandbox.runtime._sandbox",
+    "SandboxState": "bwsandbox.runtime._sandbox",
+    "Workdir": "bwsandbox.runtime._workdir",
+    "create_workdir": "bwsandbox.runtime._workdir",
+    "remove_workdir": "bwsandbox.runtime._workdir",
+    "sweep_stale_workdirs": "bwsandbox.runtime._workdir",
+}
+
+if TYPE_CHECKING:
+    from bwsandbox.runtime._probe import ROOT_LAYOUT, probe_host, probe_paths
+    from bwsandbox.runtime._sandbox import Sandbox, SandboxState
+    from bwsandbox.runtime._workdir import (
+        Workdir,
+        create_workdir,
+        remove_workdir,
+        sweep_stale_workdirs,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bwsandbox.runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

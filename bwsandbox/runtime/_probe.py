@@ -1,0 +1,226 @@
+"""Probe the host once into a :class:`HostFacts` value. The only module that looks at the host.
+
+Everything the compiler needs (bwrap, ids, home, tmp and runtime dirs, environment, what sits at
+the paths the policy names) is read here; the compiler itself stays pure.
+"""
+
+# os-level on purpose: fd-relative calls, and no pathlib import on the start-up path
+# ruff: noqa: PTH102, PTH112, PTH115, PTH116, PTH117, PTH118, PTH123
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from types import MappingProxyType
+
+from bwsandbox._errors import DependencyError
+from bwsandbox.compile._facts import HostFacts, PathInfo, PathKind
+
+__all__ = ["ROOT_LAYOUT", "find_bwrap", "probe_host", "probe_paths"]
+
+#: Paths always probed: how /bin, /lib... relate to /usr on this host (merged /usr, NixOS...).
+ROOT_LAYOUT: tuple[str, ...] = (
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/usr",
+    "/nix",
+    "/nix/store",
+    "/run/current-system/sw",
+    "/etc",
+)
+
+_VERSION_RE = re.compile(rb"(\d+)\.(\d+)(?:\.(\d+))?")
+_INSTALL = {
+    "debian": "sudo apt-get install bubblewrap",
+    "ubuntu": "sudo apt-get install bubblewrap",
+    "fedora": "sudo dnf install bubblewrap",
+    "rhel": "sudo dnf install bubblewrap",
+    "centos": "sudo dnf install bubblewrap",
+    "arch": "sudo pacman -S bubblewrap",
+    "opensuse": "sudo zypper install bubblewrap",
+    "alpine": "sudo apk add bubblewrap",
+    "nixos": "add pkgs.bubblewrap to environment.systemPackages",
+}
+
+
+def probe_host(*, environ: Mapping[str, str] | None = None, paths: Iterable[str] = ()) -> HostFacts:
+    """Probe the host: bwrap, ids, home, tmp and runtime dirs, environment, ``paths``."""
+    env = dict(os.environ if environ is None else environ)
+    bwrap = find_bwrap(env)
+    uid, gid = os.getuid(), os.getgid()
+    user, home = _account(uid, env)
+    tmpdir = _tmpdir(env)
+    facts = HostFacts(
+        bwrap=bwrap,
+        bwrap_version=_bwrap_version(bwrap),
+        uid=uid,
+        gid=gid,
+        user=user,
+        home=home,
+        tmpdir=tmpdir,
+        runtime_dir=_runtime_dir(env, uid, tmpdir),
+        environ=MappingProxyType(env),
+    )
+    return probe_paths(facts, (*ROOT_LAYOUT, *paths))
+
+
+def probe_paths(facts: HostFacts, paths: Iterable[str]) -> HostFacts:
+    """A copy of ``facts`` that also knows what sits at ``paths`` (lstat, no following)."""
+    known = dict(facts.paths)
+    for path in paths:
+        if path and path not in known:
+            known[path] = _path_info(path)
+    return replace(facts, paths=MappingProxyType(known))
+
+
+def _path_info(path: str) -> PathInfo:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return PathInfo(PathKind.MISSING)
+    mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        try:
+            return PathInfo(PathKind.SYMLINK, os.readlink(path))
+        except OSError:
+            return PathInfo(PathKind.MISSING)
+    if stat.S_ISDIR(mode):
+        return PathInfo(PathKind.DIR)
+    if stat.S_ISREG(mode):
+        return PathInfo(PathKind.FILE)
+    return PathInfo(PathKind.OTHER)
+
+
+def find_bwrap(environ: Mapping[str, str]) -> str:
+    """``$BWSANDBOX_BWRAP`` or ``bwrap`` on ``$PATH``; DependencyError with the install command."""
+    override = environ.get("BWSANDBOX_BWRAP")
+    if override:
+        if os.path.isabs(override) and _executable_file(override):
+            return override
+        raise DependencyError(
+            f"BWSANDBOX_BWRAP={override!r} is not an executable file",
+            hint="point it to the absolute path of bwrap, or unset it",
+        )
+    for directory in environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", "bwrap")
+        if os.path.isabs(candidate) and _executable_file(candidate):
+            return candidate
+    raise DependencyError(
+        "bwrap (bubblewrap) was not found on PATH", hint=f"install it: {install_command()}"
+    )
+
+
+def install_command() -> str:
+    """The command that installs bubblewrap on this distribution (from /etc/os-release)."""
+    ids: list[str] = []
+    try:
+        with open("/etc/os-release", encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.strip().partition("=")
+                if key in ("ID", "ID_LIKE"):
+                    ids += value.strip("\"'").split()
+    except OSError:
+        pass
+    for name in ids:
+        if name in _INSTALL:
+            return _INSTALL[name]
+    return "install the 'bubblewrap' package with your package manager"
+
+
+def _executable_file(path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and os.access(path, os.X_OK)
+
+
+def _bwrap_version(bwrap: str) -> tuple[int, ...]:
+    """Run ``bwrap --version`` (posix_spawn + pipe: no subprocess import on the start-up path)."""
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.posix_spawn(
+            bwrap,
+            [bwrap, "--version"],
+            {},
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, write_end, 1),
+            ],
+        )
+    except OSError as exc:
+        os.close(read_end)
+        os.close(write_end)
+        raise DependencyError(
+            f"cannot run {bwrap}: {exc.strerror}", hint=f"reinstall it: {install_command()}"
+        ) from exc
+    os.close(write_end)
+    chunks = []
+    with os.fdopen(read_end, "rb") as pipe:
+        chunks.append(pipe.read())
+    os.waitpid(pid, 0)
+    match = _VERSION_RE.search(b"".join(chunks))
+    if match is None:
+        raise DependencyError(
+            f"{bwrap} --version printed no version", hint=f"reinstall it: {install_command()}"
+        )
+    return tuple(int(part) for part in match.groups() if part is not None)
+
+
+def _account(uid: int, environ: Mapping[str, str]) -> tuple[str, str]:
+    import pwd
+
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        return environ.get("USER", f"user{uid}"), environ.get("HOME", "/")
+    return entry.pw_name, entry.pw_dir
+
+
+def _usable_dir(path: str) -> bool:
+    return os.path.isabs(path) and os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def _tmpdir(environ: Mapping[str, str]) -> str:
+    candidate = environ.get("TMPDIR", "")
+    if candidate and _usable_dir(candidate):
+        return os.path.realpath(candidate)
+    return "/tmp"
+
+
+def _private_dir(path: str, uid: int) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == uid and stat.S_IMODE(st.st_mode) & 0o077 == 0
+
+
+def _runtime_dir(environ: Mapping[str, str], uid: int, tmpdir: str) -> str:
+    """``$XDG_RUNTIME_DIR`` when it exists and is ours, else a private 0700 dir under tmpdir."""
+    candidate = environ.get("XDG_RUNTIME_DIR", "")
+    if candidate and os.path.isabs(candidate) and _private_dir(candidate, uid):
+        return candidate
+    fallback = os.path.join(tmpdir, f"bwsandbox-runtime-{uid}")
+    try:
+        os.mkdir(fallback, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise DependencyError(
+            f"cannot create a runtime dir {fallback}: {exc.strerror}",
+            hint="set XDG_RUNTIME_DIR to a private directory you own",
+        ) from exc
+    if not _private_dir(fallback, uid):
+        raise DependencyError(
+            f"{fallback} is not a private directory owned by uid {uid}",
+            hint="remove it or set XDG_RUNTIME_DIR to a private directory you own",
+        )
+    return fallback

@@ -1,0 +1,138 @@
+"""Protected paths around a session: what mounts cannot do, checked on the host afterwards.
+
+The compiler makes protected paths read-only mount points, and gives absent ones an empty
+read-only placeholder that bwrap creates on the host as a mount point. Two things remain for
+the host side, after the sandbox is gone:
+
+- remove the placeholders, only when they are still what bwrap made (an empty regular file,
+  an empty directory: ``unlink`` after an ``lstat``, ``rmdir``), never following symlinks;
+- a protected path that is a *symlink* has its target protected, but the link itself lives in
+  the writable project and can be replaced: such a replacement is moved aside (renamed next to
+  it, nothing is deleted) and the original link restored;
+- a protected path that was absent and could not get a placeholder (its parent did not exist)
+  but exists now is reported, so the user reviews it before their tools run it.
+
+Placeholders are also recorded in the work dir, so a session killed before its cleanup has
+them removed by the next session's stale sweep.
+"""
+
+# os-level on purpose: lstat/rmdir/unlink semantics without following symlinks
+# ruff: noqa: PTH104, PTH106, PTH108, PTH115, PTH118, PTH211
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from bwsandbox.compile._plan import SandboxPlan
+
+__all__ = ["RECORD", "ProtectedPaths", "remove_placeholders"]
+
+#: file in the work dir listing this session's placeholders
+RECORD = "placeholders.json"
+
+_Sig = tuple[str, str]  # (kind, symlink target)
+
+
+def _signature(path: str) -> _Sig:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return ("missing", "")
+    except OSError:
+        return ("unknown", "")
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            return ("symlink", os.readlink(path))
+        except OSError:
+            return ("symlink", "")
+    if stat.S_ISDIR(st.st_mode):
+        return ("dir", "")
+    if stat.S_ISREG(st.st_mode):
+        return ("file", "")
+    return ("other", "")
+
+
+def remove_placeholders(items: list[tuple[str, str]]) -> list[str]:
+    """Remove placeholders that are still empty; returns paths left in place."""
+    left: list[str] = []
+    for path, kind in items:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            left.append(path)
+            continue
+        try:
+            if kind == "dir" and stat.S_ISDIR(st.st_mode):
+                os.rmdir(path)  # only ever removes an empty directory
+            elif kind == "file" and stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                os.unlink(path)
+            else:
+                left.append(path)
+        except OSError:
+            left.append(path)
+    return left
+
+
+class ProtectedPaths:
+    """Snapshot protected paths before launch; settle them after the sandbox is gone."""
+
+    def __init__(self, plan: SandboxPlan, session_id: str) -> None:
+        self.session_id = session_id
+        self.placeholders = list(plan.placeholders)
+        placeholder_paths = {path for path, _ in plan.placeholders}
+        self.before = {
+            path: _signature(path) for path in plan.protected if path not in placeholder_paths
+        }
+
+    def record(self, workdir: str) -> None:
+        """Write the placeholder list into the work dir (for the stale sweep)."""
+        if not self.placeholders:
+            return
+        fd = os.open(
+            os.path.join(workdir, RECORD),
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+        )
+        try:
+            os.write(fd, json.dumps(self.placeholders).encode())
+        finally:
+            os.close(fd)
+
+    def settle(self) -> list[str]:
+        """Remove placeholders, restore replaced symlinks; returns warnings for the user."""
+        warnings = [
+            f"placeholder {path} was changed during the session and was left in place"
+            for path in remove_placeholders(self.placeholders)
+        ]
+        for path, (kind, target) in self.before.items():
+            now = _signature(path)
+            if now == (kind, target):
+                continue
+            if kind == "symlink":
+                warnings.append(self._restore_link(path, target))
+            elif kind == "missing":
+                warnings.append(
+                    f"the sandbox created protected path {path}: review it before any tool "
+                    "on the host uses it"
+                )
+        return warnings
+
+    def _restore_link(self, path: str, target: str) -> str:
+        aside = f"{path}.agent-sandbox-{self.session_id}"
+        try:
+            if _signature(path)[0] != "missing":
+                os.rename(path, aside)
+            os.symlink(target, path)
+        except OSError as exc:
+            return (
+                f"the sandbox replaced protected symlink {path} and it could not be restored "
+                f"({exc.strerror}): review it before any tool on the host uses it"
+            )
+        return (
+            f"the sandbox replaced protected symlink {path}; restored it (-> {target}), "
+            f"the replacement is at {aside}"
+        )

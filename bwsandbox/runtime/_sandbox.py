@@ -1,0 +1,456 @@
+"""``Sandbox``: one session, from policy to exit status, over one ExitStack.
+
+Order of start: validate the project, sweep stale work dirs, create this session's work dir,
+probe the host, compile, audit ``start``, check the command exists inside, launch bwrap (held
+on its block fd), set up the network, release. Teardown runs in reverse; every step runs even
+when an earlier one failed (failures are kept in :attr:`Sandbox.cleanup_errors` and audited).
+"""
+
+# os-level on purpose: fd-relative calls, and no pathlib import on the start-up path
+# ruff: noqa: PTH100, PTH116, PTH118
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import signal
+import stat
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bwsandbox._errors import (
+    LaunchError,
+    NetworkError,
+    SandboxError,
+    WorkspaceError,
+)
+from bwsandbox.compile._facts import HostFacts, Workspace
+from bwsandbox.policy._model import NetworkMode
+from bwsandbox.runtime._launch import BwrapProcess, Stdio, diagnose, launch, preflight
+from bwsandbox.runtime._probe import probe_host, probe_paths
+from bwsandbox.runtime._protect import ProtectedPaths
+from bwsandbox.runtime._resolve import resolve_command
+from bwsandbox.runtime._supervise import Relay, Supervisor, exit_code
+from bwsandbox.runtime._workdir import create_workdir, remove_workdir, sweep_stale_workdirs
+
+if TYPE_CHECKING:
+    from bwsandbox._audit import AuditSink
+    from bwsandbox.compile._plan import SandboxPlan
+    from bwsandbox.policy._model import Policy
+    from bwsandbox.runtime._tty import Pty
+
+__all__ = ["Sandbox", "SandboxState"]
+
+
+class SandboxState(enum.Enum):
+    CREATED = "created"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class Sandbox:
+    """Run one command in a sandbox built from ``policy`` with ``project`` bound read-write.
+
+    ``with Sandbox(policy, project=".", command=["make"]) as sb: status = sb.wait()``
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        project: str | os.PathLike[str],
+        command: Sequence[str] = (),
+        client: str = "default",
+        interactive: bool | None = None,
+        keep_workdir: bool = False,
+        stdin: int | None = None,
+        stdout: int | None = None,
+        stderr: int | None = None,
+        audit: AuditSink | None = None,
+        environ: Mapping[str, str] | None = None,
+        capture_output: bool = False,
+        input: bytes | None = None,  # noqa: A002 (subprocess's name)
+        stop_timeout: float = 5.0,
+        forward_signals: bool = True,
+    ) -> None:
+        self.policy = policy
+        self.project = os.fspath(project)
+        self.command = tuple(command)
+        self.client = client
+        self.interactive = interactive
+        self.keep_workdir = keep_workdir
+        self.stdio = (stdin, stdout, stderr)
+        self.environ = environ
+        self.capture_output = capture_output
+        self.input = input
+        self.stop_timeout = stop_timeout
+        self.forward_signals = forward_signals
+        self.state = SandboxState.CREATED
+        self.returncode: int | None = None
+        self.cleanup_errors: list[str] = []
+        #: what the user should know after the session (protected paths changed, ...)
+        self.warnings: list[str] = []
+        self.stdout_data: bytes | None = None
+        self.stderr_data: bytes | None = None
+        self._session_id = os.urandom(6).hex()
+        self._audit = audit
+        self._stack = contextlib.ExitStack()
+        self._plan: SandboxPlan | None = None
+        self._workdir: str | None = None
+        self._process: BwrapProcess | None = None
+        self._supervisor: Supervisor | None = None
+        self._sinks: tuple[bytearray | None, bytearray | None] = (None, None)
+        self._child_ends: list[int] = []  # our copies of fds only bwrap should hold
+        self._stack.callback(self._close_child_ends)
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def session_id(self) -> str:
+        return self._session_id
+
+    @property
+    def plan(self) -> SandboxPlan:
+        if self._plan is None:
+            raise LaunchError("the sandbox has no plan yet", hint="call start() first")
+        return self._plan
+
+    @property
+    def workdir(self) -> str | None:
+        return self._workdir
+
+    @property
+    def pid(self) -> int | None:
+        """bwrap's pid on the host (None before start)."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def child_pid(self) -> int | None:
+        """Host pid of the sandbox's pid 1 (from bwrap's info fd)."""
+        return None if self._process is None else self._process.child_pid
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self.state is not SandboxState.CREATED:
+            raise LaunchError(f"the sandbox was already started (state {self.state.value})")
+        self.state = SandboxState.STARTING
+        try:
+            self._start()
+        except BaseException as exc:
+            self.state = SandboxState.FAILED
+            if self._audit is not None and self._plan is not None:
+                self._audit.event("error", error=str(exc) or type(exc).__name__)
+            self._stack.close()
+            raise
+        self.state = SandboxState.RUNNING
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the command; its exit status (128+N for signal N). TimeoutError on timeout."""
+        if self.state is not SandboxState.RUNNING:
+            if self.returncode is not None:
+                return self.returncode
+            raise LaunchError(f"the sandbox is not running (state {self.state.value})")
+        assert self._supervisor is not None
+        try:
+            code = self._supervisor.run(timeout)
+        except TimeoutError:
+            raise
+        except BaseException:
+            self._fail()
+            raise
+        return self._finish(code)
+
+    def stop(self) -> None:
+        """TERM the command, wait ``stop_timeout``, KILL, wait; then tear everything down."""
+        if self.state is SandboxState.RUNNING:
+            assert self._supervisor is not None
+            try:
+                self._supervisor.signal_sandbox(signal.SIGTERM)
+                try:
+                    code = self._supervisor.run(self.stop_timeout)
+                except TimeoutError:
+                    self._kill()
+                    code = self._supervisor.run()
+            except BaseException:
+                self._fail()
+                raise
+            self._finish(code, check_setup=False)
+        elif self.state is not SandboxState.STOPPED:
+            self._stack.close()
+
+    # -- start ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        project = _check_project(self.project)
+        environ = dict(os.environ if self.environ is None else self.environ)
+        facts = probe_host(environ=environ)
+        sweep_stale_workdirs(facts.tmpdir)
+        workdir = create_workdir(facts.tmpdir)
+        self._workdir = workdir.path
+        if not self.keep_workdir:
+            self._teardown(lambda: remove_workdir(workdir.path))
+        interactive = self._interactive()
+        workspace = Workspace(
+            project=project,
+            workdir=workdir.path,
+            session_id=self._session_id,
+            client=self.client,
+            command=self.command,
+            interactive=interactive,
+        )
+        plan = self._compile(facts, workspace)
+        self._plan = plan
+        audit = self._open_audit()
+        audit.event(
+            "start",
+            policy=self.policy.name,
+            sources=list(self.policy.sources),
+            argv=plan.argv(),
+            command=list(plan.command),
+            network=plan.network.mode.value,
+            project=project,
+            workdir=workdir.path,
+            interactive=interactive,
+            client=self.client,
+        )
+        resolve_command(plan.command, plan)
+        preflight(plan)
+        guard = ProtectedPaths(plan, self._session_id)
+        guard.record(workdir.path)
+        self._teardown(lambda: self._settle(guard, audit))
+        stdio, prefix, pty, relays = self._stdio(plan, interactive)
+        process = launch(plan, stdio, command_prefix=prefix)
+        self._process = process
+        self._teardown(self._reap)
+        self._close_child_ends()
+        if pty is not None:
+            pty.close_slave()
+        self._supervisor = Supervisor(
+            process, pty=pty, relays=relays, forward_signals=self.forward_signals
+        )
+        self._teardown(self._supervisor.close)
+        if process.child_pid is None:
+            raise self._setup_error(exit_code(process.wait()))
+        if plan.network.mode is NetworkMode.FILTERED:
+            network = _open_network(plan, audit, self._session_id)
+            self._teardown(lambda: _close_network(network, audit))
+            network.attach(process.child_pid)
+        process.release()
+
+    def _settle(self, guard: ProtectedPaths, audit: AuditSink) -> None:
+        for warning in guard.settle():
+            self.warnings.append(warning)
+            audit.event("protected-path", message=warning)
+
+    def _compile(self, facts: HostFacts, workspace: Workspace) -> SandboxPlan:
+        from bwsandbox.compile import compile_plan, paths_to_probe
+
+        facts = probe_paths(facts, paths_to_probe(self.policy, facts, workspace))
+        return compile_plan(self.policy, facts, workspace)
+
+    def _interactive(self) -> bool:
+        if self.capture_output or self.input is not None:
+            return False
+        if self.interactive is not None:
+            return self.interactive
+        stdin, stdout, _ = self.stdio
+        return os.isatty(0 if stdin is None else stdin) and os.isatty(
+            1 if stdout is None else stdout
+        )
+
+    def _open_audit(self) -> AuditSink:
+        if self._audit is not None:
+            return self._audit
+        from bwsandbox._audit import AuditLog
+        from bwsandbox._paths import session_dir
+
+        path = os.path.join(session_dir(self.client, self._session_id), "audit.jsonl")
+        try:
+            log = AuditLog(path, self._session_id)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write the audit log {path}: {exc.strerror}") from exc
+        self._audit = log
+        self._teardown(log.close)
+        return log
+
+    def _stdio(
+        self, plan: SandboxPlan, interactive: bool
+    ) -> tuple[Stdio, tuple[str, ...], Pty | None, list[Relay]]:
+        stdin, stdout, stderr = self.stdio
+        if interactive:
+            return self._pty_stdio(
+                plan, 0 if stdin is None else stdin, 1 if stdout is None else stdout
+            )
+        relays: list[Relay] = []
+        if self.input is not None:
+            read_end, write_end = os.pipe2(os.O_CLOEXEC)
+            os.set_blocking(write_end, False)
+            relays.append(Relay(None, dst=write_end, buf=bytearray(self.input), close_dst=True))
+            self._child_ends.append(read_end)
+            stdin = read_end
+        if self.capture_output:
+            sinks = (bytearray(), bytearray())
+            self._sinks = sinks
+            ends = []
+            for sink in sinks:
+                read_end, write_end = os.pipe2(os.O_CLOEXEC)
+                os.set_blocking(read_end, False)
+                relays.append(Relay(read_end, sink=sink, close_src=True, from_sandbox=True))
+                self._child_ends.append(write_end)
+                ends.append(write_end)
+            stdout, stderr = ends
+        return Stdio(stdin, stdout, stderr), (), None, relays
+
+    def _pty_stdio(
+        self, plan: SandboxPlan, in_fd: int, out_fd: int
+    ) -> tuple[Stdio, tuple[str, ...], Pty, list[Relay]]:
+        from bwsandbox.runtime._tty import HostTerminal, open_pty  # interactive sessions only
+
+        host = HostTerminal(in_fd, out_fd) if os.isatty(in_fd) and os.isatty(out_fd) else None
+        pty = open_pty(host)
+        self._teardown(pty.close)
+        if host is not None:
+            host.enter_raw()
+            self._teardown(host.restore)
+        relays = [
+            Relay(in_fd, dst=pty.master),
+            Relay(pty.master, dst=out_fd, from_sandbox=True),
+        ]
+        try:
+            setsid = resolve_command(("setsid",), plan)
+        except SandboxError:
+            setsid = None
+        if setsid is None:  # no util-linux inside: bwrap's session gets the pty directly
+            return Stdio(ctty_path=pty.slave_path), (), pty, relays
+        return Stdio(pty.slave, pty.slave, pty.slave), (setsid, "-c"), pty, relays
+
+    # -- teardown ------------------------------------------------------------------------
+
+    def _teardown(self, step: Callable[[], object]) -> None:
+        """Register a teardown step whose failure is recorded, never skipping later steps."""
+
+        def run() -> None:
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - recorded, and the next step still runs
+                self.cleanup_errors.append(str(exc))
+
+        self._stack.callback(run)
+
+    def _reap(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        try:
+            if process.poll() is None:
+                process.kill(signal.SIGKILL)
+                process.wait()
+        finally:
+            process.close()
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill(signal.SIGKILL)
+
+    def _fail(self) -> None:
+        self.state = SandboxState.FAILED
+        self._stack.close()
+
+    def _finish(self, code: int, *, check_setup: bool = True) -> int:
+        stdout_sink, stderr_sink = self._sinks
+        self.stdout_data = None if stdout_sink is None else bytes(stdout_sink)
+        self.stderr_data = None if stderr_sink is None else bytes(stderr_sink)
+        error: LaunchError | None = None
+        if check_setup and self._process is not None and self._process.setup_failed():
+            error = self._setup_error(code)
+        self.returncode = code
+        if self._audit is not None:
+            fields: dict[str, Any] = {"returncode": code}
+            if code > 128:
+                with contextlib.suppress(ValueError):
+                    fields["signal"] = signal.Signals(code - 128).name
+            if error is not None:
+                fields["error"] = str(error)
+            self._audit.event("exit", **fields)
+        self.state = SandboxState.FAILED if error else SandboxState.STOPPED
+        self._stack.close()
+        if self.cleanup_errors and self._audit is not None:
+            for problem in self.cleanup_errors:
+                self._audit.event("cleanup-error", error=problem)
+        if error is not None:
+            raise error
+        return code
+
+    def _close_child_ends(self) -> None:
+        for fd in self._child_ends:
+            _close_quietly(fd)
+        self._child_ends.clear()
+
+    def _setup_error(self, code: int) -> LaunchError:
+        message = _bwrap_message(self.stderr_data)
+        if not message and self._plan is not None:
+            message = diagnose(self._plan)
+        if message:
+            return LaunchError(f"bwrap could not set up the sandbox: {message}")
+        return LaunchError(
+            f"bwrap could not set up the sandbox (exit status {code})",
+            hint="its message is on stderr above; `agent-sandbox explain` shows the argv",
+        )
+
+
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _bwrap_message(stderr: bytes | None) -> str:
+    if not stderr:
+        return ""
+    lines = [
+        line for line in stderr.decode(errors="replace").splitlines() if line.startswith("bwrap: ")
+    ]
+    return lines[-1].removeprefix("bwrap: ") if lines else ""
+
+
+def _check_project(project: str) -> str:
+    path = os.path.realpath(os.path.abspath(project))
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise WorkspaceError(
+            f"project directory {project} does not exist", hint="pass an existing directory"
+        ) from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise WorkspaceError(f"project {project} is not a directory", hint="pass a directory")
+    return path
+
+
+def _close_network(network: Any, audit: AuditSink) -> None:
+    """Close the network session, then audit its summary (connections, decisions)."""
+    try:
+        network.close()
+    finally:
+        for line in network.summary():
+            audit.event("network", summary=line)
+
+
+def _open_network(plan: SandboxPlan, audit: AuditSink, session_id: str) -> Any:
+    try:
+        from bwsandbox.net import open_network
+    except ImportError as exc:
+        raise NetworkError(
+            "filtered networking is not available in this installation",
+            hint="install bwsandbox[net], or use --network none",
+        ) from exc
+    return open_network(plan.network, audit=audit, session_id=session_id)

@@ -1,0 +1,129 @@
+"""A private pty for interactive sandboxes, and the host terminal's raw mode.
+
+The sandbox never holds the host terminal: its stdin/stdout/stderr are the slave of a pty the
+supervisor opened, and the supervisor relays bytes between that pty's master and the host
+terminal (put in raw mode, restored on every exit path). ``TIOCSTI`` inside can only inject
+into the sandbox's own pty.
+
+Inside, ``setsid --ctty`` (util-linux) makes the slave the controlling terminal of a new
+session led by the command, so Ctrl-C and job control act on the command's process group and
+never on bwrap's monitor (which would take the whole sandbox down with it).
+"""
+
+# os-level on purpose: fd-relative calls, and no pathlib import on the start-up path
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import struct
+import termios
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["HostTerminal", "Pty", "open_pty"]
+
+_TIOCGSID = getattr(termios, "TIOCGSID", 0x5429)
+_WINSIZE = struct.Struct("HHHH")
+
+
+def _copy_winsize(src: int, dst: int) -> None:
+    try:
+        size = fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * _WINSIZE.size)
+        fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+
+
+def _make_raw(mode: list[Any]) -> list[Any]:
+    """cfmakeraw on a tcgetattr list (a copy)."""
+    new = list(mode)
+    iflag, oflag, cflag, lflag = (int(x) for x in new[:4])
+    iflag &= ~(
+        termios.IGNBRK
+        | termios.BRKINT
+        | termios.PARMRK
+        | termios.ISTRIP
+        | termios.INLCR
+        | termios.IGNCR
+        | termios.ICRNL
+        | termios.IXON
+    )
+    oflag &= ~termios.OPOST
+    lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+    cflag = (cflag & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
+    new[:4] = [iflag, oflag, cflag, lflag]
+    cc = list(new[6])
+    cc[termios.VMIN] = 1
+    cc[termios.VTIME] = 0
+    new[6] = cc
+    return new
+
+
+@dataclass(slots=True)
+class HostTerminal:
+    """The host's terminal (stdin/stdout ttys): raw mode on entry, restored by :meth:`restore`."""
+
+    in_fd: int
+    out_fd: int
+    saved: list[Any] | None = None
+
+    def enter_raw(self) -> None:
+        self.saved = termios.tcgetattr(self.in_fd)
+        termios.tcsetattr(self.in_fd, termios.TCSADRAIN, _make_raw(self.saved))
+
+    def restore(self) -> None:
+        if self.saved is not None:
+            termios.tcsetattr(self.in_fd, termios.TCSADRAIN, self.saved)
+            self.saved = None
+
+
+@dataclass(slots=True)
+class Pty:
+    """The sandbox's private pty: we keep the master; the slave goes to bwrap."""
+
+    master: int
+    slave: int
+    slave_path: str
+    host: HostTerminal | None = None
+
+    def sync_winsize(self) -> None:
+        """Give the sandbox the host terminal's size (the kernel then sends it SIGWINCH)."""
+        if self.host is not None:
+            _copy_winsize(self.host.out_fd, self.master)
+
+    def close_slave(self) -> None:
+        if self.slave >= 0:
+            os.close(self.slave)
+            self.slave = -1
+
+    def close(self) -> None:
+        self.close_slave()
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+
+    def session_groups(self) -> list[int]:
+        """Process groups to signal on the sandbox's behalf: its session and foreground job."""
+        groups: list[int] = []
+        try:
+            buf = fcntl.ioctl(self.master, _TIOCGSID, b"\0" * 4)
+            groups.append(struct.unpack("i", buf)[0])
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            groups.append(os.tcgetpgrp(self.master))
+        return list(dict.fromkeys(g for g in groups if g > 1))
+
+
+def open_pty(host: HostTerminal | None) -> Pty:
+    """A new pty whose slave mirrors the host terminal's modes and size."""
+    master, slave = os.openpty()
+    if host is not None:
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(slave, termios.TCSANOW, termios.tcgetattr(host.in_fd))
+    pty = Pty(master=master, slave=slave, slave_path=os.ttyname(slave), host=host)
+    pty.sync_winsize()
+    os.set_blocking(master, False)
+    return pty

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Install the real agent CLIs (Claude Code, Codex) from npm into a cache dir, for the
+# end-to-end tests and for users who do not have them yet. Prints the bin dir on stdout.
+#
+#   scripts/install-agents.sh                 # both agents, default cache dir
+#   scripts/install-agents.sh claude          # only Claude Code
+#   BWSANDBOX_AGENTS_CACHE=/some/dir scripts/install-agents.sh
+#
+# Cache dir: $BWSANDBOX_AGENTS_CACHE, else /var/cache/bwsandbox/agents as root, else
+# ${XDG_CACHE_HOME:-~/.cache}/bwsandbox/agents. A package already in the cache is reused
+# (no network); set BWSANDBOX_AGENTS_UPDATE=1 to reinstall. Versions can be pinned with
+# BWSANDBOX_CLAUDE_VERSION / BWSANDBOX_CODEX_VERSION (default: latest).
+set -euo pipefail
+
+say() { printf '%s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+if [[ -n ${BWSANDBOX_AGENTS_CACHE:-} ]]; then
+    cache=$BWSANDBOX_AGENTS_CACHE
+elif [[ $EUID -eq 0 ]]; then
+    cache=/var/cache/bwsandbox/agents
+else
+    cache=${XDG_CACHE_HOME:-$HOME/.cache}/bwsandbox/agents
+fi
+
+command -v npm >/dev/null 2>&1 || die "npm is not installed (Debian: apt-get install nodejs npm)"
+
+want=("$@")
+[[ ${#want[@]} -eq 0 ]] && want=(claude codex)
+
+package_of() {
+    case $1 in
+        claude) printf '@anthropic-ai/claude-code@%s\n' "${BWSANDBOX_CLAUDE_VERSION:-latest}" ;;
+        codex) printf '@openai/codex@%s\n' "${BWSANDBOX_CODEX_VERSION:-latest}" ;;
+        *) die "unknown agent '$1' (known: claude, codex)" ;;
+    esac
+}
+
+mkdir -p "$cache"
+chmod 0755 "$cache"
+bin="$cache/node_modules/.bin"
+packages=()
+for agent in "${want[@]}"; do
+    spec=$(package_of "$agent")
+    if [[ -x $bin/$agent && -z ${BWSANDBOX_AGENTS_UPDATE:-} ]]; then
+        say "$agent: already in $cache"
+    else
+        packages+=("$spec")
+    fi
+done
+
+if [[ ${#packages[@]} -gt 0 ]]; then
+    say "installing ${packages[*]} into $cache (npm)..."
+    # --prefix keeps everything in the cache dir; no global install, no lifecycle scripts
+    # of our own. Claude Code's and Codex's packages ship their native binaries inside.
+    npm install --prefix "$cache" --no-audit --no-fund --loglevel=error \
+        "${packages[@]}" >&2
+fi
+
+for agent in "${want[@]}"; do
+    [[ -x $bin/$agent ]] || die "$agent was not installed into $bin"
+done
+printf '%s\n' "$bin"
