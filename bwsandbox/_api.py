@@ -57,10 +57,18 @@ def _env_layer(env: Mapping[str, str] | Sequence[str]) -> dict[str, Any]:
 
 
 def _binds(paths: Sequence[str], base: str) -> list[dict[str, Any]]:
+    # literal paths: braces are doubled so they are not read as policy variables
     return [
-        {"src": os.path.abspath(os.path.join(base, os.path.expanduser(p))), "optional": False}
+        {
+            "src": _literal(os.path.abspath(os.path.join(base, os.path.expanduser(p)))),
+            "optional": False,
+        }
         for p in paths
     ]
+
+
+def _literal(path: str) -> str:
+    return path.replace("{", "{{").replace("}", "}}")
 
 
 def build_overlay(

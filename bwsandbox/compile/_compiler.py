@@ -395,13 +395,14 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
 
     # 4. the policy's binds and tmpfs mounts
     rw_dests: list[str] = []
+    ro_dests = {posixpath.normpath(_expand(b.target, variables, "filesystem.ro")) for b in fs.ro}
     for kind, binds in ((MountKind.RO, fs.ro), (MountKind.RW, fs.rw)):
         for index, bind in enumerate(binds):
             where = f"filesystem.{kind.value}[{index}]"
             src = posixpath.normpath(_expand(bind.src, variables, where + ".src"))
             dest = posixpath.normpath(_expand(bind.target, variables, where + ".dest"))
-            if dest in removed:
-                continue
+            if dest in removed or (kind is MountKind.RW and dest in ro_dests):
+                continue  # read-only wins when two layers name the same place
             info = facts.path(src)
             if info is not None and info.kind is PathKind.MISSING:
                 if bind.optional:

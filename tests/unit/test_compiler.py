@@ -196,3 +196,10 @@ def test_data_files_never_in_argv() -> None:
     rendered = " ".join(argv(plan))
     assert "{fd:data:passwd}" in rendered
     assert "alice:x:1000" not in rendered
+
+
+def test_read_only_wins_over_read_write_at_the_same_place() -> None:
+    fs = FilesystemPolicy(rw=(Bind("{project}"),), ro=(Bind(PROJECT),))
+    tokens = argv(compile_plan(policy(filesystem=fs), facts(), workspace()))
+    assert PROJECT in pairs(tokens, "--ro-bind")
+    assert PROJECT not in pairs(tokens, "--bind")
