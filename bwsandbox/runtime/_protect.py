@@ -25,7 +25,9 @@ import json
 import os
 import stat
 
-from bwsandbox.compile._plan import SandboxPlan
+TYPE_CHECKING = False  # typing's constant costs an import on the start-up path
+if TYPE_CHECKING:
+    from bwsandbox.compile._plan import SandboxPlan
 
 __all__ = ["RECORD", "ProtectedPaths", "remove_placeholders"]
 

@@ -32,7 +32,12 @@ from bwsandbox.runtime._probe import probe_host, probe_paths
 from bwsandbox.runtime._protect import ProtectedPaths
 from bwsandbox.runtime._resolve import resolve_command
 from bwsandbox.runtime._supervise import Relay, Supervisor, exit_code
-from bwsandbox.runtime._workdir import create_workdir, remove_workdir, sweep_stale_workdirs
+from bwsandbox.runtime._workdir import (
+    create_workdir,
+    keep_workdir,
+    remove_workdir,
+    sweep_stale_workdirs,
+)
 
 if TYPE_CHECKING:
     from bwsandbox._audit import AuditSink
@@ -198,7 +203,9 @@ class Sandbox:
         sweep_stale_workdirs(facts.tmpdir)
         workdir = create_workdir(facts.tmpdir)
         self._workdir = workdir.path
-        if not self.keep_workdir:
+        if self.keep_workdir:
+            self._teardown(lambda: keep_workdir(workdir.path))
+        else:
             self._teardown(lambda: remove_workdir(workdir.path))
         interactive = self._interactive()
         workspace = Workspace(
@@ -244,7 +251,7 @@ class Sandbox:
             raise self._setup_error(exit_code(process.wait()))
         if plan.network.mode is NetworkMode.FILTERED:
             network = _open_network(plan, audit, self._session_id)
-            self._teardown(lambda: _close_network(network, audit))
+            self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
             network.attach(process.child_pid)
         process.release()
 
@@ -436,13 +443,15 @@ def _check_project(project: str) -> str:
     return path
 
 
-def _close_network(network: Any, audit: AuditSink) -> None:
-    """Close the network session, then audit its summary (connections, decisions)."""
+def _close_network(network: Any, audit: AuditSink) -> list[str]:
+    """Close the network session, audit its denial summary and return it for the user."""
     try:
         network.close()
     finally:
-        for line in network.summary():
+        lines: list[str] = list(network.summary())
+        for line in lines:
             audit.event("network", summary=line)
+    return lines
 
 
 def _open_network(plan: SandboxPlan, audit: AuditSink, session_id: str) -> Any:

@@ -23,6 +23,7 @@ __all__ = [
     "PREFIX",
     "Workdir",
     "create_workdir",
+    "keep_workdir",
     "process_identity",
     "remove_workdir",
     "sweep_stale_workdirs",
@@ -244,3 +245,17 @@ def _remove_recorded_placeholders(tmp_fd: int, name: str) -> None:
                 if isinstance(item, list) and len(item) == 2
             ]
         )
+
+
+def keep_workdir(path: str) -> None:
+    """Keep a work dir for the user: drop its owner marker so no stale sweep removes it."""
+    try:
+        fd = os.open(path, _DIR)
+    except OSError:
+        return
+    try:
+        os.unlink(MARKER, dir_fd=fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

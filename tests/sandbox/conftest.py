@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import Cli, CliResult
+    from tests.conftest import Cli, CliResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import Cli
+    from tests.conftest import Cli
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
 

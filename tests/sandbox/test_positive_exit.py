@@ -10,7 +10,7 @@ import pytest
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from conftest import Cli, CliResult
+    from tests.conftest import Cli, CliResult
 
     from .conftest import SandboxRunner
 

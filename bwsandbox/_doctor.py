@@ -1,0 +1,345 @@
+"""Host checks behind ``agent-sandbox doctor``: structured results, no printing.
+
+:func:`diagnose` runs every check through a :class:`HostProbe` (the real host by default,
+a fake in tests) and returns a :class:`Diagnosis`. Each :class:`Check` says what was seen,
+whether it matters (``ok``, ``warn``, ``fail``, ``info``) and, when something is wrong, the
+exact command that fixes it. The sandbox works when no check failed.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bwsandbox.runtime._probe import install_command
+
+__all__ = [
+    "Check",
+    "Diagnosis",
+    "HostProbe",
+    "RealHost",
+    "Status",
+    "apparmor_profile",
+    "diagnose",
+]
+
+MIN_BWRAP = (0, 8, 0)  # --disable-userns, --size, --perms
+
+
+class Status(enum.StrEnum):
+    OK = "ok"
+    WARN = "warn"  # works, but a later feature or a defence is degraded
+    FAIL = "fail"  # the sandbox cannot work until this is fixed
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    status: Status
+    summary: str
+    fix: tuple[str, ...] = ()  # lines to show under the check (commands, caveats)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    checks: tuple[Check, ...]
+
+    @property
+    def sandbox_works(self) -> bool:
+        return not any(check.status is Status.FAIL for check in self.checks)
+
+
+class HostProbe(Protocol):
+    """The side effects doctor needs; :class:`RealHost` is the real one."""
+
+    uid: int
+
+    def read(self, path: str) -> str | None:
+        """A small file's stripped text, or None when it cannot be read."""
+
+    def exists(self, path: str) -> bool: ...
+
+    def writable(self, path: str) -> bool: ...
+
+    def which(self, name: str) -> str | None: ...
+
+    def run(self, argv: list[str]) -> tuple[int, str]:
+        """Exit status and stderr+stdout; status 127 when the program cannot be started."""
+
+    def has_module(self, name: str) -> bool: ...
+
+    def has_library(self, soname: str) -> bool: ...
+
+
+class RealHost:
+    def __init__(self) -> None:
+        self.uid = os.getuid()
+
+    def read(self, path: str) -> str | None:
+        try:
+            with Path(path).open(encoding="utf-8", errors="replace") as file:
+                return file.read(65536).strip()
+        except OSError:
+            return None
+
+    def exists(self, path: str) -> bool:
+        return Path(path).exists()
+
+    def writable(self, path: str) -> bool:
+        return os.access(path, os.W_OK)
+
+    def which(self, name: str) -> str | None:
+        return shutil.which(name)
+
+    def run(self, argv: list[str]) -> tuple[int, str]:
+        try:
+            done = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return 127, str(exc)
+        return done.returncode, (done.stderr + done.stdout).strip()
+
+    def has_module(self, name: str) -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec(name) is not None
+
+    def has_library(self, soname: str) -> bool:
+        import ctypes
+
+        try:
+            ctypes.CDLL(soname)
+        except OSError:
+            return False
+        return True
+
+
+def apparmor_profile(bwrap: str) -> str:
+    """An AppArmor profile that lets ``bwrap`` (only) create user namespaces on Ubuntu."""
+    return (
+        "abi <abi/4.0>,\n"
+        "include <tunables/global>\n"
+        f"profile bwrap {bwrap} flags=(unconfined) {{\n"
+        "  userns,\n"
+        "  include if exists <local/bwrap>\n"
+        "}\n"
+    )
+
+
+def _parse_version(text: str) -> tuple[int, ...]:
+    words = text.split()
+    word = words[-1] if words else ""
+    parts: list[int] = []
+    for piece in word.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _check_bwrap(host: HostProbe) -> tuple[Check, str | None]:
+    path = host.which("bwrap")
+    install = (f"install it: {install_command()}",)
+    if path is None:
+        return Check("bwrap", Status.FAIL, "bwrap not found on PATH", install), None
+    status, out = host.run([path, "--version"])
+    version = _parse_version(out) if status == 0 else ()
+    if not version:
+        return Check("bwrap", Status.FAIL, f"{path} --version failed: {out}", install), None
+    shown = ".".join(map(str, version))
+    if version < MIN_BWRAP:
+        need = ".".join(map(str, MIN_BWRAP))
+        return Check("bwrap", Status.FAIL, f"{path} is {shown}; need {need} or newer", install), (
+            None
+        )
+    return Check("bwrap", Status.OK, f"{path} (bubblewrap {shown})"), path
+
+
+def _userns_fix(host: HostProbe, bwrap: str) -> tuple[str, ...]:
+    fix: list[str] = []
+    if host.read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1":
+        lines = " ".join(shlex.quote(line) for line in apparmor_profile(bwrap).splitlines())
+        fix += [
+            (
+                "AppArmor restricts unprivileged user namespaces "
+                "(kernel.apparmor_restrict_unprivileged_userns=1, Ubuntu 23.10+)."
+            ),
+            "Fix (recommended, only bwrap gets user namespaces): install an AppArmor profile:",
+            f"  printf '%s\\n' {lines} | sudo tee /etc/apparmor.d/bwrap >/dev/null",
+            "  sudo apparmor_parser -r /etc/apparmor.d/bwrap",
+            (
+                "Or (every program gets unprivileged user namespaces again; lost at reboot "
+                "unless written to /etc/sysctl.d/):"
+            ),
+            "  sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0",
+        ]
+    if host.read("/proc/sys/kernel/unprivileged_userns_clone") == "0":
+        fix += [
+            "kernel.unprivileged_userns_clone=0 disables unprivileged user namespaces. Fix:",
+            "  sudo sysctl -w kernel.unprivileged_userns_clone=1",
+        ]
+    if host.read("/proc/sys/user/max_user_namespaces") == "0":
+        fix += [
+            "user.max_user_namespaces=0 disables user namespaces. Fix:",
+            "  sudo sysctl -w user.max_user_namespaces=15000",
+        ]
+    return tuple(fix)
+
+
+def _check_userns(host: HostProbe, bwrap: str | None) -> Check:
+    if bwrap is None:
+        return Check("user namespaces", Status.FAIL, "not tested: bwrap is missing")
+    status, out = host.run([bwrap, "--unshare-user", "--ro-bind", "/", "/", "true"])
+    if status == 0:
+        who = "as root" if host.uid == 0 else "as an ordinary user"
+        return Check("user namespaces", Status.OK, f"bwrap --unshare-user works {who}")
+    fix = _userns_fix(host, bwrap) or (f"bwrap said: {out}",)
+    return Check("user namespaces", Status.FAIL, "bwrap cannot create a user namespace", fix)
+
+
+def _check_full_sandbox(host: HostProbe, bwrap: str | None) -> Check:
+    if bwrap is None:
+        return Check("sandbox", Status.FAIL, "not tested: bwrap is missing")
+    argv = [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "true",
+    ]
+    status, out = host.run(argv)
+    if status == 0:
+        return Check("sandbox", Status.OK, "all namespaces, no capabilities, own /proc and /dev")
+    return Check("sandbox", Status.FAIL, f"a hardened bwrap sandbox fails: {out}")
+
+
+def _check_sysctls(host: HostProbe) -> list[Check]:
+    checks: list[Check] = []
+    clone = host.read("/proc/sys/kernel/unprivileged_userns_clone")
+    if clone is not None:
+        status = Status.OK if clone == "1" else Status.WARN
+        checks.append(Check("kernel.unprivileged_userns_clone", status, clone))
+    limit = host.read("/proc/sys/user/max_user_namespaces")
+    if limit is not None:
+        status = Status.WARN if limit == "0" else Status.OK
+        checks.append(Check("user.max_user_namespaces", status, limit))
+    restrict = host.read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+    if restrict is not None:
+        status = Status.WARN if restrict == "1" else Status.OK
+        checks.append(Check("kernel.apparmor_restrict_unprivileged_userns", status, restrict))
+    return checks
+
+
+def _own_cgroup(host: HostProbe) -> str | None:
+    text = host.read("/proc/self/cgroup") or ""
+    for line in text.splitlines():
+        if line.startswith("0::"):
+            return line[3:] or "/"
+    return None
+
+
+def _check_cgroup(host: HostProbe) -> Check:
+    name = "cgroup v2"
+    if host.exists("/sys/fs/cgroup/cgroup.controllers"):
+        root = "/sys/fs/cgroup"
+    elif host.exists("/sys/fs/cgroup/unified/cgroup.controllers"):
+        return Check(
+            name,
+            Status.WARN,
+            "hybrid hierarchy (v1 controllers): resource limits will not be available",
+        )
+    else:
+        return Check(name, Status.WARN, "not mounted: resource limits will not be available")
+    own = _own_cgroup(host)
+    if own is None:
+        return Check(name, Status.WARN, "mounted, but this process is not in a v2 cgroup")
+    path = Path(root, own.lstrip("/"))
+    controllers = host.read(str(path / "cgroup.controllers")) or "none"
+    if host.writable(str(path / "cgroup.procs")):
+        return Check(name, Status.OK, f"delegated {own} (controllers: {controllers})")
+    return Check(
+        name,
+        Status.WARN,
+        f"{own} is not delegated to this user: resource limits will not be available",
+        ("run inside a delegated scope: systemd-run --user --scope -p Delegate=yes ...",),
+    )
+
+
+def _check_nftables(host: HostProbe) -> Check:
+    name = "filtered network"
+    missing: list[str] = []
+    fix: list[str] = []
+    if not host.has_library("libnftables.so.1"):
+        missing.append("libnftables")
+        fix.append("sudo apt-get install libnftables1")
+    for module, package in (("nftables", "pip-nftables"), ("pyroute2", "pyroute2")):
+        if not host.has_module(module):
+            missing.append(f"python module {module}")
+            fix.append(f"pip install {package}   (or: pip install 'bwsandbox[net]')")
+    if missing:
+        return Check(name, Status.WARN, "unavailable: missing " + ", ".join(missing), tuple(fix))
+    return Check(name, Status.OK, "libnftables and pyroute2 available")
+
+
+def _check_tiocsti(host: HostProbe) -> Check:
+    value = host.read("/proc/sys/dev/tty/legacy_tiocsti")
+    name = "dev.tty.legacy_tiocsti"
+    if value is None:
+        return Check(
+            name, Status.INFO, "not present (kernel < 6.2): TIOCSTI exists; the sandbox blocks it"
+        )
+    if value == "0":
+        return Check(name, Status.OK, "0: the kernel refuses terminal injection (TIOCSTI)")
+    return Check(
+        name,
+        Status.INFO,
+        f"{value}: TIOCSTI is enabled on the host; the sandbox blocks it itself",
+        ("optional hardening for the whole host: sudo sysctl -w dev.tty.legacy_tiocsti=0",),
+    )
+
+
+def diagnose(host: HostProbe | None = None) -> Diagnosis:
+    """Run every check. Never raises for a host problem: that is what checks are for."""
+    probe: HostProbe = host if host is not None else RealHost()
+    bwrap_check, bwrap = _check_bwrap(probe)
+    steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: _check_sysctls(probe),
+        lambda: _check_cgroup(probe),
+        lambda: _check_nftables(probe),
+        lambda: _check_tiocsti(probe),
+    ]
+    checks = [bwrap_check]
+    userns = _check_userns(probe, bwrap)
+    checks.append(userns)
+    if userns.status is Status.OK:
+        checks.append(_check_full_sandbox(probe, bwrap))
+    for step in steps:
+        result = step()
+        checks.extend(result if isinstance(result, list) else [result])
+    return Diagnosis(tuple(checks))

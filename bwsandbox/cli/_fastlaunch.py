@@ -1,0 +1,462 @@
+"""Launch a cached recipe with os-level calls only: the cache-hit path of ``run``.
+
+It does what :class:`bwsandbox.runtime.Sandbox` does for a non-interactive session whose plan
+is already known, in the same order and with the same observable results: audit ``start`` and
+``exit`` events, bwrap's fds (sealed memfds, info and block pipes, nothing else inherited),
+environment, session and signal dispositions, signal forwarding to the sandbox's process group
+while waiting, exit status, the setup-failure error with bwrap's own message.
+
+The work dir is the runtime's own code (:mod:`bwsandbox.runtime._workdir`: sweep, create,
+remove without following symlinks), which is import-light. The launch and wait are mirrored
+here because :mod:`bwsandbox.runtime._launch` and ``_sandbox`` import the compiler's
+dataclasses (tens of ms). ``cli._recipe.REVIEWED_RUNTIME`` pins the runtime sources this
+mirror was checked against: when they change, nothing is cached until it is checked again.
+``tests/sandbox/test_cli_cache.py`` runs both paths against each other.
+
+Imports: builtin modules, ``fcntl``, ``bwsandbox._errors`` and ``bwsandbox.runtime._workdir``.
+"""
+
+# os-level on purpose: no pathlib or dataclasses on the start-up path
+# ruff: noqa: PTH103, PTH118, PTH208, SIM105
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sys
+import time
+
+from bwsandbox._errors import LaunchError, WorkspaceError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from bwsandbox.runtime._protect import ProtectedPaths
+
+__all__ = ["run_recipe"]
+
+# the same values as bwsandbox.runtime._launch / _supervise and bwsandbox.cli._recipe
+_WORKDIR = "\0workdir\0"
+_WORKDIR_B = _WORKDIR.encode()
+_WORKDIR_JSON = "@@bwsandbox-workdir@@"
+_SESSION = "@@bwsandbox-session@@"
+_TIME = "@@bwsandbox-time@@"
+_DEFAULT_SIGNALS = (
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+    signal.SIGTSTP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+)
+_FORWARDED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def _read_small(path: str) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
+class _Audit:
+    """Appends to ``<sessions>/<session>/audit.jsonl`` like ``bwsandbox._audit.AuditLog``."""
+
+    def __init__(self, sessions: str, session: str) -> None:
+        directory = os.path.join(sessions, session)
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            path = os.path.join(directory, "audit.jsonl")
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            self.fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot write the audit log in {directory}: {exc.strerror}"
+            ) from exc
+        self.session = session
+
+    def write(self, line: str) -> None:
+        os.write(self.fd, line.encode() + b"\n")
+
+    def event(self, event: str, **fields: object) -> None:
+        import json  # already loaded by the runtime's work dir module
+
+        record = {"time": _now(), "event": event, "session": self.session, **fields}
+        self.write(json.dumps(record, separators=(",", ":"), default=str))
+
+    def exit(self, returncode: int, error: str = "") -> None:
+        fields: dict[str, object] = {"returncode": returncode}
+        if returncode > 128:
+            try:
+                fields["signal"] = signal.Signals(returncode - 128).name
+            except ValueError:
+                pass
+        if error:
+            fields["error"] = error
+        self.event("exit", **fields)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _memfd(name: str, content: bytes) -> int:
+    fd = os.memfd_create(name.replace("/", "_")[:200], os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    view = memoryview(content)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+    return fd
+
+
+def _leaked_fds(passed: set[int]) -> list[int]:
+    """Inheritable fds above 2 that the sandbox must not get (e.g. left open by a caller)."""
+    leaked = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in passed:
+            try:
+                if os.get_inheritable(fd):
+                    leaked.append(fd)
+            except OSError:
+                continue  # the listdir fd itself, already closed
+    return leaked
+
+
+def _child_pid(info_fd: int) -> int | None:
+    data = b""
+    while True:
+        try:
+            chunk = os.read(info_fd, 4096)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    os.close(info_fd)
+    _, found, rest = data.partition(b'"child-pid"')
+    digits = rest.lstrip(b" \t\n:")
+    end = 0
+    while end < len(digits) and digits[end : end + 1].isdigit():
+        end += 1
+    return int(digits[:end]) if found and end else None
+
+
+def _exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 255
+
+
+class _Launch:
+    """One bwrap process and the fds around it."""
+
+    def __init__(self, recipe: dict[str, object], workdir: str) -> None:
+        self.recipe = recipe
+        self.workdir = workdir
+        self.pid: int | None = None
+        self.child: int | None = None
+        self.status: int | None = None
+        self.block_write: int | None = None
+        self.block_read: int | None = None
+        self.released = False
+        self.ours: list[int] = []
+
+    def start(self, stdio: tuple[int, int, int] | None = None) -> None:
+        recipe = self.recipe
+        argv = [
+            t.replace(_WORKDIR, self.workdir) if "\0" in t else t
+            for t in recipe["argv"]  # type: ignore[attr-defined]
+        ]
+        data = dict(recipe["data"])  # type: ignore[call-overload]
+        child_ends: list[int] = []
+        info_read: int | None = None
+        try:
+            for index, name in recipe["fds"]:  # type: ignore[attr-defined]
+                if name in data:
+                    content = data[name]
+                    if _WORKDIR_B in content:
+                        content = content.replace(_WORKDIR_B, self.workdir.encode())
+                    fd = _memfd(name, content)
+                    child_ends.append(fd)
+                elif name == "block":
+                    fd, self.block_write = os.pipe()
+                    self.block_read = fd
+                else:  # info, json-status: bwrap writes, we read
+                    read_end, fd = os.pipe()
+                    child_ends.append(fd)
+                    self.ours.append(read_end)
+                    if name == "info":
+                        info_read = read_end
+                os.set_inheritable(fd, True)
+                argv[index] = str(fd)
+            env = {}
+            for name, value in recipe["env"]:  # type: ignore[attr-defined]
+                if value is None:
+                    env[name] = os.environ[name]
+                else:
+                    env[name] = value.replace(_WORKDIR, self.workdir) if "\0" in value else value
+            bwrap = str(recipe["bwrap"])
+            passed = {int(argv[index]) for index, _ in recipe["fds"]}  # type: ignore[attr-defined]
+            actions: list[tuple[int, int] | tuple[int, int, int]] = []
+            if stdio is not None:
+                actions += [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
+            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _leaked_fds(passed)]
+            try:
+                self.pid = os.posix_spawn(
+                    bwrap,
+                    argv,
+                    env,
+                    file_actions=actions,
+                    setsid=True,
+                    setsigmask=(),
+                    setsigdef=_DEFAULT_SIGNALS,
+                )
+            except OSError as exc:
+                raise LaunchError(
+                    f"cannot run {bwrap}: {exc.strerror}", hint="check `agent-sandbox doctor`"
+                ) from exc
+        finally:
+            for fd in child_ends:
+                os.close(fd)
+            if self.block_read is not None:
+                os.set_inheritable(self.block_read, False)
+        if info_read is not None:
+            self.ours.remove(info_read)
+            self.child = _child_pid(info_read)
+
+    def release(self) -> None:
+        self.released = True
+        if self.block_write is not None:
+            try:
+                os.write(self.block_write, b"x")
+            except BrokenPipeError:
+                pass
+            os.close(self.block_write)
+            self.block_write = None
+
+    def forward(self, signum: int, frame: FrameType | None) -> None:
+        """Deliver a signal to the sandboxed command's process group (as the runtime does)."""
+        child = self.child
+        if child is None or self.status is not None or not self.released:
+            return
+        try:
+            group = child if os.getpgid(child) == child else None
+        except ProcessLookupError:
+            group = None
+        if group is not None and group not in (os.getpgrp(), self.pid):
+            try:
+                os.killpg(group, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+            return
+        for pid in _read_small(f"/proc/{child}/task/{child}/children").split():
+            try:
+                os.kill(int(pid), signum)
+            except (ProcessLookupError, PermissionError, ValueError):
+                pass
+
+    def wait(self) -> int:
+        assert self.pid is not None
+        while self.status is None:
+            self.status = os.waitpid(self.pid, 0)[1]
+        return self.status
+
+    def setup_failed(self) -> bool:
+        if self.block_read is None:
+            return False
+        os.set_blocking(self.block_read, False)
+        try:
+            return bool(os.read(self.block_read, 1))
+        except BlockingIOError:
+            return False
+
+    def kill(self) -> None:
+        if self.pid is not None and self.status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if self.child is not None:
+                try:
+                    os.kill(self.child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.wait()
+
+    def close(self) -> None:
+        for fd in (self.block_write, self.block_read, *self.ours):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def _diagnose(recipe: dict[str, object], workdir: str, *, patience: float = 2.0) -> str:
+    """bwrap's message for a setup failure, from a second try that is never released (the
+    runtime's ``_launch.diagnose``): the command cannot run, stderr is captured."""
+    import select
+
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    again = _Launch(recipe, workdir)
+    try:
+        again.start((devnull, devnull, write_end))
+    except (OSError, LaunchError):
+        os.close(read_end)
+        return ""
+    finally:
+        os.close(write_end)
+        os.close(devnull)
+    try:
+        assert again.pid is not None
+        pidfd = os.pidfd_open(again.pid)
+        try:
+            if not select.select([pidfd], [], [], patience)[0]:
+                again.kill()  # it got past setup this time: never let it run
+        finally:
+            os.close(pidfd)
+        again.wait()
+        os.set_blocking(read_end, False)
+        try:
+            text = os.read(read_end, 65536).decode(errors="replace")
+        except BlockingIOError:
+            return ""
+        lines = [x for x in text.splitlines() if x.startswith("bwrap: ")]
+        return lines[-1].removeprefix("bwrap: ") if lines else ""
+    finally:
+        again.kill()
+        again.close()
+        os.close(read_end)
+
+
+def _setup_error(code: int, message: str = "") -> LaunchError:
+    if message:
+        return LaunchError(f"bwrap could not set up the sandbox: {message}")
+    return LaunchError(
+        f"bwrap could not set up the sandbox (exit status {code})",
+        hint="its message is on stderr above; `agent-sandbox explain` shows the argv",
+    )
+
+
+def _settle(guard: ProtectedPaths, audit: _Audit, warnings: list[str] | None) -> None:
+    """The runtime's ``Sandbox._settle`` teardown step (its failure never stops the next)."""
+    try:
+        for warning in guard.settle():
+            if warnings is not None:
+                warnings.append(warning)
+            audit.event("protected-path", message=warning)
+    except Exception:  # noqa: BLE001, S110 - a teardown step: the runtime records and goes on
+        pass
+
+
+class _PlanView:
+    """The two plan fields ``runtime._protect.ProtectedPaths`` reads."""
+
+    def __init__(self, recipe: dict[str, object], workdir: str) -> None:
+        def real(path: str) -> str:
+            return path.replace(_WORKDIR, workdir) if "\0" in path else path
+
+        self.placeholders = tuple(
+            (real(path), kind)
+            for path, kind in recipe["placeholders"]  # type: ignore[attr-defined]
+        )
+        self.protected = tuple(real(path) for path in recipe["protected"])  # type: ignore[attr-defined]
+
+
+def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> int:
+    """Run a cached recipe to completion; the command's exit status.
+
+    ``warnings`` receives what the user should know afterwards (``Sandbox.warnings``).
+    """
+    from bwsandbox.runtime._workdir import (
+        create_workdir,
+        keep_workdir,
+        remove_workdir,
+        sweep_stale_workdirs,
+    )
+
+    tmpdir = str(recipe["tmpdir"])
+    sweep_stale_workdirs(tmpdir)
+    workdir = create_workdir(tmpdir).path
+    keep = bool(recipe.get("keep_workdir"))
+    session = os.urandom(6).hex()
+    audit: _Audit | None = None
+    guard: ProtectedPaths | None = None
+    launch = _Launch(recipe, workdir)
+    previous: dict[int, object] = {}
+    try:
+        audit = _Audit(str(recipe["sessions"]), session)
+        start = str(recipe["audit_start"])
+        workdir_json = str(recipe["workdir_json"]) + workdir[len(tmpdir) :]
+        audit.write(
+            start.replace(_TIME, _now())
+            .replace(_SESSION, session)
+            .replace(_WORKDIR_JSON, workdir_json)
+        )
+        from bwsandbox.runtime._protect import ProtectedPaths
+
+        guard = ProtectedPaths(_PlanView(recipe, workdir), session)  # type: ignore[arg-type]
+        guard.record(workdir)
+        launch.start()
+        if launch.child is None:
+            code = _exit_code(launch.wait())
+            raise _setup_error(code, _diagnose(recipe, workdir))
+        launch.release()
+        for signum in _FORWARDED:  # like the runtime's supervisor: while waiting
+            previous[signum] = signal.signal(signum, launch.forward)
+        code = _exit_code(launch.wait())
+        for number, handler in previous.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
+        previous.clear()
+        if launch.setup_failed():
+            error = _setup_error(code, _diagnose(recipe, workdir))
+            audit.exit(code, str(error))
+            raise error
+        audit.exit(code)
+        return code
+    finally:
+        launch.kill()
+        launch.close()
+        for number, handler in previous.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
+        if guard is not None and audit is not None:
+            _settle(guard, audit, warnings)
+        if audit is not None:
+            audit.close()
+        if keep:
+            keep_workdir(workdir)
+            sys.stderr.write(f"agent-sandbox: kept the work dir {workdir}\n")
+        else:
+            try:
+                remove_workdir(workdir)
+            except WorkspaceError:
+                pass  # the runtime records this as a cleanup error, after its log is closed

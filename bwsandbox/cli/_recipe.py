@@ -1,0 +1,311 @@
+"""Build a cache entry on a miss: dependencies captured *before* the launch, checked after.
+
+:func:`prepare` (before the runtime starts anything) stamps every input, loads the policy,
+probes the host and compiles the plan itself; :func:`finish` (after the runtime started the
+sandbox) renders the runtime's own plan the same way and stores the entry only when both are
+identical. So the stored dependencies describe exactly the state the stored plan was compiled
+from: a change during the launch (a concurrent sandbox editing the project, a policy file
+saved mid-way) means "do not cache", never a stale hit.
+
+The recipe is plain marshal-able data:
+
+- ``bwrap``, ``argv``: the rendered argv; the work dir appears as :data:`WORKDIR` and each fd
+  as an empty token whose position is listed in ``fds`` (``[(index, name)]``);
+- ``env``: ``[(name, value)]``; ``value`` None means "the host's value" (the key covers the
+  whole environment, so it is the same): host secrets never enter the cache file;
+- ``data``: ``[(fd name, content)]`` for ``--ro-bind-data`` (work dir as :data:`WORKDIR_B`);
+- ``placeholders``, ``protected``: what ``runtime._protect.ProtectedPaths`` checks around the
+  session;
+- ``tmpdir``, ``sessions`` (the client's sessions dir), ``keep_workdir``, ``audit_start``:
+  the runtime's audit ``start`` record as JSON text with :data:`SESSION`, :data:`TIME` and
+  :data:`WORKDIR_JSON` in place of per-session values, ``workdir_json``: tmpdir JSON-escaped.
+"""
+
+# os.path like the runtime: paths stay plain strings end to end
+# ruff: noqa: PTH102, PTH109, PTH113, PTH118, PTH120
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import stat
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bwsandbox import _paths
+from bwsandbox.cli import _plancache
+from bwsandbox.cli._plancache import Dep, signature
+from bwsandbox.cli._resolve import Resolved, resolve
+from bwsandbox.compile import MountEntry, MountKind, SandboxPlan, Workspace, compile_plan
+from bwsandbox.compile._compiler import paths_to_probe
+from bwsandbox.compile._options import FdRef
+from bwsandbox.policy._model import NetworkMode
+from bwsandbox.runtime import Sandbox
+from bwsandbox.runtime._probe import find_bwrap, probe_host, probe_paths
+from bwsandbox.runtime._resolve import sandbox_lookup
+
+__all__ = [
+    "SESSION",
+    "TIME",
+    "WORKDIR",
+    "WORKDIR_B",
+    "WORKDIR_JSON",
+    "Prepared",
+    "exposes_cache",
+    "finish",
+    "prepare",
+    "reviewed_table",
+    "runtime_changes",
+]
+
+WORKDIR = "\0workdir\0"
+WORKDIR_B = WORKDIR.encode()
+#: placeholders in the audit JSON text (plain ASCII: json.dumps keeps them as they are)
+WORKDIR_JSON = "@@bwsandbox-workdir@@"
+SESSION = "@@bwsandbox-session@@"
+TIME = "@@bwsandbox-time@@"
+_PIPES = ("info", "block", "json-status")
+
+#: The runtime sources :mod:`bwsandbox.cli._fastlaunch` mirrors, as last reviewed (sha256).
+#: When one changes, nothing is cached (every run takes the runtime's own path) until someone
+#: checks that the fast launcher still does what ``Sandbox`` does and updates this table;
+#: ``tests/unit/test_cli_cache.py`` fails meanwhile, saying so.
+REVIEWED_RUNTIME: dict[str, str] = {
+    "_launch.py": "8360b4b3a9a77ad0aba7664e325af3af9acf501790e153a1e657f16545c3a971",
+    "_protect.py": "b0dc9bf13ebd3627b3bb4be03abaceef848beed6eb2d76e8491e04741d882761",
+    "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
+    "_sandbox.py": "69a531d43ec0af89b04dbea4d2674314af6ba93eafa84b2f1cbc7cc61e1a0677",
+    "_supervise.py": "b17354b93c784c9cb924509bfd2bc26c99bbf60d0cbbfd5e8802b4ef33479120",
+    "_workdir.py": "bf412288aec6f6d867871525600f64dcea6fb00c955f9b5b4bd899002e8614cb",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What :func:`prepare` found: the dependencies and the recipe of its own compile."""
+
+    deps: tuple[Dep, ...]
+    recipe: dict[str, object]
+
+
+def _under(path: str, parent: str) -> bool:
+    if parent == "/":
+        return True
+    parent = parent.rstrip("/")
+    return path == parent or path.startswith(parent + "/")
+
+
+def exposes_cache(plan: SandboxPlan) -> bool:
+    """True when a writable bind covers the cache dir (or lies inside it)."""
+    directory = _plancache.cache_dir()
+    if directory is None:
+        return False
+    real = os.path.realpath(directory)
+    for entry in plan.mounts:
+        if entry.kind is MountKind.RW and entry.src and "\0" not in entry.src:
+            src = os.path.realpath(entry.src)
+            if _under(real, src) or _under(src, real):
+                return True
+    return False
+
+
+def _argv(plan: SandboxPlan, workdir: str) -> tuple[list[str], list[tuple[int, str]]]:
+    refs = plan.fd_refs()
+    numbered: dict[FdRef, int] = {ref: 1_000_000_000 + i for i, ref in enumerate(refs)}
+    names = {str(number): ref.name for ref, number in numbered.items()}
+    argv: list[str] = []
+    fds: list[tuple[int, str]] = []
+    pairs = zip(plan.argv(), plan.argv(numbered), strict=True)
+    for index, (symbolic, concrete) in enumerate(pairs):
+        if symbolic != concrete:
+            fds.append((index, names[concrete]))
+            argv.append("")
+        else:
+            argv.append(symbolic.replace(workdir, WORKDIR))
+    return argv, fds
+
+
+def _audit_start(resolved: Resolved, plan: SandboxPlan, workdir: str) -> str:
+    """The runtime's ``start`` event for this plan, with placeholders (see module doc)."""
+    record = {
+        "time": TIME,
+        "event": "start",
+        "session": SESSION,
+        "policy": resolved.policy.name,
+        "sources": list(resolved.policy.sources),
+        "argv": [token.replace(workdir, WORKDIR_JSON) for token in plan.argv()],
+        "command": list(plan.command),
+        "network": plan.network.mode.value,
+        "project": resolved.project,
+        "workdir": WORKDIR_JSON,
+        "interactive": False,
+        "client": resolved.client,
+    }
+    return json.dumps(record, separators=(",", ":"), default=str)
+
+
+def _render(
+    resolved: Resolved, plan: SandboxPlan, workdir: str, environ: Mapping[str, str]
+) -> dict[str, object] | None:
+    """The recipe for ``plan`` (None when it must not be cached)."""
+    if (
+        plan.network.mode is NetworkMode.FILTERED
+        or any(item.secret for item in plan.data)
+        or exposes_cache(plan)
+    ):
+        return None
+    data_names = {item.fd.name for item in plan.data}
+    if any(ref.name not in data_names and ref.name not in _PIPES for ref in plan.fd_refs()):
+        return None
+    argv, fds = _argv(plan, workdir)
+    env = [
+        (name, None if environ.get(name) == value else value.replace(workdir, WORKDIR))
+        for name, value in plan.env
+    ]
+    data = [(item.fd.name, item.content.replace(workdir.encode(), WORKDIR_B)) for item in plan.data]
+    return {
+        "bwrap": plan.bwrap,
+        "argv": argv,
+        "fds": fds,
+        "env": env,
+        "data": data,
+        "placeholders": [
+            (path.replace(workdir, WORKDIR), kind) for path, kind in plan.placeholders
+        ],
+        "protected": [path.replace(workdir, WORKDIR) for path in plan.protected],
+        "sessions": os.path.join(_paths.client_dir(resolved.client), "sessions"),
+        "keep_workdir": resolved.keep_workdir,
+        "audit_start": _audit_start(resolved, plan, workdir),
+    }
+
+
+def _command_deps(plan: SandboxPlan) -> list[Dep]:
+    """Host paths the runtime's command lookup looks at (the hit, and the misses before it).
+
+    The lookup walks the sandbox's mounts; the work dir is not there yet, so an empty
+    stand-in (``tmp/`` and ``home/``, like a fresh work dir) takes its place meanwhile.
+    """
+    name = plan.command[0] if plan.command else ""
+    if not name:
+        return []
+    with tempfile.TemporaryDirectory(prefix="bwsandbox-lookup-") as stand_in:
+        for sub in ("tmp", "home"):
+            os.mkdir(os.path.join(stand_in, sub), 0o700)
+        mounts = tuple(
+            replace(entry, src=entry.src.replace(WORKDIR, stand_in)) for entry in plan.mounts
+        )
+        return _lookup_deps(name, plan, mounts)
+
+
+def _lookup_deps(name: str, plan: SandboxPlan, mounts: tuple[MountEntry, ...]) -> list[Dep]:
+    if "/" in name:
+        candidates = [posixpath.normpath(posixpath.join(plan.cwd, name))]
+    else:
+        search = dict(plan.env).get("PATH", "/usr/local/bin:/usr/bin:/bin")
+        candidates = [posixpath.join(d, name) for d in search.split(":") if d.startswith("/")]
+    deps: list[Dep] = []
+    for candidate in candidates:
+        _, host = sandbox_lookup(mounts, candidate)
+        if not host:
+            continue
+        runnable = signature("x", host)
+        deps += [("k", host, signature("k", host)), ("x", host, runnable)]
+        if isinstance(runnable, tuple) and runnable[0] == stat.S_IFREG and runnable[1] & 0o111:
+            break  # the lookup stops at the first executable file, as the runtime's does
+    return deps
+
+
+def _input_deps(environ: Mapping[str, str], given_project: str) -> list[Dep]:
+    """Stamps taken before anything is read: account files, policy dirs, bwrap, project."""
+    deps: list[Dep] = [("c", path, signature("c", path)) for path in ("/etc/passwd", "/etc/group")]
+    dirs = (_paths.user_policies_dir(), _paths.shipped_policies_dir())
+    deps += [("d", directory, signature("d", directory)) for directory in dirs]
+    deps.append(("r", given_project, signature("r", given_project)))
+    bwrap = find_bwrap(environ)
+    deps.append(("c", bwrap, signature("c", bwrap)))
+    if not environ.get("BWSANDBOX_BWRAP"):
+        for directory in environ.get("PATH", os.defpath).split(os.pathsep):
+            candidate = os.path.join(directory or ".", "bwrap")
+            if candidate == bwrap:
+                break
+            deps.append(("k", candidate, signature("k", candidate)))
+    return deps
+
+
+def reviewed_table() -> str:
+    """The current runtime sources' hashes, as :data:`REVIEWED_RUNTIME` would list them."""
+    here = Path(__file__).resolve().parent.parent / "runtime"
+    rows = [
+        f'    "{name}": "{hashlib.sha256((here / name).read_bytes()).hexdigest()}",'
+        for name in sorted(REVIEWED_RUNTIME)
+    ]
+    return "\n".join(["REVIEWED_RUNTIME: dict[str, str] = {", *rows, "}"])
+
+
+def runtime_changes() -> list[str]:
+    """Runtime sources that differ from :data:`REVIEWED_RUNTIME` (empty: the cache is on)."""
+    here = Path(__file__).resolve().parent.parent / "runtime"
+    changed = []
+    for name in sorted(REVIEWED_RUNTIME):
+        try:
+            digest = hashlib.sha256((here / name).read_bytes()).hexdigest()
+        except OSError:
+            digest = ""
+        if digest != REVIEWED_RUNTIME[name]:
+            changed.append(name)
+    return changed
+
+
+def prepare(
+    name: str, values: dict[str, object], words: tuple[str, ...]
+) -> tuple[Resolved, Prepared | None]:
+    """Resolve the command line; also compile and stamp it for the cache when possible."""
+    if runtime_changes():
+        return resolve(name, values, words), None
+    environ = dict(os.environ)
+    given = values.get("project")
+    deps = _input_deps(environ, str(given) if given else os.getcwd())
+    resolved = resolve(name, values, words)
+    sources = [path for path in resolved.policy.sources if os.path.isfile(path)]
+    deps += [("c", path, signature("c", path)) for path in sources]
+    if resolve(name, values, words).policy != resolved.policy or resolved.interactive:
+        return resolved, None  # a policy file changed while it was read; or a terminal
+    facts = probe_host(environ=environ)
+    workspace = Workspace(
+        project=resolved.project,
+        workdir=WORKDIR,
+        session_id="cache",
+        client=resolved.client,
+        command=resolved.command,
+        interactive=False,
+    )
+    facts = probe_paths(facts, paths_to_probe(resolved.policy, facts, workspace))
+    deps += [("k", path, (info.kind.value, info.target)) for path, info in facts.paths.items()]
+    deps += [("k", facts.tmpdir, signature("k", facts.tmpdir))]
+    plan = compile_plan(resolved.policy, facts, workspace)
+    recipe = _render(resolved, plan, WORKDIR, environ)
+    if recipe is None:
+        return resolved, None
+    deps += _command_deps(plan)
+    deps += [("c", path, signature("c", path)) for path in _plancache.module_files()]
+    return resolved, Prepared(tuple(deps), recipe)
+
+
+def finish(
+    prepared: Prepared, resolved: Resolved, sandbox: Sandbox, environ: Mapping[str, str]
+) -> tuple[Iterable[Dep], dict[str, object]] | None:
+    """The entry to store, when the runtime launched exactly what :func:`prepare` compiled."""
+    workdir = sandbox.workdir
+    if workdir is None:
+        return None
+    recipe = _render(resolved, sandbox.plan, workdir, environ)
+    if recipe is None or recipe != prepared.recipe:
+        return None
+    tmpdir = os.path.dirname(workdir)
+    recipe["tmpdir"] = tmpdir
+    recipe["workdir_json"] = json.dumps(tmpdir)[1:-1]
+    return prepared.deps, recipe

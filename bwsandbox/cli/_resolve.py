@@ -1,0 +1,120 @@
+"""From parsed options to a policy, a project and a command (the full, not-cached path).
+
+Shared by ``run`` (before the runtime starts the sandbox) and ``explain`` (which compiles the
+plan itself and starts nothing).
+"""
+
+# os.path like the runtime: paths stay plain strings end to end
+# ruff: noqa: PTH109, PTH112
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bwsandbox._api import COMMAND_LINE, build_overlay
+from bwsandbox._errors import WorkspaceError
+from bwsandbox.cli._spec import AGENT_COMMANDS
+from bwsandbox.compile import HostFacts, SandboxPlan, Workspace
+from bwsandbox.policy import load_policy
+from bwsandbox.policy._model import Policy
+
+__all__ = ["Resolved", "interactive_default", "resolve"]
+
+
+def _strings(values: dict[str, object], dest: str) -> tuple[str, ...]:
+    value = values.get(dest) or ()
+    assert isinstance(value, tuple)
+    return tuple(str(item) for item in value)
+
+
+def interactive_default(tty: object) -> bool:
+    """``--tty``/``--no-tty``, or auto: a private terminal when stdin and stdout are ttys."""
+    if isinstance(tty, bool):
+        return tty
+    return os.isatty(0) and os.isatty(1)
+
+
+def _project(values: dict[str, object]) -> str:
+    given = values.get("project")
+    path = str(given) if given else os.getcwd()
+    real = os.path.realpath(path)
+    if not os.path.isdir(real):
+        raise WorkspaceError(
+            f"the project directory {path!r} does not exist or is not a directory",
+            hint="pass an existing directory with --project",
+        )
+    return real
+
+
+def overlay_for(values: dict[str, object]) -> dict[str, object]:
+    """The "command line" policy layer from --ro/--rw/--env/--network/--allow/--add-host."""
+
+    network = values.get("network")
+    return build_overlay(
+        ro=_strings(values, "ro"),
+        rw=_strings(values, "rw"),
+        env=list(_strings(values, "env")),
+        network=str(network) if network else None,
+        allow=_strings(values, "allow"),
+        add_hosts=list(_strings(values, "add_host")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """Everything ``run`` decides before the runtime takes over."""
+
+    policy: Policy
+    project: str
+    command: tuple[str, ...]
+    client: str
+    interactive: bool
+    keep_workdir: bool
+    workdir: str = ""  # explain only: the symbolic work dir to compile with
+
+    def workspace(self, session_id: str = "explain") -> Workspace:
+        return Workspace(
+            project=self.project,
+            workdir=self.workdir,
+            session_id=session_id,
+            client=self.client,
+            command=self.command,
+            interactive=self.interactive,
+        )
+
+    def facts(self) -> HostFacts:
+        from bwsandbox.compile._compiler import paths_to_probe
+        from bwsandbox.runtime._probe import probe_host, probe_paths
+
+        facts = probe_host()
+        return probe_paths(facts, paths_to_probe(self.policy, facts, self.workspace()))
+
+    def compile(self) -> SandboxPlan:
+        from bwsandbox.compile import compile_plan
+
+        return compile_plan(self.policy, self.facts(), self.workspace())
+
+
+def resolve(
+    name: str, values: dict[str, object], words: Sequence[str], *, workdir: str = ""
+) -> Resolved:
+    """Load the layers ``[<profile>, *--policy]`` plus the command-line layer."""
+    layers = [AGENT_COMMANDS[name], *_strings(values, "policy")]
+    overlay = overlay_for(values)
+    policy = load_policy(layers, overlays=((COMMAND_LINE, overlay),) if overlay else ())
+    command = tuple(words)
+    if name != "run":
+        # agent profiles: arguments after -- go to the profile's command
+        command = (*policy.command.argv, *command)
+    client = values.get("client") or "default"
+    return Resolved(
+        policy=policy,
+        project=_project(values),
+        command=command,
+        client=str(client),
+        interactive=interactive_default(values.get("tty")),
+        keep_workdir=bool(values.get("keep_workdir")),
+        workdir=workdir,
+    )

@@ -1,0 +1,102 @@
+"""``run`` and the agent profiles: try the compiled-plan cache, else take the full path.
+
+Import-light at module level (on the start-up path): the library is imported only on a miss.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from bwsandbox.cli._recipe import Prepared
+    from bwsandbox.cli._resolve import Resolved
+    from bwsandbox.runtime import Sandbox
+
+__all__ = ["run_command"]
+
+
+def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) -> int:
+    """Run one sandboxed command line; returns the exit status (SandboxError propagates)."""
+    from bwsandbox.cli import _plancache
+
+    key = _plancache.lookup_key(name, values, words)
+    if key is not None:
+        recipe = _plancache.load(key)
+        if recipe is not None:
+            from bwsandbox._errors import LaunchError
+            from bwsandbox.cli._fastlaunch import run_recipe
+
+            warnings: list[str] = []
+            try:
+                return run_recipe(recipe, warnings)
+            except LaunchError:
+                _plancache.discard(key)  # the next run takes the full path and says why
+                raise
+            finally:
+                _warn(warnings)
+    return _run_full(name, values, words, key)
+
+
+def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key: str | None) -> int:
+    from bwsandbox.runtime import Sandbox
+
+    prepared: Prepared | None = None
+    if key is not None:
+        from bwsandbox.cli._recipe import prepare
+
+        resolved, prepared = prepare(name, values, words)
+    else:
+        from bwsandbox.cli._resolve import resolve
+
+        resolved = resolve(name, values, words)
+    sandbox = Sandbox(
+        resolved.policy,
+        project=resolved.project,
+        command=resolved.command,
+        client=resolved.client,
+        interactive=resolved.interactive,
+        keep_workdir=resolved.keep_workdir,
+    )
+    exposed = False
+    try:
+        sandbox.start()
+        exposed = _after_start(key, prepared, resolved, sandbox)
+        status = sandbox.wait()
+    finally:
+        sandbox.stop()
+        if exposed:
+            from bwsandbox.cli import _plancache
+
+            _plancache.clear()  # the sandbox could write there: trust nothing it left
+        if resolved.keep_workdir and sandbox.workdir:
+            sys.stderr.write(f"agent-sandbox: kept the work dir {sandbox.workdir}\n")
+        _warn(getattr(sandbox, "warnings", ()))
+    return status
+
+
+def _warn(warnings: Iterable[str]) -> None:
+    """What the user must know after the session (e.g. a protected path changed)."""
+    for warning in warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+
+
+def _after_start(
+    key: str | None, prepared: Prepared | None, resolved: Resolved, sandbox: Sandbox
+) -> bool:
+    """Store the launch in the cache; True when the sandbox can write to the cache dir."""
+    from bwsandbox.cli import _plancache
+    from bwsandbox.cli._recipe import exposes_cache, finish
+
+    if exposes_cache(sandbox.plan):
+        _plancache.clear()
+        return True
+    if key is None or prepared is None:
+        return False
+    entry = finish(prepared, resolved, sandbox, os.environ)
+    if entry is not None:
+        _plancache.store(key, *entry)
+    return False

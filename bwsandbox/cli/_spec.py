@@ -1,0 +1,167 @@
+"""The one table of ``run``-style options, from which both parsers are derived.
+
+The typer commands (:mod:`bwsandbox.cli._app`) build their click parameters from
+:data:`RUN_OPTIONS`, and the start-up fast path (:mod:`bwsandbox.cli._fastparse`) reads the same
+table. Both produce the same ``{dest: value}`` mapping (see :func:`defaults`), so the code that
+runs a sandbox does not know which parser it came from.
+
+Import-light on purpose (no ``typing``, no ``dataclasses``): it is on the start-up path.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "AGENT_COMMANDS",
+    "EXIT_STATUS_HELP",
+    "FLAG",
+    "MULTI",
+    "NETWORK_MODES",
+    "RUN_OPTIONS",
+    "SWITCH",
+    "VALUE",
+    "OptionSpec",
+    "by_name",
+    "defaults",
+]
+
+#: ``--name VALUE``; the last one given wins.
+VALUE = "value"
+#: ``--name VALUE``, repeatable; values collect into a tuple in order.
+MULTI = "multi"
+#: ``--name``: True when given.
+FLAG = "flag"
+#: ``--name/--no-name``: True, False, or None (auto) when neither is given.
+SWITCH = "switch"
+
+NETWORK_MODES = ("none", "filtered", "host")
+
+#: Commands that run a sandbox, with the policy their layers start from. ``run`` starts from
+#: ``base``; agent profiles start from their own shipped policy.
+AGENT_COMMANDS: dict[str, str] = {"run": "base", "shell": "shell"}
+
+EXIT_STATUS_HELP = (
+    "Exit status: the command's own; 125 when agent-sandbox itself fails (including a bad "
+    "command line; nothing is started); 126 when the command cannot be run; 127 when it is "
+    "not found; 128+N when it died of signal N."
+)
+
+
+class OptionSpec:
+    """One option: its destination name, its spellings, its kind, its help."""
+
+    __slots__ = ("choices", "dest", "help", "kind", "metavar", "names")
+
+    def __init__(
+        self,
+        dest: str,
+        names: tuple[str, ...],
+        kind: str,
+        help: str,  # noqa: A002 - the natural name, mirrors click
+        *,
+        metavar: str = "",
+        choices: tuple[str, ...] = (),
+    ) -> None:
+        self.dest = dest
+        self.names = names
+        self.kind = kind
+        self.help = help
+        self.metavar = metavar
+        self.choices = choices
+
+    @property
+    def takes_value(self) -> bool:
+        return self.kind in (VALUE, MULTI)
+
+    @property
+    def default(self) -> object:
+        if self.kind == MULTI:
+            return ()
+        if self.kind == FLAG:
+            return False
+        return None
+
+    def __repr__(self) -> str:
+        return f"OptionSpec({self.dest!r}, {self.names!r}, {self.kind!r})"
+
+
+RUN_OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        "project",
+        ("--project",),
+        VALUE,
+        "Project directory, bound read-write at its own path (default: the current directory).",
+        metavar="DIR",
+    ),
+    OptionSpec(
+        "policy",
+        ("--policy",),
+        MULTI,
+        "Policy name or TOML file layered on top (repeatable; later wins).",
+        metavar="NAME|FILE",
+    ),
+    OptionSpec(
+        "network",
+        ("--network",),
+        VALUE,
+        "Network mode: none (loopback only), filtered (allowlist), host (no isolation).",
+        metavar="MODE",
+        choices=NETWORK_MODES,
+    ),
+    OptionSpec(
+        "allow",
+        ("--allow",),
+        MULTI,
+        "Allow egress to HOST[:PORT] (*.domain, IP, CIDR; repeatable; implies --network "
+        "filtered unless --network is given).",
+        metavar="HOST[:PORT]",
+    ),
+    OptionSpec(
+        "add_host",
+        ("--add-host",),
+        MULTI,
+        "Make NAME resolve to IP inside the sandbox (repeatable).",
+        metavar="NAME=IP",
+    ),
+    OptionSpec("ro", ("--ro",), MULTI, "Bind a host path read-only (repeatable).", metavar="PATH"),
+    OptionSpec("rw", ("--rw",), MULTI, "Bind a host path read-write (repeatable).", metavar="PATH"),
+    OptionSpec(
+        "env",
+        ("--env",),
+        MULTI,
+        "Pass host variable NAME, or set NAME=VALUE, in the sandbox (repeatable).",
+        metavar="NAME[=VALUE]",
+    ),
+    OptionSpec(
+        "client",
+        ("--client",),
+        VALUE,
+        "Client compartment for state and audit logs (default: default).",
+        metavar="NAME",
+    ),
+    OptionSpec(
+        "keep_workdir",
+        ("--keep-workdir",),
+        FLAG,
+        "Keep the session work dir on exit and print where it is.",
+    ),
+    OptionSpec(
+        "tty",
+        ("--tty", "--no-tty"),
+        SWITCH,
+        "Give the sandbox a private terminal (default: when stdin and stdout are terminals).",
+    ),
+)
+
+
+def defaults(options: tuple[OptionSpec, ...] = RUN_OPTIONS) -> dict[str, object]:
+    """The value mapping when no option is given."""
+    return {spec.dest: spec.default for spec in options}
+
+
+def by_name(options: tuple[OptionSpec, ...] = RUN_OPTIONS) -> Mapping[str, OptionSpec]:
+    """Every spelling (``--tty``, ``--no-tty``...) to its spec."""
+    return {name: spec for spec in options for name in spec.names}

@@ -1,0 +1,123 @@
+"""Allow/deny decisions for names and addresses (pure; no I/O).
+
+Deny rules win over allow rules. Host-local and private destinations (loopback, link-local,
+RFC 1918, CGNAT, ULA, the cloud metadata address...) are refused unless the policy names them
+explicitly: an ``--add-host`` name, or an IP/CIDR rule that lies entirely inside such a range
+(``0.0.0.0/0`` does not count).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bwsandbox.net._rules import IPAddress, IPNetwork, Rule, RuleKind, normalize_name, parse_rule
+
+__all__ = ["Allowlist", "Verdict", "is_special", "suggest"]
+
+_SPECIAL: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
+        "240.0.0.0/4", "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "100::/64",
+        "fc00::/7", "fe80::/10", "ff00::/8",
+    )
+)  # fmt: skip
+
+
+def _unmap(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def is_special(address: IPAddress) -> bool:
+    """Loopback, private, link-local, metadata, multicast or otherwise not public."""
+    address = _unmap(address)
+    return any(address.version == n.version and address in n for n in _SPECIAL)
+
+
+def _explicit(rule: Rule) -> bool:
+    net = rule.network
+    return net is not None and any(
+        net.version == n.version and net.subnet_of(n)  # type: ignore[arg-type]
+        for n in _SPECIAL
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    rule: str  # the rule that decided, "" for the default
+    reason: str = ""
+
+
+def suggest(host: str, port: int | None) -> str:
+    """The ``--allow`` that would permit ``host`` (and ``port``)."""
+    if port is None:
+        return f"--allow {host}"
+    if ":" in host:
+        return f"--allow [{host}]:{port}"
+    return f"--allow {host}:{port}"
+
+
+class Allowlist:
+    """The session's rules; immutable after construction, safe to share between threads."""
+
+    def __init__(
+        self,
+        allow: Iterable[str],
+        deny: Iterable[str] = (),
+        add_hosts: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.allow = tuple(parse_rule(text) for text in allow)
+        self.deny = tuple(parse_rule(text) for text in deny)
+        self.hosts: dict[str, IPAddress] = {
+            normalize_name(name): ipaddress.ip_address(ip) for name, ip in add_hosts
+        }
+
+    def resolvable(self, name: str) -> Verdict:
+        """May the sandbox resolve ``name`` (DNS)? Allowed names and ``--add-host`` names."""
+        for rule in self.deny:
+            if rule.ports is None and rule.matches_name(name):
+                return Verdict(False, str(rule), "denied name")
+        if name in self.hosts:
+            return Verdict(True, "add-host")
+        for rule in self.allow:
+            if rule.matches_name(name):
+                return Verdict(True, str(rule))
+        return Verdict(False, "", "name not allowed")
+
+    def check_name(self, name: str, port: int) -> Verdict:
+        for rule in self.deny:
+            if rule.matches_name(name, port):
+                return Verdict(False, str(rule), "denied name")
+        for rule in self.allow:
+            if rule.matches_name(name, port):
+                return Verdict(True, str(rule))
+        if any(rule.matches_name(name) for rule in self.allow):
+            return Verdict(False, "", "port not allowed")
+        return Verdict(False, "", "name not allowed")
+
+    def check_address(self, address: IPAddress, port: int, *, name: str | None = None) -> Verdict:
+        """A destination address, dialled directly (``name=None``) or resolved from ``name``."""
+        address = _unmap(address)
+        for rule in self.deny:
+            if rule.matches_address(address, port):
+                return Verdict(False, str(rule), "denied address")
+        if name is not None and self.hosts.get(name) == address:
+            return Verdict(True, "add-host")
+        special = is_special(address)
+        for rule in self.allow:
+            if rule.matches_address(address, port) and (not special or _explicit(rule)):
+                return Verdict(True, str(rule))
+        if name is not None and not special:
+            return Verdict(True, "")
+        if special:
+            return Verdict(False, "", "private or host-local address")
+        return Verdict(False, "", "address not allowed")
+
+    def explicitly_named(self) -> frozenset[str]:
+        return frozenset(r.host for r in self.allow if r.kind is RuleKind.NAME)

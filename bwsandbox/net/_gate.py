@@ -1,0 +1,229 @@
+"""Decides, resolves, connects and records: the one place every egress decision is made.
+
+Shared by the DNS responder and the proxy handlers (thread-safe). Every decision becomes an
+audit event ``net`` and every denial is remembered for the summary shown at exit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bwsandbox._audit import AuditSink
+from bwsandbox.net._allowlist import Allowlist, Verdict, suggest
+from bwsandbox.net._names import SyntheticNames
+from bwsandbox.net._rules import IPAddress, normalize_name
+
+__all__ = ["Denial", "Denied", "Gate", "Resolver", "Upstream"]
+
+Resolver = Callable[[str, int], Sequence[IPAddress]]
+_CONNECT_TIMEOUT = 10.0
+
+
+def _system_resolver(name: str, port: int) -> list[IPAddress]:
+    infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(info[4][0]) for info in infos]
+
+
+def _as_address(text: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return None
+
+
+class Denied(Exception):  # noqa: N818 - control flow inside the proxy, never escapes it
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        reason: str,
+        rule: str = "",
+        *,
+        failed: bool = False,
+        smuggling: bool = False,
+    ) -> None:
+        super().__init__(f"{host}:{port} {reason}")
+        self.host = host
+        self.port = port
+        self.reason = reason
+        self.rule = rule
+        self.failed = failed  # allowed, but the upstream could not be reached
+        self.smuggling = smuggling  # SNI/Host contradicted the name: no --allow fixes that
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    sock: socket.socket
+    host: str  # the name asked for, or the address dialled
+    port: int
+    name: str | None  # the DNS name, when there is one: SNI and Host must match it
+    rule: str
+    address: str
+
+
+@dataclass(slots=True)
+class Denial:
+    host: str
+    port: int | None
+    reason: str
+    smuggling: bool = False
+    count: int = 1
+
+
+class Gate:
+    def __init__(
+        self,
+        allowlist: Allowlist,
+        audit: AuditSink,
+        *,
+        names: SyntheticNames | None = None,
+        resolver: Resolver = _system_resolver,
+    ) -> None:
+        self.allowlist = allowlist
+        self.names = names or SyntheticNames()
+        self._audit = audit
+        self._resolver = resolver
+        self._lock = threading.Lock()
+        self._denials: dict[tuple[str, int | None], Denial] = {}
+        self._dns_seen: set[tuple[str, bool]] = set()
+
+    # -- records -------------------------------------------------------------------------
+    def audit(
+        self, host: str, port: int | None, proto: str, verdict: Verdict, **extra: Any
+    ) -> None:
+        fields: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "proto": proto,
+            "decision": "allow" if verdict.allowed else "deny",
+            "rule": verdict.rule,
+        }
+        if verdict.reason:
+            fields["reason"] = verdict.reason
+        self._audit.event("net", **fields, **extra)
+
+    def deny(self, denied: Denied, proto: str, **extra: Any) -> None:
+        if denied.failed:
+            verdict = Verdict(True, denied.rule)
+            self.audit(denied.host, denied.port, proto, verdict, error=denied.reason, **extra)
+            return
+        verdict = Verdict(False, denied.rule, denied.reason)
+        self.audit(denied.host, denied.port, proto, verdict, **extra)
+        with self._lock:
+            key = (denied.host, denied.port)
+            if key in self._denials:
+                self._denials[key].count += 1
+            else:
+                self._denials[key] = Denial(
+                    denied.host, denied.port, denied.reason, denied.smuggling
+                )
+
+    def denials(self) -> list[Denial]:
+        with self._lock:
+            return list(self._denials.values())
+
+    def summary(self) -> list[str]:
+        """One line per blocked destination with the ``--allow`` that would permit it."""
+        denials = self.denials()
+        if not denials:
+            return []
+        lines = [f"network: blocked {len(denials)} destination(s); to permit them:"]
+        for d in denials:
+            where = d.host if d.port is None else f"{d.host}:{d.port}"
+            times = f", {d.count}x" if d.count > 1 else ""
+            fix = "(refused: not fixable by --allow)" if d.smuggling else suggest(d.host, d.port)
+            lines.append(f"  {fix:<40} # {where}: {d.reason}{times}")
+        return lines
+
+    # -- DNS -----------------------------------------------------------------------------
+    def lookup(self, name: str) -> tuple[IPAddress, IPAddress] | None:
+        """Synthetic addresses for an allowed name, ``None`` (NXDOMAIN) for any other."""
+        verdict = self.allowlist.resolvable(name)
+        first = False
+        with self._lock:
+            key = (name, verdict.allowed)
+            if key not in self._dns_seen:
+                self._dns_seen.add(key)
+                first = True
+        if not verdict.allowed:
+            if first:
+                self.deny(Denied(name, None, "dns: " + verdict.reason, verdict.rule), "dns")
+            else:
+                with self._lock:
+                    self._denials[(name, None)].count += 1
+            return None
+        if first:
+            self.audit(name, None, "dns", verdict)
+        return self.names.addresses(name)
+
+    # -- connections ---------------------------------------------------------------------
+    def open(self, target: str | IPAddress, port: int) -> Upstream:
+        """Decide and connect to a name or address; raises :class:`Denied`.
+
+        A synthetic address stands for its name. Errors connecting to an allowed
+        destination are reported as denials too ("unreachable"), so the client fails fast.
+        """
+        if isinstance(target, str):
+            address = _as_address(target)
+            if address is None:
+                try:
+                    name = normalize_name(target)
+                except ValueError:
+                    raise Denied(target, port, "not a valid host name") from None
+                return self._open_name(name, port)
+            target = address
+        if self.names.is_synthetic(target):
+            synthetic = self.names.name_for(target)
+            if synthetic is None:
+                raise Denied(str(target), port, "unknown synthetic address")
+            return self._open_name(synthetic, port)
+        verdict = self.allowlist.check_address(target, port)
+        if not verdict.allowed:
+            raise Denied(str(target), port, verdict.reason, verdict.rule)
+        return self._connect(str(target), port, None, verdict.rule, [target])
+
+    def _open_name(self, name: str, port: int) -> Upstream:
+        verdict = self.allowlist.check_name(name, port)
+        if not verdict.allowed:
+            raise Denied(name, port, verdict.reason, verdict.rule)
+        pinned = self.allowlist.hosts.get(name)
+        try:
+            candidates = [pinned] if pinned is not None else list(self._resolver(name, port))
+        except OSError as exc:
+            reason = f"cannot resolve on the host: {exc}"
+            raise Denied(name, port, reason, verdict.rule, failed=True) from None
+        usable = []
+        reason = "no addresses"
+        for address in candidates:
+            check = self.allowlist.check_address(address, port, name=name)
+            if check.allowed:
+                usable.append(address)
+            else:
+                reason = f"resolves to {address}: {check.reason}"
+        if not usable:
+            raise Denied(name, port, reason, verdict.rule)
+        return self._connect(name, port, name, verdict.rule, usable)
+
+    def _connect(
+        self, host: str, port: int, name: str | None, rule: str, addresses: list[IPAddress]
+    ) -> Upstream:
+        error: OSError | None = None
+        for address in dict.fromkeys(addresses):
+            family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(_CONNECT_TIMEOUT)
+                sock.connect((str(address), port))
+                sock.settimeout(None)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            return Upstream(sock, host, port, name, rule, str(address))
+        raise Denied(host, port, f"unreachable: {error}", rule, failed=True)

@@ -1,0 +1,127 @@
+"""One sandbox's filtered network: set up the namespace, serve it, report what was blocked."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import resource
+from typing import TYPE_CHECKING
+
+from bwsandbox._audit import AuditSink, NullAudit
+from bwsandbox._errors import NetworkError, ProxyError
+from bwsandbox.net._allowlist import Allowlist
+from bwsandbox.net._gate import Gate, Resolver
+from bwsandbox.net._listeners import Listeners, ListenersFactory
+from bwsandbox.net._netns import open_listeners
+from bwsandbox.net._serve import Server
+
+if TYPE_CHECKING:
+    from bwsandbox.compile._plan import NetworkPlan
+
+__all__ = ["NetworkSession", "SessionState", "open_network"]
+
+
+class SessionState(enum.Enum):
+    CREATED = "created"
+    SERVING = "serving"
+    CLOSED = "closed"
+
+
+class NetworkSession:
+    """Filtered egress for one sandbox. ``attach(pid)`` once, ``close()`` at exit."""
+
+    def __init__(
+        self,
+        plan: NetworkPlan,
+        *,
+        audit: AuditSink | None = None,
+        session_id: str = "",
+        resolver: Resolver | None = None,
+        listeners: ListenersFactory = open_listeners,
+    ) -> None:
+        try:
+            allowlist = Allowlist(plan.allow, plan.deny, plan.add_hosts)
+        except ValueError as exc:
+            raise NetworkError(f"invalid network rule: {exc}") from exc
+        self.session_id = session_id
+        self.state = SessionState.CREATED
+        if resolver is None:
+            self.gate = Gate(allowlist, audit or NullAudit())
+        else:
+            self.gate = Gate(allowlist, audit or NullAudit(), resolver=resolver)
+        self._server: Server | None = None
+        self._open_listeners = listeners
+        self.listeners: Listeners | None = None
+
+    def attach(self, pid: int) -> None:
+        """Configure the network namespace of ``pid`` (blocked bwrap child) and start serving.
+
+        Raises NetworkError when the namespace cannot be configured, ProxyError when the
+        listeners cannot be served; nothing is left running after a failure.
+        """
+        if self.state is not SessionState.CREATED:
+            raise NetworkError(f"network session already {self.state.value}")
+        try:
+            listeners = self._open_listeners(pid)
+        except OSError as exc:
+            self.state = SessionState.CLOSED
+            raise NetworkError(
+                f"cannot set up the sandbox network: {exc}",
+                hint="run `agent-sandbox doctor`; use --network none to run without network",
+            ) from exc
+        _raise_fd_limit()
+        server = Server(self.gate, listeners)
+        try:
+            server.start()
+        except RuntimeError as exc:  # thread start failure
+            server.stop()
+            self.state = SessionState.CLOSED
+            raise ProxyError(f"cannot start the egress proxy: {exc}") from exc
+        self._server = server
+        self.listeners = listeners
+        self.state = SessionState.SERVING
+
+    def close(self) -> None:
+        """Stop serving and close every socket; safe to call more than once."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        self.state = SessionState.CLOSED
+
+    def summary(self) -> list[str]:
+        """Compact denial report: each blocked destination and the ``--allow`` to permit it."""
+        return self.gate.summary()
+
+    def __enter__(self) -> NetworkSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _raise_fd_limit(wanted: int = 65536) -> None:
+    """Each relayed connection holds six descriptors (two sockets, two pipes): lift the soft
+    limit towards the hard one so hundreds of concurrent connections do not hit EMFILE."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def open_network(
+    plan: NetworkPlan,
+    *,
+    audit: AuditSink | None = None,
+    session_id: str = "",
+    resolver: Resolver | None = None,
+    listeners: ListenersFactory = open_listeners,
+) -> NetworkSession:
+    """A session for ``plan`` (mode filtered); nothing happens until :meth:`attach`.
+
+    ``resolver`` (host-side name resolution) and ``listeners`` (where the sockets come from;
+    :func:`~bwsandbox.net._listeners.loopback_listeners` is the fake) are for tests.
+    """
+    return NetworkSession(
+        plan, audit=audit, session_id=session_id, resolver=resolver, listeners=listeners
+    )
