@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a development environment in the checkout: system packages (installed with apt-get
 # when run as root, otherwise the exact command is printed), then a venv (.venv, Debian's
-# python3) with the package installed in editable mode with its [dev,net] extras.
+# python3) with the package installed in editable mode with its [dev] extras.
 # Idempotent: a second run only checks. Override the venv location with BWSBX_VENV.
 set -euo pipefail
 # shellcheck source=scripts/_common.sh
@@ -18,8 +18,8 @@ if [[ -f $stamp_file && $(<"$stamp_file") == "$stamp" ]] \
     exit 0
 fi
 
-say "creating $venv with $python and installing bwsandbox[dev,net] (editable)"
+say "creating $venv with $python and installing bwsandbox[dev] (editable)"
 "$python" -m venv --clear "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    --editable "$BWSBX_REPO[dev,net]"
+    --editable "$BWSBX_REPO[dev]"
 printf '%s\n' "$stamp" >"$stamp_file"

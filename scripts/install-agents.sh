@@ -53,7 +53,7 @@ if [[ ${#packages[@]} -gt 0 ]]; then
     say "installing ${packages[*]} into $cache (npm)..."
     # --prefix keeps everything in the cache dir; no global install, no lifecycle scripts
     # of our own. Claude Code's and Codex's packages ship their native binaries inside.
-    npm install --prefix "$cache" --no-audit --no-fund --loglevel=error \
+    npm install --prefix "$cache" --no-audit --no-fund --no-update-notifier --loglevel=error \
         "${packages[@]}" >&2
 fi
 

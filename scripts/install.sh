@@ -3,7 +3,7 @@
 #   - system packages (bubblewrap, python3-venv, nftables...): installed with apt-get when run
 #     as root, otherwise the exact `sudo apt-get install ...` command is printed;
 #   - a private venv under the user's data dir (${XDG_DATA_HOME:-~/.local/share}/agent-sandbox/venv)
-#     with bwsandbox and its [net] extras installed from this checkout;
+#     with bwsandbox installed from this checkout;
 #   - ~/.local/bin/agent-sandbox, a symlink to the venv's console script.
 # Re-running it upgrades the installation from the checkout.
 set -euo pipefail
@@ -24,7 +24,7 @@ if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/nu
     "$python" -m venv --clear "$venv"
 fi
 say "installing bwsandbox from $BWSBX_REPO"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$BWSBX_REPO[net]"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$BWSBX_REPO"
 
 mkdir -p "$bindir"
 ln -sfn "$venv/bin/agent-sandbox" "$bindir/agent-sandbox"

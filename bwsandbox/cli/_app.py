@@ -185,6 +185,7 @@ def build_app() -> typer.Typer:
     from bwsandbox.cli import _commands
 
     app.add_typer(_commands.policy_app, name="policy")
+    app.add_typer(_commands.clients_app, name="clients")
     app.command("doctor")(_commands.doctor)
     app.command("logs")(_commands.logs)
     return app

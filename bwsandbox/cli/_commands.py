@@ -11,13 +11,48 @@ import typer
 
 from bwsandbox._errors import SandboxError
 
-__all__ = ["doctor", "logs", "policy_app"]
+__all__ = ["clients_app", "doctor", "logs", "policy_app"]
 
 policy_app = typer.Typer(
     help="Validate, list and show policies.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+clients_app = typer.Typer(
+    help="List and remove client compartments (agent state, history, audit logs).",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@clients_app.command("list")
+def clients_list() -> int:
+    """List client compartments: name, agents with state, path."""
+    from bwsandbox.agents import list_clients
+
+    for info in list_clients():
+        agents = ",".join(info.agents) or "-"
+        typer.echo(f"{info.name}\t{agents}\t{info.path}")
+    return 0
+
+
+@clients_app.command("rm")
+def clients_rm(
+    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Clients to remove.")],
+) -> int:
+    """Remove client compartments and everything in them (never follows symlinks)."""
+    from bwsandbox.agents import remove_client
+
+    status = 0
+    for name in names:
+        if remove_client(name):
+            typer.echo(f"removed: {name}")
+        else:
+            typer.echo(f"error: no client {name!r}", err=True)
+            status = 125
+    return status
 
 
 @policy_app.command("check")

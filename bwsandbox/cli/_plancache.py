@@ -74,8 +74,8 @@ def _enabled() -> bool:
 
 def lookup_key(name: str, values: Mapping[str, object], words: tuple[str, ...]) -> str | None:
     """The cache key for this invocation, or None when it is not cacheable."""
-    if not _enabled():
-        return None
+    if not _enabled() or name not in ("run", "shell"):
+        return None  # agent profiles: filtered network, compartments; never cached
     tty = values.get("tty")
     if tty is True or (tty is None and os.isatty(0) and os.isatty(1)):
         return None  # interactive: the runtime's pty path

@@ -78,7 +78,7 @@ REVIEWED_RUNTIME: dict[str, str] = {
     "_launch.py": "8360b4b3a9a77ad0aba7664e325af3af9acf501790e153a1e657f16545c3a971",
     "_protect.py": "b0dc9bf13ebd3627b3bb4be03abaceef848beed6eb2d76e8491e04741d882761",
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "69a531d43ec0af89b04dbea4d2674314af6ba93eafa84b2f1cbc7cc61e1a0677",
+    "_sandbox.py": "7302ccd71a3ae623cf29df734094d284454f25e3ccf89057a0e8597e6c411fb0",
     "_supervise.py": "b17354b93c784c9cb924509bfd2bc26c99bbf60d0cbbfd5e8802b4ef33479120",
     "_workdir.py": "bf412288aec6f6d867871525600f64dcea6fb00c955f9b5b4bd899002e8614cb",
 }

@@ -10,12 +10,12 @@ plan itself and starts nothing).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bwsandbox._api import COMMAND_LINE, build_overlay
-from bwsandbox._errors import WorkspaceError
-from bwsandbox.cli._spec import AGENT_COMMANDS
+from bwsandbox._errors import PolicyError, WorkspaceError
+from bwsandbox.cli._spec import AGENT_COMMANDS, AGENTS
 from bwsandbox.compile import HostFacts, SandboxPlan, Workspace
 from bwsandbox.policy import load_policy
 from bwsandbox.policy._model import Policy
@@ -73,6 +73,7 @@ class Resolved:
     interactive: bool
     keep_workdir: bool
     workdir: str = ""  # explain only: the symbolic work dir to compile with
+    notes: tuple[str, ...] = ()  # for the user: which agent binary, login, state dir
 
     def workspace(self, session_id: str = "explain") -> Workspace:
         return Workspace(
@@ -100,21 +101,54 @@ class Resolved:
 def resolve(
     name: str, values: dict[str, object], words: Sequence[str], *, workdir: str = ""
 ) -> Resolved:
-    """Load the layers ``[<profile>, *--policy]`` plus the command-line layer."""
+    """Load the layers ``[<profile>, *--policy]`` plus the command-line layer.
+
+    Agent profiles (:data:`AGENTS`) also get the layer :func:`bwsandbox.agents.prepare_agent`
+    builds: the agent binary, the client's compartment and the login.
+    """
+    project = _project(values)
+    client = str(values.get("client") or "default")
     layers = [AGENT_COMMANDS[name], *_strings(values, "policy")]
+    overlays: list[tuple[str, Mapping[str, object]]] = []
+    notes: tuple[str, ...] = ()
+    agent_command: tuple[str, ...] = ()
+    if name in AGENTS:
+        from bwsandbox.agents import prepare_agent
+
+        launch = prepare_agent(
+            name,
+            client=client,
+            project=project,
+            environ=os.environ,
+            agent_args=tuple(words),
+            resume=bool(values.get("resume")),
+        )
+        layers = [*launch.policy_refs, *_strings(values, "policy")]
+        overlays += launch.overlays
+        notes, agent_command = launch.notes, launch.command
+    elif values.get("resume"):
+        raise PolicyError(
+            "--resume continues an agent's conversation",
+            key="--resume",
+            hint=f"use it with an agent profile: {', '.join(AGENTS)}",
+        )
     overlay = overlay_for(values)
-    policy = load_policy(layers, overlays=((COMMAND_LINE, overlay),) if overlay else ())
+    if overlay:
+        overlays.append((COMMAND_LINE, overlay))
+    policy = load_policy(layers, overlays=overlays)
     command = tuple(words)
-    if name != "run":
-        # agent profiles: arguments after -- go to the profile's command
+    if agent_command:
+        command = agent_command
+    elif name != "run":
+        # profiles: arguments after -- go to the profile's command
         command = (*policy.command.argv, *command)
-    client = values.get("client") or "default"
     return Resolved(
         policy=policy,
-        project=_project(values),
+        project=project,
         command=command,
-        client=str(client),
+        client=client,
         interactive=interactive_default(values.get("tty")),
         keep_workdir=bool(values.get("keep_workdir")),
         workdir=workdir,
+        notes=notes,
     )

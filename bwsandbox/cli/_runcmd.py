@@ -53,6 +53,8 @@ def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key:
         from bwsandbox.cli._resolve import resolve
 
         resolved = resolve(name, values, words)
+    for note in resolved.notes:
+        sys.stderr.write(f"agent-sandbox: {note}\n")
     sandbox = Sandbox(
         resolved.policy,
         project=resolved.project,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "AGENTS",
     "AGENT_COMMANDS",
     "EXIT_STATUS_HELP",
     "FLAG",
@@ -41,7 +42,18 @@ NETWORK_MODES = ("none", "filtered", "host")
 
 #: Commands that run a sandbox, with the policy their layers start from. ``run`` starts from
 #: ``base``; agent profiles start from their own shipped policy.
-AGENT_COMMANDS: dict[str, str] = {"run": "base", "shell": "shell"}
+AGENT_COMMANDS: dict[str, str] = {
+    "run": "base",
+    "shell": "shell",
+    "claude": "claude",
+    "codex": "codex",
+    "opencode": "opencode",
+    "pi": "pi",
+    "gemini": "gemini",
+}
+
+#: Commands whose profile comes from :mod:`bwsandbox.agents` (binary, compartment, login).
+AGENTS = ("claude", "codex", "opencode", "pi", "gemini")
 
 EXIT_STATUS_HELP = (
     "Exit status: the command's own; 125 when agent-sandbox itself fails (including a bad "
@@ -141,6 +153,12 @@ RUN_OPTIONS: tuple[OptionSpec, ...] = (
         VALUE,
         "Client compartment for state and audit logs (default: default).",
         metavar="NAME",
+    ),
+    OptionSpec(
+        "resume",
+        ("--resume",),
+        FLAG,
+        "Agent profiles: continue the agent's last conversation for this client and project.",
     ),
     OptionSpec(
         "keep_workdir",

@@ -460,6 +460,6 @@ def _open_network(plan: SandboxPlan, audit: AuditSink, session_id: str) -> Any:
     except ImportError as exc:
         raise NetworkError(
             "filtered networking is not available in this installation",
-            hint="install bwsandbox[net], or use --network none",
+            hint="reinstall bwsandbox, or use --network none",
         ) from exc
     return open_network(plan.network, audit=audit, session_id=session_id)

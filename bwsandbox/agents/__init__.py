@@ -1,0 +1,53 @@
+"""Agent profiles: find an agent CLI, give each client its own state, pick the login.
+
+::
+
+    launch = prepare_agent("claude", client="acme", project=".", environ=os.environ,
+                           agent_args=["-p", "hi"])
+    policy = load_policy(launch.policy_refs, overlays=[*launch.overlays, cli_overlay])
+    Sandbox(policy, project=".", command=launch.command, client="acme")
+
+``launch.notes`` are lines for the user (which binary, which login, where the state is).
+Clients: :func:`list_clients`, :func:`remove_client`. Attributes load lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "KNOWN_AGENTS",
+    "AgentLaunch",
+    "ClientInfo",
+    "list_clients",
+    "prepare_agent",
+    "remove_client",
+]
+
+_LAZY: dict[str, str] = {
+    "KNOWN_AGENTS": "bwsandbox.agents._specs",
+    "AgentLaunch": "bwsandbox.agents._prepare",
+    "prepare_agent": "bwsandbox.agents._prepare",
+    "ClientInfo": "bwsandbox.agents._clients",
+    "list_clients": "bwsandbox.agents._clients",
+    "remove_client": "bwsandbox.agents._clients",
+}
+
+if TYPE_CHECKING:
+    from bwsandbox.agents._clients import ClientInfo, list_clients, remove_client
+    from bwsandbox.agents._prepare import AgentLaunch, prepare_agent
+    from bwsandbox.agents._specs import KNOWN_AGENTS
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bwsandbox.agents' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

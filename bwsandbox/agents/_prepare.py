@@ -1,0 +1,236 @@
+"""``prepare_agent``: from an agent name, a client and the host environment to a launch.
+
+The result names the shipped profile (network hosts, environment) and adds one raw policy
+layer computed here: the agent binary bound read-only, the client's compartment bound at the
+agent's state paths, and the login (an API key variable, or the host's login file mounted
+read-only).
+"""
+
+
+# os-level on purpose, like the runtime (lstat, O_NOFOLLOW, no pathlib import)
+# ruff: noqa: PTH108, PTH116, PTH117, PTH118, PTH119
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bwsandbox import _paths
+from bwsandbox._errors import PolicyError, WorkspaceError
+from bwsandbox.agents._compartment import Compartment, open_compartment
+from bwsandbox.agents._discover import AgentBinary, find_agent
+from bwsandbox.agents._specs import AGENT_SPECS, KNOWN_AGENTS, SANDBOX_BIN, AgentSpec
+
+__all__ = ["AgentLaunch", "agent_spec", "prepare_agent"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLaunch:
+    """What the CLI needs to start an agent: policies, one extra layer, argv, and notes.
+
+    ``overlays`` are raw policy layers in the TOML layout, to be passed to
+    ``load_policy(policy_refs, overlays=...)`` before the command line's own layer.
+    """
+
+    policy_refs: tuple[str, ...]
+    overlays: tuple[tuple[str, dict[str, Any]], ...]
+    command: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def agent_spec(name: str) -> AgentSpec:
+    """The spec of a known agent; a PolicyError listing the known ones otherwise."""
+    spec = AGENT_SPECS.get(name)
+    if spec is None:
+        raise PolicyError(
+            f"unknown agent {name!r}",
+            hint=f"known agents: {', '.join(KNOWN_AGENTS)}; "
+            "for another command use 'agent-sandbox run --policy FILE -- COMMAND'",
+        )
+    return spec
+
+
+def _literal(text: str) -> str:
+    """``text`` as a policy string: braces escaped so that no variable is expanded."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _bind(src: str, dest: str | None = None) -> dict[str, Any]:
+    return {"src": _literal(src), "dest": dest or _literal(src), "optional": False}
+
+
+def _home_dest(relative: str) -> str:
+    return "{home}/" + _literal(relative)
+
+
+def _tilde(path: str, home: str) -> str:
+    if home and path.startswith(home.rstrip("/") + "/"):
+        return "~/" + path[len(home.rstrip("/")) + 1 :]
+    return path
+
+
+def _host_login_file(spec: AgentSpec, relative: str, environ: Mapping[str, str]) -> str:
+    moved = environ.get(spec.oauth_home_var) if spec.oauth_home_var else None
+    if moved and os.path.isabs(moved):
+        return os.path.join(moved, relative.split("/", 1)[1])
+    home = environ.get("HOME", "")
+    return os.path.join(home, relative) if home else ""
+
+
+def _regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _drop_empty_placeholder(compartment: Compartment, relative: str) -> None:
+    """Remove an empty file left behind by an earlier read-only login mount."""
+    path = compartment.state_path(relative)
+    try:
+        info = os.lstat(path)
+        if stat.S_ISREG(info.st_mode) and info.st_size == 0:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise WorkspaceError(f"cannot tidy {path}: {exc.strerror or exc}") from exc
+
+
+@dataclass(slots=True)
+class _Layer:
+    ro: list[dict[str, Any]]
+    rw: list[dict[str, Any]]
+    env: dict[str, str]
+    notes: list[str]
+
+
+def _login(
+    spec: AgentSpec, environ: Mapping[str, str], compartment: Compartment, layer: _Layer
+) -> None:
+    for name in spec.url_vars:
+        if environ.get(name):
+            layer.env[name] = _literal(environ[name])
+    keys = [name for name in spec.key_vars if environ.get(name)]
+    if keys:
+        for name in keys:
+            layer.env[name] = _literal(environ[name])
+        for relative in spec.oauth_files:
+            _drop_empty_placeholder(compartment, relative)
+        layer.notes.append(
+            f"login: {', '.join(keys)} from your environment, passed to {spec.name} only"
+        )
+        return
+    own = [rel for rel in spec.oauth_files if compartment.has_own_file(rel)]
+    if own:
+        layer.notes.append(
+            f"login: client {compartment.client!r}'s own {spec.name} login (kept in its "
+            "compartment)"
+        )
+        return
+    home = environ.get("HOME", "")
+    mounted = []
+    for relative in spec.oauth_files:
+        host_file = _host_login_file(spec, relative, environ)
+        if host_file and _regular_file(host_file):
+            compartment.placeholder(relative)
+            layer.ro.append(_bind(os.path.realpath(host_file), _home_dest(relative)))
+            mounted.append(_tilde(host_file, home))
+        else:
+            _drop_empty_placeholder(compartment, relative)
+    if mounted:
+        layer.notes.append(
+            f"login: using your {spec.name} login ({', '.join(mounted)}) read-only; "
+            "token refreshes are not saved, and a login inside the sandbox cannot replace it"
+        )
+        return
+    wanted = " or ".join(spec.key_vars[:1] or ("an API key",))
+    layer.notes.append(
+        f"login: none found; set {wanted}, or log in inside the sandbox "
+        f"(saved for client {compartment.client!r} only)"
+    )
+
+
+def _binary(
+    spec: AgentSpec, agent: AgentBinary, compartment: Compartment, layer: _Layer, home: str
+) -> str:
+    layer.ro.extend(_bind(path) for path in agent.binds)
+    compartment.link_bin(spec.binary, agent.path)
+    if agent.interpreter:
+        compartment.link_bin(os.path.basename(agent.interpreter), agent.interpreter)
+    layer.ro.append(_bind(compartment.bin, SANDBOX_BIN))
+    shown = ", ".join(_tilde(path, home) for path in agent.binds) or "nothing extra"
+    layer.notes.append(f"{spec.name}: {_tilde(agent.path, home)} (read-only binds: {shown})")
+    return os.path.join(SANDBOX_BIN, spec.binary)
+
+
+def _config_args(spec: AgentSpec, environ: Mapping[str, str]) -> list[str]:
+    """``-c key="value"`` options for base URLs the agent takes only from its config."""
+    args = []
+    for name, key in spec.url_config:
+        if environ.get(name):
+            args += ["-c", f"{key}={json.dumps(environ[name])}"]
+    return args
+
+
+def _check_project(project: str) -> None:
+    """Refuse a project that contains the compartments: it is bound read-write."""
+    clients = os.path.realpath(os.path.join(_paths.data_dir(), "clients"))
+    root = os.path.realpath(project)
+    if clients == root or clients.startswith(root.rstrip("/") + "/"):
+        raise WorkspaceError(
+            f"the project {project} contains every client's agent state ({clients})",
+            hint="run the agent from the project directory, not from your home directory",
+        )
+
+
+def prepare_agent(
+    name: str,
+    *,
+    client: str,
+    project: str,
+    environ: Mapping[str, str],
+    agent_args: Sequence[str],
+    resume: bool = False,
+) -> AgentLaunch:
+    """Everything needed to run agent ``name`` for ``client`` on ``project``.
+
+    Side effects: creates the client's compartment (0700) on first use and refreshes its bin
+    links. Raises PolicyError (unknown agent, bad client name, no resume support),
+    DependencyError (agent not installed) or WorkspaceError.
+    """
+    spec = agent_spec(name)
+    if isinstance(agent_args, str):
+        raise PolicyError("agent_args must be a sequence of arguments, not one string")
+    if resume and spec.resume is None:
+        raise PolicyError(f"{spec.name} has no way to continue its last conversation")
+    _check_project(project)
+    agent = find_agent(spec, environ)
+    compartment = open_compartment(spec, client)
+    home = environ.get("HOME", "")
+    layer = _Layer(ro=[], rw=[], env={}, notes=[])
+    executable = _binary(spec, agent, compartment, layer, home)
+    for relative in spec.state_dirs:
+        layer.rw.append(_bind(compartment.state_path(relative), _home_dest(relative)))
+    for relative, _content in spec.state_files:
+        layer.rw.append(_bind(compartment.state_path(relative), _home_dest(relative)))
+    _login(spec, environ, compartment, layer)
+    layer.notes.append(f"client {client!r}: {spec.name} state in {_tilde(compartment.root, home)}")
+    overlay: dict[str, Any] = {"filesystem": {"ro": layer.ro, "rw": layer.rw}}
+    if layer.env:
+        overlay["env"] = {"set": layer.env}
+    args = list(agent_args)
+    if resume and spec.resume:
+        at = 1 if args and args[0] in spec.resume_after else 0
+        args[at:at] = spec.resume
+    command = (executable, *_config_args(spec, environ), *args)
+    return AgentLaunch(
+        policy_refs=(spec.name,),
+        overlays=((f"agent {spec.name}", overlay),),
+        command=command,
+        notes=tuple(layer.notes),
+    )
