@@ -17,6 +17,7 @@ Run: ``python bench/startup.py [--runs N]`` from the repository, with the packag
 from __future__ import annotations
 
 import argparse
+import base64
 import compileall
 import json
 import os
@@ -60,6 +61,12 @@ def spawn_wait(argv: Sequence[str], env: dict[str, str], cwd: str) -> tuple[floa
     return elapsed, os.waitstatus_to_exitcode(status)
 
 
+def _content(item: dict[str, object]) -> bytes:
+    if "base64" in item:
+        return base64.b64decode(str(item["base64"]))
+    return str(item["content"]).encode()
+
+
 class RawBwrap:
     """The argv ``explain --json`` prints, made runnable: work dir, memfds, block pipe."""
 
@@ -67,7 +74,10 @@ class RawBwrap:
         workdir = scratch / "workdir"
         (workdir / "tmp").mkdir(parents=True)
         (workdir / "home").mkdir()
-        data = {str(d["fd"]): str(d["content"]).encode() for d in explained["data"]}  # type: ignore[attr-defined]
+        data = {  # binary data (the seccomp filter) comes base64-encoded
+            str(d["fd"]): _content(d)
+            for d in explained["data"]  # type: ignore[attr-defined]
+        }
         self.memfds: list[int] = []
         self.block: tuple[int, int] | None = None
         self.null = os.open(os.devnull, os.O_WRONLY)

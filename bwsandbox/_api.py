@@ -80,6 +80,10 @@ def build_overlay(
     rw: Sequence[str] = (),
     env: Mapping[str, str] | Sequence[str] | None = None,
     cwd: str | None = None,
+    memory: str | None = None,
+    cpus: str | float | None = None,
+    pids: str | int | None = None,
+    timeout: str | None = None,
 ) -> dict[str, Any]:
     """The raw "command line" policy layer for these options (empty tables are left out).
 
@@ -111,7 +115,30 @@ def build_overlay(
     env_layer = _env_layer(env) if env is not None else {}
     if env_layer:
         overlay["env"] = env_layer
+    limits = _limits_layer(memory=memory, cpus=cpus, pids=pids, timeout=timeout)
+    if limits:
+        overlay["limits"] = limits
     return overlay
+
+
+def _limits_layer(
+    *, memory: str | None, cpus: str | float | None, pids: str | int | None, timeout: str | None
+) -> dict[str, Any]:
+    """``[limits]`` from --memory/--cpus/--pids/--timeout (numbers typed as text converted)."""
+    layer: dict[str, Any] = {}
+    if memory is not None:
+        layer["memory"] = memory
+    if timeout is not None:
+        layer["timeout"] = timeout
+    for key, flag, value, kind in (("cpu", "--cpus", cpus, float), ("pids", "--pids", pids, int)):
+        if value is None:
+            continue
+        try:
+            layer[key] = kind(value)
+        except ValueError:
+            what = "a number of cores such as 1.5" if kind is float else "a whole number"
+            raise PolicyError(f"expected {what}, got {value!r}", key=flag) from None
+    return layer
 
 
 def _hosts(add_hosts: Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
@@ -144,9 +171,12 @@ def run(
     input: bytes | None = None,  # noqa: A002 (subprocess's name)
     timeout: float | None = None,
     keep_workdir: bool = False,
+    worktree: str | None = None,
 ) -> RunResult:
     """Run ``command`` in a sandbox with ``project`` (default: cwd) read-write; wait for it.
 
+    ``worktree="NAME"`` runs it in the project's git worktree NAME instead (created when
+    absent, on branch ``agent/NAME``; see :mod:`bwsandbox.worktree`).
     On ``timeout`` the command is stopped (TERM, then KILL) and the result says
     ``timed_out=True``. Errors are :class:`bwsandbox.SandboxError` subclasses.
     """
@@ -157,7 +187,16 @@ def run(
     overlay = build_overlay(
         network=network, allow=allow, add_hosts=add_hosts, ro=ro, rw=rw, env=env
     )
-    policy = load_policy(tuple(policies), overlays=((COMMAND_LINE, overlay),) if overlay else ())
+    overlays: list[tuple[str, dict[str, Any]]] = []
+    if worktree is not None:
+        from bwsandbox.worktree import open_worktree, worktree_layer
+
+        tree = open_worktree(os.path.realpath(project_dir), worktree)
+        project_dir = tree.path
+        overlays.append((f"worktree {tree.name}", worktree_layer(tree)))
+    if overlay:
+        overlays.append((COMMAND_LINE, overlay))
+    policy = load_policy(tuple(policies), overlays=overlays)
     sandbox = Sandbox(
         policy,
         project=project_dir,

@@ -272,7 +272,7 @@ def _check_cgroup(host: HostProbe) -> Check:
         return Check(
             name,
             Status.WARN,
-            "hybrid hierarchy (v1 controllers): resource limits will not be available",
+            "hybrid hierarchy (v1 controllers): see the 'limit' checks for what applies",
         )
     else:
         return Check(name, Status.WARN, "not mounted: resource limits will not be available")
@@ -336,6 +336,10 @@ def diagnose(host: HostProbe | None = None) -> Diagnosis:
     checks.append(userns)
     if userns.status is Status.OK:
         checks.append(_check_full_sandbox(probe, bwrap))
+    if isinstance(probe, RealHost):
+        from bwsandbox._doctor_limits import limit_checks
+
+        steps.append(limit_checks)
     for step in steps:
         result = step()
         checks.extend(result if isinstance(result, list) else [result])

@@ -16,7 +16,7 @@ import json
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bwsandbox import _paths
@@ -107,18 +107,31 @@ class _Layer:
     rw: list[dict[str, Any]]
     env: dict[str, str]
     notes: list[str]
+    secrets: dict[str, Any] = field(default_factory=dict)  # [secrets.NAME] for the proxy
 
 
 def _login(
-    spec: AgentSpec, environ: Mapping[str, str], compartment: Compartment, layer: _Layer
+    spec: AgentSpec,
+    environ: Mapping[str, str],
+    compartment: Compartment,
+    layer: _Layer,
+    *,
+    inject: bool = True,
 ) -> None:
     for name in spec.url_vars:
         if environ.get(name):
             layer.env[name] = _literal(environ[name])
     keys = [name for name in spec.key_vars if environ.get(name)]
     if keys:
+        from bwsandbox.agents._secrets import injected_secret
+
         for name in keys:
-            layer.env[name] = _literal(environ[name])
+            secret = injected_secret(spec.name, name, environ) if inject else None
+            if secret is not None:  # the proxy adds it; the sandbox holds a placeholder
+                layer.secrets[name.lower()] = secret
+                layer.notes.append(f"login: {name} is injected by the proxy for {secret['host']}")
+            else:
+                layer.env[name] = _literal(environ[name])
         for relative in spec.oauth_files:
             _drop_empty_placeholder(compartment, relative)
         layer.notes.append(
@@ -196,12 +209,15 @@ def prepare_agent(
     environ: Mapping[str, str],
     agent_args: Sequence[str],
     resume: bool = False,
+    inject_keys: bool = True,
 ) -> AgentLaunch:
     """Everything needed to run agent ``name`` for ``client`` on ``project``.
 
     Side effects: creates the client's compartment (0700) on first use and refreshes its bin
     links. Raises PolicyError (unknown agent, bad client name, no resume support),
-    DependencyError (agent not installed) or WorkspaceError.
+    DependencyError (agent not installed) or WorkspaceError. ``inject_keys=False`` passes API
+    keys as environment variables instead of having the filtered proxy inject them (for
+    ``--network host``, where there is no proxy).
     """
     spec = agent_spec(name)
     if isinstance(agent_args, str):
@@ -218,11 +234,13 @@ def prepare_agent(
         layer.rw.append(_bind(compartment.state_path(relative), _home_dest(relative)))
     for relative, _content in spec.state_files:
         layer.rw.append(_bind(compartment.state_path(relative), _home_dest(relative)))
-    _login(spec, environ, compartment, layer)
+    _login(spec, environ, compartment, layer, inject=inject_keys)
     layer.notes.append(f"client {client!r}: {spec.name} state in {_tilde(compartment.root, home)}")
     overlay: dict[str, Any] = {"filesystem": {"ro": layer.ro, "rw": layer.rw}}
     if layer.env:
         overlay["env"] = {"set": layer.env}
+    if layer.secrets:
+        overlay["secrets"] = layer.secrets
     args = list(agent_args)
     if resume and spec.resume:
         at = 1 if args and args[0] in spec.resume_after else 0

@@ -147,7 +147,7 @@ def build_app() -> typer.Typer:
         name="agent-sandbox",
         help="Run AI coding agents and any command in unprivileged bubblewrap sandboxes.\n\n"
         + EXIT_STATUS_HELP,
-        add_completion=False,
+        add_completion=True,
         no_args_is_help=True,
         context_settings=_CONTEXT,
         pretty_exceptions_enable=False,
@@ -188,6 +188,17 @@ def build_app() -> typer.Typer:
     app.add_typer(_commands.clients_app, name="clients")
     app.command("doctor")(_commands.doctor)
     app.command("logs")(_commands.logs)
+    from bwsandbox.cli._hook import shell_hook
+
+    app.command("shell-hook")(shell_hook)
+    from bwsandbox.cli import _sessions
+
+    app.command("ps")(_sessions.ps)
+    app.command("exec", context_settings=_COMMAND_CONTEXT)(_sessions.exec_command)
+    app.command("stop")(_sessions.stop)
+    from bwsandbox.cli._replay import replay
+
+    app.command("replay")(replay)
     return app
 
 

@@ -140,9 +140,20 @@ def logs(
     client: Annotated[
         str, typer.Option("--client", metavar="NAME", help="Client name.")
     ] = "default",
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep printing new events until the session has ended."
+        ),
+    ] = False,
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", metavar="NAME", help="Only events NAME (repeatable): net, ..."),
+    ] = None,
 ) -> int:
-    """Print a session's audit events as JSON lines."""
+    """Print a session's audit events as JSON lines (docs/audit.md describes them)."""
     from bwsandbox import _paths
+    from bwsandbox.cli._logs import audit_lines
 
     if not _paths.valid_client_name(client):
         raise SandboxError(f"invalid client name {client!r}", hint="letters, digits, . _ -")
@@ -153,8 +164,10 @@ def logs(
     path = Path(_paths.session_dir(client, chosen), "audit.jsonl")
     try:
         with path.open("rb") as file:
-            for line in file:
+            for line in audit_lines(file, events=set(event or ()), follow=follow):
                 sys.stdout.buffer.write(line)
+                if follow:
+                    sys.stdout.flush()
     except FileNotFoundError as exc:
         raise SandboxError(
             f"no audit log for session {chosen!r} of client {client!r}",

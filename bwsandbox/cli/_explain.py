@@ -9,6 +9,7 @@ marked secret, environment values whose names look like credentials) are redacte
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
@@ -18,7 +19,9 @@ from collections.abc import Sequence
 from bwsandbox.cli._render import policy_text
 from bwsandbox.cli._resolve import resolve
 from bwsandbox.compile import SandboxPlan
+from bwsandbox.compile._secrets import explain_secrets, secret_dests
 from bwsandbox.policy import policy_as_dict
+from bwsandbox.policy._model import Policy
 
 __all__ = ["REDACTED", "WORKDIR", "explain", "explain_lines", "is_secret_name", "redact_policy"]
 
@@ -79,6 +82,7 @@ def _data(plan: SandboxPlan) -> list[dict[str, object]]:
         if fd is not None and isinstance(dest, str):
             dests[fd.name] = dest
     out: list[dict[str, object]] = []
+    described = secret_dests(plan)  # <secret NAME from SOURCE>, never the value
     for item in plan.data:
         entry: dict[str, object] = {
             "fd": item.fd.name,
@@ -86,9 +90,13 @@ def _data(plan: SandboxPlan) -> list[dict[str, object]]:
             "bytes": len(item.content),
         }
         if item.secret:
-            entry["content"] = REDACTED
+            entry["content"] = described.get(item.fd.name, REDACTED)
         else:
-            entry["content"] = item.content.decode("utf-8", "replace")
+            try:
+                entry["content"] = item.content.decode("utf-8")
+            except UnicodeDecodeError:  # the seccomp filter: a BPF program
+                entry["content"] = f"<{len(item.content)} bytes of binary data>"
+                entry["base64"] = base64.b64encode(item.content).decode("ascii")
         out.append(entry)
     return out
 
@@ -113,15 +121,22 @@ def explain_lines(
             "data": _data(plan),
             "argv": argv,
         }
+        if plan.secrets or plan.ssh is not None:
+            document["secrets"] = explain_secrets(plan)
         return json.dumps(document, indent=2, ensure_ascii=False).splitlines()
     lines = policy_text(policy).splitlines()
     lines += ["", "# ---- plan ----", *_network_lines(plan)]
     lines += [f"warning: {warning}" for warning in plan.warnings if "'host'" not in warning]
     lines += ["", "environment (nothing else from the host gets in):"]
     lines += [f"  {name}={value}" for name, value in _env(plan).items()]
+    if plan.secrets or plan.ssh is not None:
+        lines += ["", "secrets (read on the host at launch; values are never shown):"]
+        lines += explain_secrets(plan)
     lines += ["", "generated files (passed through pipes, never written to disk):"]
+    secret_fds = {item.fd.name for item in plan.data if item.secret}
     for item in _data(plan):
-        shown = item["content"] if item["content"] == REDACTED else f"{item['bytes']} bytes"
+        secret = item["content"] == REDACTED or item["fd"] in secret_fds
+        shown = item["content"] if secret else f"{item['bytes']} bytes"
         lines.append(f"  {item['dest'] or item['fd']}: {shown}")
     lines += ["", "bwrap argv ({fd:NAME} and {workdir} are allocated at start):"]
     if quoted:
@@ -142,9 +157,24 @@ def explain(
     plan = resolved.compile()
     policy = redact_policy(policy_as_dict(resolved.policy))
     lines = explain_lines(policy, plan, as_json=as_json, quoted=quoted)
+    lines = _with_limits(lines, resolved.policy, plan, as_json=as_json)
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
     for line in _network_lines(plan):
         if line.startswith("WARNING"):
             sys.stderr.write(line + "\n")  # loud even when stdout goes to a file
     return 0
+
+
+def _with_limits(
+    lines: list[str], policy: Policy, plan: SandboxPlan, *, as_json: bool
+) -> list[str]:
+    """``lines`` plus how limits are enforced here and the seccomp rules (before the argv)."""
+    from bwsandbox.cli._explain_limits import limit_lines, limits_document
+
+    if as_json:
+        document = json.loads("\n".join(lines))
+        document.update(limits_document(policy, plan))
+        return json.dumps(document, indent=2, ensure_ascii=False).splitlines()
+    at = next((i for i, line in enumerate(lines) if line.startswith("bwrap argv (")), len(lines))
+    return [*lines[: max(0, at - 1)], *limit_lines(policy, plan), *lines[max(0, at - 1) :]]

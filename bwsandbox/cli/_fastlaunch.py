@@ -98,6 +98,7 @@ class _Audit:
                 f"cannot write the audit log in {directory}: {exc.strerror}"
             ) from exc
         self.session = session
+        self.started: float | None = None  # set when ``start`` is written
 
     def write(self, line: str) -> None:
         os.write(self.fd, line.encode() + b"\n")
@@ -110,6 +111,8 @@ class _Audit:
 
     def exit(self, returncode: int, error: str = "") -> None:
         fields: dict[str, object] = {"returncode": returncode}
+        if self.started is not None:
+            fields["duration"] = round(time.monotonic() - self.started, 3)
         if returncode > 128:
             try:
                 fields["signal"] = signal.Signals(returncode - 128).name
@@ -188,6 +191,7 @@ class _Launch:
         self.block_read: int | None = None
         self.released = False
         self.ours: list[int] = []
+        self.env: dict[str, str] = {}  # bwrap's environment: the sandbox's
 
     def start(self, stdio: tuple[int, int, int] | None = None) -> None:
         recipe = self.recipe
@@ -223,6 +227,7 @@ class _Launch:
                     env[name] = os.environ[name]
                 else:
                     env[name] = value.replace(_WORKDIR, self.workdir) if "\0" in value else value
+            self.env = env
             bwrap = str(recipe["bwrap"])
             passed = {int(argv[index]) for index, _ in recipe["fds"]}  # type: ignore[attr-defined]
             actions: list[tuple[int, int] | tuple[int, int, int]] = []
@@ -379,7 +384,7 @@ def _settle(guard: ProtectedPaths, audit: _Audit, warnings: list[str] | None) ->
 
 
 class _PlanView:
-    """The two plan fields ``runtime._protect.ProtectedPaths`` reads."""
+    """The plan fields ``runtime._protect.ProtectedPaths`` reads."""
 
     def __init__(self, recipe: dict[str, object], workdir: str) -> None:
         def real(path: str) -> str:
@@ -390,6 +395,47 @@ class _PlanView:
             for path, kind in recipe["placeholders"]  # type: ignore[attr-defined]
         )
         self.protected = tuple(real(path) for path in recipe["protected"])  # type: ignore[attr-defined]
+        self.watched = tuple(real(path) for path in recipe.get("watched", ()))  # type: ignore[attr-defined]
+
+
+def _register(recipe: dict[str, object], session: str, launch: _Launch) -> str:
+    """The runtime's ``Sandbox._register``: the session record for ps/exec/stop."""
+    import json  # already loaded by the runtime's work dir module
+
+    from bwsandbox.runtime._registry import register, runtime_dir
+
+    start = json.loads(str(recipe["audit_start"]))
+    argv = list(start["argv"])
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    found = {"--chdir": "/", "--uid": str(os.getuid()), "--gid": str(os.getgid())}
+    for index, token in enumerate(options[:-1]):
+        if token in found:
+            found[token] = options[index + 1]  # bwrap: the last one wins
+    assert launch.pid is not None
+    assert launch.child is not None
+    return register(
+        runtime_dir(),
+        session=session,
+        client=str(start["client"]),
+        policy=str(start["policy"]),
+        project=str(start["project"]),
+        network=str(start["network"]),
+        bwrap_pid=launch.pid,
+        init_pid=launch.child,
+        env=launch.env.items(),
+        cwd=found["--chdir"],
+        uid=int(found["--uid"]),
+        gid=int(found["--gid"]),
+        seccomp=_seccomp(recipe),
+    )
+
+
+def _seccomp(recipe: dict[str, object]) -> bytes:
+    """The BPF program the recipe passes to bwrap's ``--seccomp`` (empty: none)."""
+    argv: list[str] = recipe["argv"]  # type: ignore[assignment]
+    data = dict(recipe["data"])  # type: ignore[call-overload]
+    names = [name for index, name in recipe["fds"] if argv[index - 1] == "--seccomp"]  # type: ignore[attr-defined]
+    return b"".join(data.get(name, b"") for name in names)
 
 
 def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> int:
@@ -397,6 +443,7 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
 
     ``warnings`` receives what the user should know afterwards (``Sandbox.warnings``).
     """
+    from bwsandbox.runtime._registry import unregister
     from bwsandbox.runtime._workdir import (
         create_workdir,
         keep_workdir,
@@ -413,6 +460,7 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
     guard: ProtectedPaths | None = None
     launch = _Launch(recipe, workdir)
     previous: dict[int, object] = {}
+    registered = ""
     try:
         audit = _Audit(str(recipe["sessions"]), session)
         start = str(recipe["audit_start"])
@@ -422,6 +470,7 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
             .replace(_SESSION, session)
             .replace(_WORKDIR_JSON, workdir_json)
         )
+        audit.started = time.monotonic()
         from bwsandbox.runtime._protect import ProtectedPaths
 
         guard = ProtectedPaths(_PlanView(recipe, workdir), session)  # type: ignore[arg-type]
@@ -430,6 +479,7 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
         if launch.child is None:
             code = _exit_code(launch.wait())
             raise _setup_error(code, _diagnose(recipe, workdir))
+        registered = _register(recipe, session, launch)
         launch.release()
         for signum in _FORWARDED:  # like the runtime's supervisor: while waiting
             previous[signum] = signal.signal(signum, launch.forward)
@@ -444,6 +494,8 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
         audit.exit(code)
         return code
     finally:
+        if registered:
+            unregister(registered)
         launch.kill()
         launch.close()
         for number, handler in previous.items():

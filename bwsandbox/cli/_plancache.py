@@ -17,8 +17,8 @@ Validity, two levels:
 
 Entries live in ``<runtime dir>/agent-sandbox/plans/`` (0700 dirs, 0600 files, owned by us,
 never followed through symlinks); an entry that fails any check is ignored. Plans that use
-the filtered network, a terminal, or secret data are never cached. ``AGENT_SANDBOX_PLAN_CACHE=0``
-turns the cache off.
+the filtered network, a terminal, or secret data are never cached, nor recorded sessions.
+``AGENT_SANDBOX_PLAN_CACHE=0`` turns the cache off.
 
 Import-light: only builtin modules (on the start-up path).
 """
@@ -53,7 +53,7 @@ __all__ = [
     "store",
 ]
 
-FORMAT = 1
+FORMAT = 2  # 2: recipes carry "watched"
 MAX_ENTRIES = 64
 DISABLE_VAR = "AGENT_SANDBOX_PLAN_CACHE"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -81,6 +81,10 @@ def lookup_key(name: str, values: Mapping[str, object], words: tuple[str, ...]) 
         return None  # interactive: the runtime's pty path
     if values.get("network") == "filtered" or values.get("allow") or values.get("add_host"):
         return None
+    if values.get("worktree") is not None:
+        return None  # git on the host finds or creates the worktree on every run
+    if values.get("record") or values.get("record_input"):
+        return None  # recording: the runtime's supervisor relays (and tees) the output
     from bwsandbox import __version__
 
     digest = blake2b(digest_size=32)

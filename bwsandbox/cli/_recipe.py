@@ -14,8 +14,8 @@ The recipe is plain marshal-able data:
 - ``env``: ``[(name, value)]``; ``value`` None means "the host's value" (the key covers the
   whole environment, so it is the same): host secrets never enter the cache file;
 - ``data``: ``[(fd name, content)]`` for ``--ro-bind-data`` (work dir as :data:`WORKDIR_B`);
-- ``placeholders``, ``protected``: what ``runtime._protect.ProtectedPaths`` checks around the
-  session;
+- ``placeholders``, ``protected``, ``watched``: what ``runtime._protect.ProtectedPaths``
+  checks around the session;
 - ``tmpdir``, ``sessions`` (the client's sessions dir), ``keep_workdir``, ``audit_start``:
   the runtime's audit ``start`` record as JSON text with :data:`SESSION`, :data:`TIME` and
   :data:`WORKDIR_JSON` in place of per-session values, ``workdir_json``: tmpdir JSON-escaped.
@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bwsandbox import _paths
+from bwsandbox._events import policy_digest
 from bwsandbox.cli import _plancache
 from bwsandbox.cli._plancache import Dep, signature
 from bwsandbox.cli._resolve import Resolved, resolve
@@ -76,10 +77,10 @@ _PIPES = ("info", "block", "json-status")
 #: ``tests/unit/test_cli_cache.py`` fails meanwhile, saying so.
 REVIEWED_RUNTIME: dict[str, str] = {
     "_launch.py": "8360b4b3a9a77ad0aba7664e325af3af9acf501790e153a1e657f16545c3a971",
-    "_protect.py": "b0dc9bf13ebd3627b3bb4be03abaceef848beed6eb2d76e8491e04741d882761",
+    "_protect.py": "88a5c3ee5605284d8366939caf69e08b706c2b0a587655dc6363d196566d158e",
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "7302ccd71a3ae623cf29df734094d284454f25e3ccf89057a0e8597e6c411fb0",
-    "_supervise.py": "b17354b93c784c9cb924509bfd2bc26c99bbf60d0cbbfd5e8802b4ef33479120",
+    "_sandbox.py": "e7c58fdf67d4744d37b47306df58cb61f02e13d6aa63d4983eca66f1d5299185",
+    "_supervise.py": "3d6ca069e30d27e835f897912d50e1bc366eb445be2ee6658839ba7d139c42e9",
     "_workdir.py": "bf412288aec6f6d867871525600f64dcea6fb00c955f9b5b4bd899002e8614cb",
 }
 
@@ -136,6 +137,7 @@ def _audit_start(resolved: Resolved, plan: SandboxPlan, workdir: str) -> str:
         "event": "start",
         "session": SESSION,
         "policy": resolved.policy.name,
+        "policy_digest": policy_digest(resolved.policy),
         "sources": list(resolved.policy.sources),
         "argv": [token.replace(workdir, WORKDIR_JSON) for token in plan.argv()],
         "command": list(plan.command),
@@ -155,7 +157,10 @@ def _render(
     if (
         plan.network.mode is NetworkMode.FILTERED
         or any(item.secret for item in plan.data)
+        or plan.secrets  # read at launch by the runtime, never cached
+        or plan.ssh is not None
         or exposes_cache(plan)
+        or plan.limits  # cgroups, rlimits and the timeout: the runtime's path only
     ):
         return None
     data_names = {item.fd.name for item in plan.data}
@@ -177,6 +182,7 @@ def _render(
             (path.replace(workdir, WORKDIR), kind) for path, kind in plan.placeholders
         ],
         "protected": [path.replace(workdir, WORKDIR) for path in plan.protected],
+        "watched": [path.replace(workdir, WORKDIR) for path in plan.watched],
         "sessions": os.path.join(_paths.client_dir(resolved.client), "sessions"),
         "keep_workdir": resolved.keep_workdir,
         "audit_start": _audit_start(resolved, plan, workdir),

@@ -59,7 +59,13 @@ def overlay_for(values: dict[str, object]) -> dict[str, object]:
         network=str(network) if network else None,
         allow=_strings(values, "allow"),
         add_hosts=list(_strings(values, "add_host")),
+        **{dest: _optional(values, dest) for dest in ("memory", "cpus", "pids", "timeout")},
     )
+
+
+def _optional(values: dict[str, object], dest: str) -> str | None:
+    value = values.get(dest)
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,14 @@ def resolve(
     overlays: list[tuple[str, Mapping[str, object]]] = []
     notes: tuple[str, ...] = ()
     agent_command: tuple[str, ...] = ()
+    if values.get("worktree") is not None:
+        from bwsandbox.worktree import open_worktree, worktree_layer
+
+        # explain (the only caller with a symbolic work dir) changes nothing on disk
+        tree = open_worktree(project, str(values["worktree"]), create=not workdir)
+        project = tree.path
+        overlays.append((f"worktree {tree.name}", worktree_layer(tree)))
+        notes = (tree.note,)
     if name in AGENTS:
         from bwsandbox.agents import prepare_agent
 
@@ -122,10 +136,12 @@ def resolve(
             environ=os.environ,
             agent_args=tuple(words),
             resume=bool(values.get("resume")),
+            # the proxy injects API keys only in filtered mode (the profiles' default)
+            inject_keys=values.get("network") in (None, "filtered"),
         )
         layers = [*launch.policy_refs, *_strings(values, "policy")]
         overlays += launch.overlays
-        notes, agent_command = launch.notes, launch.command
+        notes, agent_command = (*notes, *launch.notes), launch.command
     elif values.get("resume"):
         raise PolicyError(
             "--resume continues an agent's conversation",

@@ -62,6 +62,8 @@ def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key:
         client=resolved.client,
         interactive=resolved.interactive,
         keep_workdir=resolved.keep_workdir,
+        record=bool(values.get("record")),
+        record_input=bool(values.get("record_input")),
     )
     exposed = False
     try:
@@ -76,6 +78,8 @@ def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key:
             _plancache.clear()  # the sandbox could write there: trust nothing it left
         if resolved.keep_workdir and sandbox.workdir:
             sys.stderr.write(f"agent-sandbox: kept the work dir {sandbox.workdir}\n")
+        if sandbox.recording:
+            sys.stderr.write(f"agent-sandbox: recorded the session in {sandbox.recording}\n")
         _warn(getattr(sandbox, "warnings", ()))
     return status
 

@@ -58,7 +58,7 @@ AGENTS = ("claude", "codex", "opencode", "pi", "gemini")
 EXIT_STATUS_HELP = (
     "Exit status: the command's own; 125 when agent-sandbox itself fails (including a bad "
     "command line; nothing is started); 126 when the command cannot be run; 127 when it is "
-    "not found; 128+N when it died of signal N."
+    "not found; 128+N when it died of signal N; 124 when the --timeout limit ended it."
 )
 
 
@@ -161,6 +161,15 @@ RUN_OPTIONS: tuple[OptionSpec, ...] = (
         "Agent profiles: continue the agent's last conversation for this client and project.",
     ),
     OptionSpec(
+        "worktree",
+        ("--worktree",),
+        VALUE,
+        "Work in git worktree NAME of the project (PROJECT.worktrees/NAME on branch "
+        "agent/NAME, created when absent); the shared .git is read-only except what git "
+        "writes.",
+        metavar="NAME",
+    ),
+    OptionSpec(
         "keep_workdir",
         ("--keep-workdir",),
         FLAG,
@@ -171,6 +180,46 @@ RUN_OPTIONS: tuple[OptionSpec, ...] = (
         ("--tty", "--no-tty"),
         SWITCH,
         "Give the sandbox a private terminal (default: when stdin and stdout are terminals).",
+    ),
+    OptionSpec(
+        "record",
+        ("--record",),
+        FLAG,
+        "Record the terminal output (asciicast v2) in the session dir; see 'replay'.",
+    ),
+    OptionSpec(
+        "record_input",
+        ("--record-input",),
+        FLAG,
+        "With --record (implied): also record keystrokes, passwords included.",
+    ),
+    OptionSpec(
+        "memory",
+        ("--memory",),
+        VALUE,
+        "Memory limit, e.g. 4G (the whole sandbox with a cgroup, else per process).",
+        metavar="SIZE",
+    ),
+    OptionSpec(
+        "cpus",
+        ("--cpus",),
+        VALUE,
+        "CPU limit in cores, e.g. 1.5 (needs a cgroup; `explain` says if it applies).",
+        metavar="N",
+    ),
+    OptionSpec(
+        "pids",
+        ("--pids",),
+        VALUE,
+        "Most processes and threads in the sandbox at once (fork bombs).",
+        metavar="N",
+    ),
+    OptionSpec(
+        "timeout",
+        ("--timeout",),
+        VALUE,
+        "Wall-clock limit, e.g. 90s, 30m, 2h: then TERM, KILL; exit status 124.",
+        metavar="DURATION",
     ),
 )
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 
 from bwsandbox._errors import PolicyError
 from bwsandbox.compile._facts import HostFacts, PathKind, Workspace
+from bwsandbox.compile._limits import compile_limits, compile_seccomp
 from bwsandbox.compile._options import (
     BindMount,
     BwrapOption,
@@ -37,6 +38,7 @@ from bwsandbox.compile._plan import (
     SandboxPlan,
     SandboxUser,
 )
+from bwsandbox.compile._secrets import plan_secrets
 from bwsandbox.net._constants import PROXY_ENV, RESOLV_CONF
 from bwsandbox.policy._model import NetworkMode, Policy
 from bwsandbox.policy._vars import expand
@@ -311,6 +313,11 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
         data.append(DataFile(fd=ref, content=content, secret=secret))
         return ref
 
+    if policy.seccomp.enabled:
+        seccomp = policy.seccomp
+        _, program = compile_seccomp(seccomp.allow, seccomp.deny, nested_userns=hard.nested_userns)
+        options.append(Fd("--seccomp", data_file("seccomp", program)))
+
     mounts = _Mounts()
     removed = {posixpath.normpath(_expand(p, variables, "filesystem.remove")) for p in fs.remove}
 
@@ -450,12 +457,18 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
         data_file=data_file,
     )
 
+    secrets = plan_secrets(policy, variables, data_file)
+    for option, entry in secrets.mounts:
+        mounts.add(option, entry, entry.dest)
+
     mount_options, entries = mounts.ordered()
     options.extend(mount_options)
     cwd = posixpath.normpath(_expand(policy.command.cwd, variables, "command.cwd"))
     options.append(Chdir(cwd))
 
     env = _environment(policy, facts, workspace, variables)
+    if secrets.env:
+        env = tuple(sorted({**dict(env), **dict(secrets.env)}.items()))
     return SandboxPlan(
         bwrap=facts.bwrap,
         options=tuple(options),
@@ -468,5 +481,12 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
         mounts=tuple(entries),
         protected=tuple(protected),
         placeholders=tuple(placeholders),
+        watched=tuple(
+            posixpath.normpath(_expand(p, variables, f"filesystem.watch[{i}]"))
+            for i, p in enumerate(fs.watch)
+        ),
         warnings=tuple(warnings),
+        secrets=secrets.uses,
+        ssh=secrets.ssh,
+        limits=compile_limits(policy.limits),
     )

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from bwsandbox.compile._limits import ResourceLimits
 from bwsandbox.compile._options import BwrapOption, FdRef, render_all
 from bwsandbox.policy._model import NetworkMode
+
+if TYPE_CHECKING:
+    from bwsandbox.compile._secrets import SecretUse, SshPlan
 
 __all__ = ["DataFile", "MountEntry", "MountKind", "NetworkPlan", "SandboxPlan", "SandboxUser"]
 
@@ -74,7 +79,15 @@ class SandboxPlan:
     #: (path, "file" | "dir"): absent protected paths that bwrap creates on the host as
     #: empty read-only placeholders; the runtime removes them (if still empty) afterwards
     placeholders: tuple[tuple[str, str], ...] = ()
+    #: paths that must not appear during the session (moved aside afterwards if they do)
+    watched: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    #: secrets to read at launch and how each is delivered (never their values)
+    secrets: tuple[SecretUse, ...] = ()
+    #: a per-session SSH certificate to issue at launch
+    ssh: SshPlan | None = None
+    #: resource limits the runtime applies (cgroup or rlimits) and the wall-clock timeout
+    limits: ResourceLimits = field(default_factory=ResourceLimits)
 
     def fd_refs(self) -> tuple[FdRef, ...]:
         """Every symbolic fd the options use, in order of first use."""

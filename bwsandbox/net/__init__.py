@@ -10,19 +10,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bwsandbox._audit import AuditSink
     from bwsandbox.compile._plan import NetworkPlan
+    from bwsandbox.net._inject import Injection
     from bwsandbox.net._session import NetworkSession
 
 __all__ = ["NetworkSession", "open_network"]
 
 
 def open_network(
-    plan: NetworkPlan, *, audit: AuditSink | None = None, session_id: str = ""
+    plan: NetworkPlan,
+    *,
+    audit: AuditSink | None = None,
+    session_id: str = "",
+    injections: Sequence[Injection] = (),
 ) -> NetworkSession:
     from bwsandbox.net._session import open_network as _open
 
-    return _open(plan, audit=audit, session_id=session_id)
+    return _open(plan, audit=audit, session_id=session_id, injections=injections)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,12 +11,15 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bwsandbox._audit import AuditSink
 from bwsandbox.net._allowlist import Allowlist, Verdict, suggest
 from bwsandbox.net._names import SyntheticNames
 from bwsandbox.net._rules import IPAddress, normalize_name
+
+if TYPE_CHECKING:
+    from bwsandbox.net._inject import Injector
 
 __all__ = ["Denial", "Denied", "Gate", "Resolver", "Upstream"]
 
@@ -91,6 +94,8 @@ class Gate:
         self._lock = threading.Lock()
         self._denials: dict[tuple[str, int | None], Denial] = {}
         self._dns_seen: set[tuple[str, bool]] = set()
+        #: secret injection endpoints (``HOST.proxy.internal``), see ``_inject``
+        self.injector: Injector | None = None
 
     # -- records -------------------------------------------------------------------------
     def audit(
@@ -144,6 +149,8 @@ class Gate:
     def lookup(self, name: str) -> tuple[IPAddress, IPAddress] | None:
         """Synthetic addresses for an allowed name, ``None`` (NXDOMAIN) for any other."""
         verdict = self.allowlist.resolvable(name)
+        if self.injector is not None and self.injector.handles(name):
+            verdict = Verdict(True, "secret injection endpoint")
         first = False
         with self._lock:
             key = (name, verdict.allowed)

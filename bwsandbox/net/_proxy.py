@@ -53,6 +53,10 @@ def handle_transparent(gate: Gate, client: socket.socket) -> None:
     except OSError:
         reset(client)
         return
+    endpoint = gate.injector.endpoint_at(gate, address) if gate.injector is not None else None
+    if endpoint is not None:
+        gate.injector.serve(gate, client, endpoint, b"")  # type: ignore[union-attr]
+        return
     try:
         upstream = gate.open(address, port)
     except Denied as denied:
@@ -75,6 +79,12 @@ def handle_explicit(gate: Gate, client: socket.socket) -> None:
         _respond(client, 400, str(exc))
         return
     proto = "connect" if request.method == "CONNECT" else "http"
+    if gate.injector is not None and gate.injector.handles(host):
+        if request.method == "CONNECT":
+            _respond(client, 400, f"{host} speaks plain HTTP: use http://{host}/")
+        else:
+            gate.injector.serve(gate, client, host, head)
+        return
     if request.method != "CONNECT":
         carried = request.header("host")
         if carried is not None and _host_or_none(carried) != host:

@@ -16,7 +16,10 @@ from bwsandbox.net._netns import open_listeners
 from bwsandbox.net._serve import Server
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bwsandbox.compile._plan import NetworkPlan
+    from bwsandbox.net._inject import Injection
 
 __all__ = ["NetworkSession", "SessionState", "open_network"]
 
@@ -38,6 +41,7 @@ class NetworkSession:
         session_id: str = "",
         resolver: Resolver | None = None,
         listeners: ListenersFactory = open_listeners,
+        injections: Sequence[Injection] = (),
     ) -> None:
         try:
             allowlist = Allowlist(plan.allow, plan.deny, plan.add_hosts)
@@ -49,6 +53,10 @@ class NetworkSession:
             self.gate = Gate(allowlist, audit or NullAudit())
         else:
             self.gate = Gate(allowlist, audit or NullAudit(), resolver=resolver)
+        if injections:
+            from bwsandbox.net._inject import Injector
+
+            self.gate.injector = Injector(injections)
         self._server: Server | None = None
         self._open_listeners = listeners
         self.listeners: Listeners | None = None
@@ -116,12 +124,19 @@ def open_network(
     session_id: str = "",
     resolver: Resolver | None = None,
     listeners: ListenersFactory = open_listeners,
+    injections: Sequence[Injection] = (),
 ) -> NetworkSession:
     """A session for ``plan`` (mode filtered); nothing happens until :meth:`attach`.
 
     ``resolver`` (host-side name resolution) and ``listeners`` (where the sockets come from;
     :func:`~bwsandbox.net._listeners.loopback_listeners` is the fake) are for tests.
+    ``injections``: headers the proxy adds for secret injection endpoints (``_inject``).
     """
     return NetworkSession(
-        plan, audit=audit, session_id=session_id, resolver=resolver, listeners=listeners
+        plan,
+        audit=audit,
+        session_id=session_id,
+        resolver=resolver,
+        listeners=listeners,
+        injections=injections,
     )

@@ -22,7 +22,10 @@ __all__ = [
     "check_argv",
     "check_bind",
     "check_bool",
+    "check_count",
+    "check_cpus",
     "check_description",
+    "check_duration",
     "check_env_glob",
     "check_env_name",
     "check_env_value",
@@ -30,12 +33,14 @@ __all__ = [
     "check_home_mode",
     "check_hostname",
     "check_ip",
+    "check_limit_size",
     "check_network_mode",
     "check_passthrough",
     "check_path",
     "check_rule",
     "check_size",
     "check_string",
+    "check_syscall",
     "check_uid",
     "describe",
     "key_join",
@@ -344,3 +349,59 @@ def check_uid(value: object) -> int:
     if not 0 < value <= _MAX_UID:
         raise Invalid(f"expected a user id between 1 and {_MAX_UID}, got {value}")
     return value
+
+
+def check_limit_size(value: object) -> str:
+    """A resource size such as ``"4G"`` (see ``_model_limits.parse_size``), kept as written."""
+    from bwsandbox.policy._model_limits import SIZE_EXAMPLES, parse_size
+
+    text = check_string(value, what=f"a size such as {SIZE_EXAMPLES}")
+    try:
+        parse_size(text)
+    except ValueError as exc:
+        raise Invalid(str(exc), hint='for example memory = "4G"') from None
+    return text
+
+
+def check_duration(value: object) -> str:
+    """A wall-clock duration such as ``"30m"``, kept as written."""
+    from bwsandbox.policy._model_limits import DURATION_EXAMPLES, parse_duration
+
+    text = check_string(value, what=f"a duration such as {DURATION_EXAMPLES}")
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise Invalid(str(exc), hint='for example timeout = "30m"') from None
+    return text
+
+
+def check_count(value: object) -> int:
+    """A positive integer (processes, open files)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(f"expected a positive integer, got {describe(value)}")
+    if not 0 < value < 2**31:
+        raise Invalid(f"expected a positive integer below 2^31, got {value}")
+    return value
+
+
+def check_cpus(value: object) -> float:
+    """CPU cores, e.g. ``1`` or ``1.5``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(f"expected a number of CPU cores such as 1.5, got {describe(value)}")
+    if not 0.01 <= value <= 4096:
+        raise Invalid(f"expected between 0.01 and 4096 CPU cores, got {value}")
+    return float(value)
+
+
+def check_syscall(value: object) -> str:
+    """A syscall name known to libseccomp's tables, or a group of the default filter."""
+    from bwsandbox.compile._seccomp import GROUPS
+    from bwsandbox.compile._syscalls import SYSCALLS
+
+    text = check_string(value, what="a syscall name or group such as 'ptrace'")
+    if text not in GROUPS and text not in SYSCALLS:
+        raise Invalid(
+            f"unknown syscall or group {_short(text)}",
+            hint=did_you_mean(text, [*GROUPS, *SYSCALLS], fallback="groups: " + ", ".join(GROUPS)),
+        )
+    return text

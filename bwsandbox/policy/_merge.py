@@ -36,13 +36,22 @@ from bwsandbox.policy._model import (
     NetworkPolicy,
     Policy,
 )
+from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
+from bwsandbox.policy._model_secrets import SshPolicy, named_secrets
 from bwsandbox.policy._schema import SPECS, Kind
 from bwsandbox.policy._validate import Entry, Layer
 
 __all__ = ["merge"]
 
 _BINDS = ("filesystem.ro", "filesystem.rw")
-_FS_LISTS = (*_BINDS, "filesystem.tmpfs", "filesystem.mask", "filesystem.protect", "filesystem.etc")
+_FS_LISTS = (
+    *_BINDS,
+    "filesystem.tmpfs",
+    "filesystem.mask",
+    "filesystem.protect",
+    "filesystem.watch",
+    "filesystem.etc",
+)
 _RULES = ("network.allow", "network.deny", "network.add_hosts")
 
 
@@ -208,4 +217,8 @@ class _Merger:
             command=CommandPolicy(**self._values("command")),
             network=NetworkPolicy(**self._values("network")),
             hardening=HardeningPolicy(**self._values("hardening")),
+            ssh=SshPolicy(**self._values("ssh")),
+            limits=LimitsPolicy(**self._values("limits")),
+            seccomp=SeccompPolicy(**self._values("seccomp")),
+            secrets=named_secrets((k, v.value) for k, v in self.tables.get("secrets", {}).items()),
         )

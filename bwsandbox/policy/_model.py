@@ -12,6 +12,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
+from bwsandbox.policy._model_secrets import Secret, SshPolicy
+
 __all__ = [
     "VARIABLES",
     "Bind",
@@ -19,9 +22,11 @@ __all__ = [
     "EnvPolicy",
     "FilesystemPolicy",
     "HardeningPolicy",
+    "LimitsPolicy",
     "NetworkMode",
     "NetworkPolicy",
     "Policy",
+    "SeccompPolicy",
 ]
 
 #: Variables a policy string may use, e.g. ``"{project}/.git/hooks"``.
@@ -85,6 +90,14 @@ class FilesystemPolicy:
             "paths kept read-only even inside a read-write bind (hooks, rc files, editor "
             "settings the host later runs); a trailing '/' marks a directory. Absent paths "
             "get an empty read-only placeholder for the session, removed afterwards"
+        ),
+    )
+    watch: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "paths inside the project that must not appear during the session, where a "
+            "placeholder would break tools (.git/commondir): one that appears is moved aside "
+            "after the session, with a warning"
         ),
     )
     etc: tuple[str, ...] = field(
@@ -185,3 +198,9 @@ class Policy:
     command: CommandPolicy = field(default_factory=CommandPolicy)
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
     hardening: HardeningPolicy = field(default_factory=HardeningPolicy)
+    limits: LimitsPolicy = field(default_factory=LimitsPolicy)
+    seccomp: SeccompPolicy = field(default_factory=SeccompPolicy)
+    ssh: SshPolicy = field(default_factory=SshPolicy)
+    secrets: tuple[Secret, ...] = field(
+        default=(), metadata=_doc("[secrets.NAME] tables: resolved at launch, never stored")
+    )

@@ -37,6 +37,10 @@ def policy_as_dict(policy: Policy) -> dict[str, object]:
             else:
                 table[f.name] = _item(value)
         out[section] = table
+    if policy.secrets:
+        from bwsandbox.policy._model_secrets import secrets_as_dict
+
+        out["secrets"] = secrets_as_dict(policy.secrets)
     return out
 
 

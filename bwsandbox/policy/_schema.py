@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from bwsandbox.policy import _checks as c
+from bwsandbox.policy import _checks_secrets as cs
 from bwsandbox.policy._model import (
     CommandPolicy,
     EnvPolicy,
@@ -19,6 +20,8 @@ from bwsandbox.policy._model import (
     HardeningPolicy,
     NetworkPolicy,
 )
+from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
+from bwsandbox.policy._model_secrets import SshPolicy
 
 __all__ = ["SECTIONS", "SPECS", "TOP_KEYS", "Kind", "Spec"]
 
@@ -58,6 +61,9 @@ SECTIONS: dict[str, type] = {
     "command": CommandPolicy,
     "network": NetworkPolicy,
     "hardening": HardeningPolicy,
+    "ssh": SshPolicy,
+    "limits": LimitsPolicy,
+    "seccomp": SeccompPolicy,
 }
 
 _CHECKS: dict[str, Spec] = {
@@ -66,6 +72,7 @@ _CHECKS: dict[str, Spec] = {
     "filesystem.tmpfs": _list(c.check_path),
     "filesystem.mask": _list(c.check_path),
     "filesystem.protect": _list(c.check_protect_path),
+    "filesystem.watch": _list(c.check_path),
     "filesystem.etc": _list(c.check_etc),
     "filesystem.remove": _list(c.check_path),
     "filesystem.home": _scalar(c.check_home_mode),
@@ -87,6 +94,23 @@ _CHECKS: dict[str, Spec] = {
     "hardening.share_ipc": _scalar(c.check_bool),
     "hardening.share_pid": _scalar(c.check_bool),
     "hardening.uid": _scalar(c.check_uid),
+    "ssh.ca_key": _scalar(cs.check_ca_key),
+    "ssh.principals": _list(cs.check_principal),
+    "ssh.validity": _scalar(cs.check_validity),
+    "ssh.force_command": _scalar(cs.check_ssh_command),
+    "ssh.source_address": _list(cs.check_source_address),
+    "ssh.target": _scalar(cs.check_ssh_target),
+    "ssh.known_hosts": _list(cs.check_ssh_command),
+    "ssh.extensions": _list(cs.check_cert_extension),
+    "limits.memory": _scalar(c.check_limit_size),
+    "limits.cpu": _scalar(c.check_cpus),
+    "limits.pids": _scalar(c.check_count),
+    "limits.fsize": _scalar(c.check_limit_size),
+    "limits.nofile": _scalar(c.check_count),
+    "limits.timeout": _scalar(c.check_duration),
+    "seccomp.enabled": _scalar(c.check_bool),
+    "seccomp.allow": _list(c.check_syscall),
+    "seccomp.deny": _list(c.check_syscall),
 }
 
 #: section -> key -> spec, in model field order
@@ -99,4 +123,6 @@ SPECS: dict[str, dict[str, Spec]] = {
 TOP_KEYS: dict[str, Spec] = {
     "extends": _list(c.check_string),
     "description": _scalar(c.check_description),
+    # a table of tables: [secrets.NAME] merges per name, the later layer wins
+    "secrets": _table(cs.check_secret_name, cs.check_secret),
 }

@@ -10,7 +10,9 @@ the host side, after the sandbox is gone:
   the writable project and can be replaced: such a replacement is moved aside (renamed next to
   it, nothing is deleted) and the original link restored;
 - a protected path that was absent and could not get a placeholder (its parent did not exist)
-  but exists now is reported, so the user reviews it before their tools run it.
+  but exists now is reported, so the user reviews it before their tools run it;
+- a *watched* path (``filesystem.watch``: where a placeholder would break tools, such as
+  ``.git/commondir``) that the session created is moved aside, with a warning.
 
 Placeholders are also recorded in the work dir, so a session killed before its cleanup has
 them removed by the next session's stale sweep.
@@ -56,6 +58,10 @@ def _signature(path: str) -> _Sig:
     return ("other", "")
 
 
+def _exists(path: str) -> bool:
+    return _signature(path)[0] != "missing"
+
+
 def remove_placeholders(items: list[tuple[str, str]]) -> list[str]:
     """Remove placeholders that are still empty; returns paths left in place."""
     left: list[str] = []
@@ -89,6 +95,8 @@ class ProtectedPaths:
         self.before = {
             path: _signature(path) for path in plan.protected if path not in placeholder_paths
         }
+        #: watched paths absent at start: moved aside if the session creates them
+        self.absent = [path for path in plan.watched if _signature(path)[0] == "missing"]
 
     def record(self, workdir: str) -> None:
         """Write the placeholder list into the work dir (for the stale sweep)."""
@@ -121,7 +129,19 @@ class ProtectedPaths:
                     f"the sandbox created protected path {path}: review it before any tool "
                     "on the host uses it"
                 )
+        warnings += [self._move_aside(path) for path in self.absent if _exists(path)]
         return warnings
+
+    def _move_aside(self, path: str) -> str:
+        aside = f"{path}.agent-sandbox-{self.session_id}"
+        try:
+            os.rename(path, aside)  # renames the entry itself, never follows a symlink
+        except OSError as exc:
+            return (
+                f"the sandbox created {path}, which must not exist, and it could not be moved "
+                f"aside ({exc.strerror}): remove it before any tool on the host uses it"
+            )
+        return f"the sandbox created {path}, which must not exist; moved it to {aside}"
 
     def _restore_link(self, path: str, target: str) -> str:
         aside = f"{path}.agent-sandbox-{self.session_id}"

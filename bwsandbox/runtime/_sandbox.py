@@ -16,6 +16,7 @@ import enum
 import os
 import signal
 import stat
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,9 +44,14 @@ if TYPE_CHECKING:
     from bwsandbox._audit import AuditSink
     from bwsandbox.compile._plan import SandboxPlan
     from bwsandbox.policy._model import Policy
+    from bwsandbox.runtime._cast import Recorder
+    from bwsandbox.runtime._limits import AppliedLimits
     from bwsandbox.runtime._tty import Pty
 
-__all__ = ["Sandbox", "SandboxState"]
+__all__ = ["TIMEOUT_STATUS", "Sandbox", "SandboxState"]
+
+#: exit status when the wall-clock limit (``limits.timeout``) ended the command, as timeout(1)
+TIMEOUT_STATUS = 124
 
 
 class SandboxState(enum.Enum):
@@ -80,6 +86,8 @@ class Sandbox:
         input: bytes | None = None,  # noqa: A002 (subprocess's name)
         stop_timeout: float = 5.0,
         forward_signals: bool = True,
+        record: bool = False,
+        record_input: bool = False,
     ) -> None:
         self.policy = policy
         self.project = os.fspath(project)
@@ -93,6 +101,14 @@ class Sandbox:
         self.input = input
         self.stop_timeout = stop_timeout
         self.forward_signals = forward_signals
+        #: record the terminal output (asciicast v2, ``session.cast`` in the session dir);
+        #: ``record_input`` also records keystrokes (passwords included) and implies it
+        self.record = record or record_input
+        self.record_input = record_input
+        #: the recording's path once started (None: not recording)
+        self.recording: str | None = None
+        self._recorder: Recorder | None = None
+        self._started: float | None = None
         self.state = SandboxState.CREATED
         self.returncode: int | None = None
         self.cleanup_errors: list[str] = []
@@ -107,6 +123,10 @@ class Sandbox:
         self._workdir: str | None = None
         self._process: BwrapProcess | None = None
         self._supervisor: Supervisor | None = None
+        self._limits: AppliedLimits | None = None
+        self._deadline: float | None = None  # the wall-clock limit (limits.timeout)
+        #: True when the wall-clock limit ended the command (exit status 124)
+        self.timed_out = False
         self._sinks: tuple[bytearray | None, bytearray | None] = (None, None)
         self._child_ends: list[int] = []  # our copies of fds only bwrap should hold
         self._stack.callback(self._close_child_ends)
@@ -168,7 +188,7 @@ class Sandbox:
             raise LaunchError(f"the sandbox is not running (state {self.state.value})")
         assert self._supervisor is not None
         try:
-            code = self._supervisor.run(timeout)
+            code = self._run(timeout)
         except TimeoutError:
             raise
         except BaseException:
@@ -219,9 +239,12 @@ class Sandbox:
         plan = self._compile(facts, workspace)
         self._plan = plan
         audit = self._open_audit()
+        from bwsandbox._events import policy_digest
+
         audit.event(
             "start",
             policy=self.policy.name,
+            policy_digest=policy_digest(self.policy),
             sources=list(self.policy.sources),
             argv=plan.argv(),
             command=list(plan.command),
@@ -231,13 +254,18 @@ class Sandbox:
             interactive=interactive,
             client=self.client,
         )
+        self._started = time.monotonic()
+        if self.record:
+            self._open_recorder(plan, audit, interactive)
         resolve_command(plan.command, plan)
         preflight(plan)
+        launch_plan, injections = _deliver_secrets(plan, environ, self._session_id, audit)
         guard = ProtectedPaths(plan, self._session_id)
         guard.record(workdir.path)
         self._teardown(lambda: self._settle(guard, audit))
         stdio, prefix, pty, relays = self._stdio(plan, interactive)
-        process = launch(plan, stdio, command_prefix=prefix)
+        self._teardown(self._close_limits)  # here: it runs after bwrap is reaped
+        process = launch(launch_plan, stdio, command_prefix=prefix)
         self._process = process
         self._teardown(self._reap)
         self._close_child_ends()
@@ -250,10 +278,78 @@ class Sandbox:
         if process.child_pid is None:
             raise self._setup_error(exit_code(process.wait()))
         if plan.network.mode is NetworkMode.FILTERED:
-            network = _open_network(plan, audit, self._session_id)
+            network = _open_network(plan, audit, self._session_id, injections)
             self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
             network.attach(process.child_pid)
+        self._register(facts, plan, project, process.pid, process.child_pid)
+        if plan.limits:
+            self._apply_limits(plan, process.child_pid, audit)
         process.release()
+
+    def _register(
+        self, facts: HostFacts, plan: SandboxPlan, project: str, bwrap: int, init: int
+    ) -> None:
+        """Record the running sandbox for ``ps``/``exec``/``stop``; removed at teardown."""
+        from bwsandbox.compile._options import Fd
+        from bwsandbox.runtime._registry import register, unregister
+
+        filters = {o.fd for o in plan.options if isinstance(o, Fd) and o.name == "--seccomp"}
+        path = register(
+            facts.runtime_dir,
+            session=self._session_id,
+            client=self.client,
+            policy=self.policy.name,
+            project=project,
+            network=plan.network.mode.value,
+            bwrap_pid=bwrap,
+            init_pid=init,
+            env=plan.env,
+            cwd=plan.cwd,
+            uid=plan.user.uid,
+            gid=plan.user.gid,
+            seccomp=b"".join(d.content for d in plan.data if d.fd in filters),
+        )
+        self._teardown(lambda: unregister(path))
+
+    def _apply_limits(self, plan: SandboxPlan, pid: int, audit: AuditSink) -> None:
+        from bwsandbox.runtime._limits import apply_limits
+
+        self._limits = apply_limits(
+            plan.limits, pid, session=self._session_id, is_root=os.geteuid() == 0
+        )
+        audit.event(
+            "limits",
+            limits={r.limit: {"value": r.value, "how": r.how} for r in self._limits.records},
+        )
+        if plan.limits.timeout is not None:
+            self._deadline = time.monotonic() + plan.limits.timeout
+
+    def _close_limits(self) -> None:
+        if self._limits is not None:
+            self._limits.close()
+
+    def _run(self, timeout: float | None) -> int:
+        """The supervisor's run, bounded by the wall-clock limit: TERM, KILL, then 124."""
+        assert self._supervisor is not None
+        if self._deadline is None:
+            return self._supervisor.run(timeout)
+        remaining = max(0.0, self._deadline - time.monotonic())
+        if timeout is not None and timeout < remaining:
+            return self._supervisor.run(timeout)
+        try:
+            return self._supervisor.run(remaining)
+        except TimeoutError:
+            pass
+        self.timed_out = True
+        if self._audit is not None:
+            self._audit.event("timeout", after=self.plan.limits.timeout)
+        self._supervisor.signal_sandbox(signal.SIGTERM)
+        try:
+            self._supervisor.run(self.stop_timeout)
+        except TimeoutError:
+            self._kill()
+            self._supervisor.run()
+        return TIMEOUT_STATUS
 
     def _settle(self, guard: ProtectedPaths, audit: AuditSink) -> None:
         for warning in guard.settle():
@@ -291,6 +387,34 @@ class Sandbox:
         self._teardown(log.close)
         return log
 
+    def _open_recorder(self, plan: SandboxPlan, audit: AuditSink, interactive: bool) -> None:
+        from bwsandbox._paths import session_dir
+        from bwsandbox.runtime._cast import CAST_NAME, Recorder
+
+        out = self.stdio[1]
+        try:
+            cols, rows = os.get_terminal_size(1 if out is None else out)
+        except OSError:
+            cols, rows = 80, 24
+        env = dict(plan.env)
+        recorder = Recorder(
+            os.path.join(session_dir(self.client, self._session_id), CAST_NAME),
+            width=cols,
+            height=rows,
+            title=f"agent-sandbox {self.client}/{self._session_id}: {' '.join(plan.command)}",
+            env=env,
+            record_input=self.record_input and interactive,
+        )
+        self._recorder = recorder
+        self.recording = recorder.path
+        self._teardown(lambda: self._close_recorder(recorder))
+        audit.event("record", path=recorder.path, input=recorder.input)
+
+    def _close_recorder(self, recorder: Recorder) -> None:
+        recorder.close()
+        if recorder.error:
+            self.warnings.append(recorder.error)
+
     def _stdio(
         self, plan: SandboxPlan, interactive: bool
     ) -> tuple[Stdio, tuple[str, ...], Pty | None, list[Relay]]:
@@ -300,6 +424,7 @@ class Sandbox:
                 plan, 0 if stdin is None else stdin, 1 if stdout is None else stdout
             )
         relays: list[Relay] = []
+        tap = None if self._recorder is None else self._recorder.output
         if self.input is not None:
             read_end, write_end = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(write_end, False)
@@ -313,11 +438,39 @@ class Sandbox:
             for sink in sinks:
                 read_end, write_end = os.pipe2(os.O_CLOEXEC)
                 os.set_blocking(read_end, False)
-                relays.append(Relay(read_end, sink=sink, close_src=True, from_sandbox=True))
+                relays.append(
+                    Relay(read_end, sink=sink, close_src=True, from_sandbox=True, tap=tap)
+                )
                 self._child_ends.append(write_end)
                 ends.append(write_end)
             stdout, stderr = ends
+        elif tap is not None:  # recorded: through pipes, relayed to where they would go
+            stdout, stderr = self._recorded_pipes(relays, tap, stdout, stderr)
         return Stdio(stdin, stdout, stderr), (), None, relays
+
+    def _recorded_pipes(
+        self,
+        relays: list[Relay],
+        tap: Callable[[bytes], None],
+        stdout: int | None,
+        stderr: int | None,
+    ) -> list[int]:
+        """stdout and stderr as pipes the supervisor relays (and records); one pipe when both
+        go to the same place, so their order is kept."""
+        out = 1 if stdout is None else stdout
+        err = 2 if stderr is None else stderr
+        try:
+            same = os.path.samestat(os.fstat(out), os.fstat(err))
+        except OSError:
+            same = False
+        ends: list[int] = []
+        for target in (out,) if same else (out, err):
+            read_end, write_end = os.pipe2(os.O_CLOEXEC)
+            os.set_blocking(read_end, False)
+            relays.append(Relay(read_end, dst=target, close_src=True, from_sandbox=True, tap=tap))
+            self._child_ends.append(write_end)
+            ends.append(write_end)
+        return ends * 2 if same else ends
 
     def _pty_stdio(
         self, plan: SandboxPlan, in_fd: int, out_fd: int
@@ -330,10 +483,15 @@ class Sandbox:
         if host is not None:
             host.enter_raw()
             self._teardown(host.restore)
+        recorder = self._recorder
+        typed = recorder.keystrokes if recorder is not None and recorder.input else None
+        shown = None if recorder is None else recorder.output
         relays = [
-            Relay(in_fd, dst=pty.master),
-            Relay(pty.master, dst=out_fd, from_sandbox=True),
+            Relay(in_fd, dst=pty.master, tap=typed),
+            Relay(pty.master, dst=out_fd, from_sandbox=True, tap=shown),
         ]
+        if recorder is not None:
+            pty.on_resize = recorder.resize
         try:
             setsid = resolve_command(("setsid",), plan)
         except SandboxError:
@@ -384,6 +542,8 @@ class Sandbox:
         self.returncode = code
         if self._audit is not None:
             fields: dict[str, Any] = {"returncode": code}
+            if self._started is not None:
+                fields["duration"] = round(time.monotonic() - self._started, 3)
             if code > 128:
                 with contextlib.suppress(ValueError):
                     fields["signal"] = signal.Signals(code - 128).name
@@ -454,7 +614,21 @@ def _close_network(network: Any, audit: AuditSink) -> list[str]:
     return lines
 
 
-def _open_network(plan: SandboxPlan, audit: AuditSink, session_id: str) -> Any:
+def _deliver_secrets(
+    plan: SandboxPlan, environ: Mapping[str, str], session_id: str, audit: AuditSink
+) -> tuple[SandboxPlan, tuple[Any, ...]]:
+    """The plan to launch with its secrets filled in, and the proxy's injections."""
+    if not plan.secrets and plan.ssh is None:
+        return plan, ()
+    from bwsandbox.runtime._secrets import deliver_secrets
+
+    delivery = deliver_secrets(plan, environ, session_id=session_id, audit=audit)
+    return delivery.plan, delivery.injections
+
+
+def _open_network(
+    plan: SandboxPlan, audit: AuditSink, session_id: str, injections: tuple[Any, ...] = ()
+) -> Any:
     try:
         from bwsandbox.net import open_network
     except ImportError as exc:
@@ -462,4 +636,6 @@ def _open_network(plan: SandboxPlan, audit: AuditSink, session_id: str) -> Any:
             "filtered networking is not available in this installation",
             hint="reinstall bwsandbox, or use --network none",
         ) from exc
+    if injections:
+        return open_network(plan.network, audit=audit, session_id=session_id, injections=injections)
     return open_network(plan.network, audit=audit, session_id=session_id)

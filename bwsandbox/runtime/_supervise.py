@@ -67,7 +67,7 @@ class Relay:
     A resource, not a value: a plain slotted class (a dataclass costs import time).
     """
 
-    __slots__ = ("buf", "close_dst", "close_src", "dst", "from_sandbox", "sink", "src")
+    __slots__ = ("buf", "close_dst", "close_src", "dst", "from_sandbox", "sink", "src", "tap")
 
     def __init__(
         self,
@@ -79,6 +79,7 @@ class Relay:
         close_src: bool = False,  # we own src: close it at EOF
         close_dst: bool = False,  # we own dst: close it when src is done and buf empty
         from_sandbox: bool = False,  # output of the sandbox: drained after exit
+        tap: Callable[[bytes], None] | None = None,  # sees every chunk read (a recorder)
     ) -> None:
         self.src = src
         self.dst = dst
@@ -87,6 +88,7 @@ class Relay:
         self.close_src = close_src
         self.close_dst = close_dst
         self.from_sandbox = from_sandbox
+        self.tap = tap
 
     @property
     def done(self) -> bool:
@@ -104,7 +106,10 @@ class Relay:
             data = b""
         if not data:
             self._end_src()
-        elif self.sink is not None:
+            return
+        if self.tap is not None:
+            self.tap(data)
+        if self.sink is not None:
             self.sink += data
         else:
             self.buf += data

@@ -19,6 +19,7 @@ import fcntl
 import os
 import struct
 import termios
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,11 +88,25 @@ class Pty:
     slave: int
     slave_path: str
     host: HostTerminal | None = None
+    #: called with (columns, rows) after each size change (a recorder's ``resize``)
+    on_resize: Callable[[int, int], None] | None = None
 
     def sync_winsize(self) -> None:
         """Give the sandbox the host terminal's size (the kernel then sends it SIGWINCH)."""
         if self.host is not None:
             _copy_winsize(self.host.out_fd, self.master)
+            if self.on_resize is not None:
+                cols, rows = self.size()
+                self.on_resize(cols, rows)
+
+    def size(self) -> tuple[int, int]:
+        """(columns, rows) of the sandbox's terminal; (0, 0) when unknown."""
+        try:
+            size = fcntl.ioctl(self.master, termios.TIOCGWINSZ, b"\0" * _WINSIZE.size)
+        except OSError:
+            return (0, 0)
+        rows, cols, _, _ = _WINSIZE.unpack(size)
+        return (cols, rows)
 
     def close_slave(self) -> None:
         if self.slave >= 0:

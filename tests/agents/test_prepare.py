@@ -171,6 +171,7 @@ def test_api_key_is_passed_alone(host: FakeHost, project: str) -> None:
 
 def test_values_with_braces_are_literal(host: FakeHost, project: str) -> None:
     host.extra["ANTHROPIC_API_KEY"] = "a{project}b}}"
+    host.extra["ANTHROPIC_BASE_URL"] = "http://api.fake.test:1234"  # else the proxy injects it
     launch = _prepare(host, project)
     policy = load_policy(launch.policy_refs, overlays=launch.overlays)
     from bwsandbox.policy import expand
@@ -311,3 +312,26 @@ def test_import_is_light() -> None:
     ).stdout
     assert "bwsandbox.agents._prepare" not in out
     assert "bwsandbox.policy" not in out
+
+
+def test_keys_go_in_as_env_when_there_is_no_proxy(fake_host: FakeHost) -> None:
+    """--network host/none: no proxy to inject the key, so the agent gets it as a variable."""
+    from bwsandbox.agents import prepare_agent
+
+    fake_host.executable(fake_host.home / ".local" / "bin" / "claude")
+    environ = {**fake_host.environ, "ANTHROPIC_API_KEY": "sk-x"}
+    injected = prepare_agent(
+        "claude", client="c", project=str(fake_host.root), environ=environ, agent_args=()
+    )
+    direct = prepare_agent(
+        "claude",
+        client="c",
+        project=str(fake_host.root),
+        environ=environ,
+        agent_args=(),
+        inject_keys=False,
+    )
+    assert "secrets" in dict(injected.overlays)["agent claude"]
+    layer = dict(direct.overlays)["agent claude"]
+    assert "secrets" not in layer
+    assert layer["env"]["set"]["ANTHROPIC_API_KEY"] == "sk-x"

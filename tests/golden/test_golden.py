@@ -6,6 +6,7 @@ One token per line; mount order is part of the contract. Refresh with
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from types import MappingProxyType
@@ -147,8 +148,13 @@ def with_paths(
 def render(plan: SandboxPlan) -> str:
     lines = ["# argv", *plan.argv(), "# env", *(f"{k}={v}" for k, v in plan.env), "# data"]
     for item in plan.data:
-        content = "<secret>" if item.secret else item.content.decode()
-        lines.append(f"{item.fd.name}: {content!r}")
+        if item.secret:
+            lines.append(f"{item.fd.name}: '<secret>'")
+        elif item.fd.name == "data:seccomp":  # a BPF program: its size and digest
+            digest = hashlib.sha256(item.content).hexdigest()[:16]
+            lines.append(f"{item.fd.name}: <{len(item.content)} bytes, sha256 {digest}...>")
+        else:
+            lines.append(f"{item.fd.name}: {item.content.decode()!r}")
     lines += ["# protected", *plan.protected, "# warnings", *plan.warnings]
     return "\n".join(lines) + "\n"
 

@@ -88,7 +88,7 @@ def sessions(cli: Cli) -> list[list[dict[str, object]]]:
 
 def comparable(event: dict[str, object]) -> dict[str, object]:
     workdir = str(event.get("workdir", "\0"))
-    out = {k: v for k, v in event.items() if k not in ("time", "session", "workdir")}
+    out = {k: v for k, v in event.items() if k not in ("time", "session", "workdir", "duration")}
     argv = out.get("argv")
     if isinstance(argv, list):
         out["argv"] = [str(t).replace(workdir, "{workdir}") for t in argv]

@@ -203,3 +203,10 @@ def test_read_only_wins_over_read_write_at_the_same_place() -> None:
     tokens = argv(compile_plan(policy(filesystem=fs), facts(), workspace()))
     assert PROJECT in pairs(tokens, "--ro-bind")
     assert PROJECT not in pairs(tokens, "--bind")
+
+
+def test_watched_paths_are_expanded_for_the_runtime() -> None:
+    fs = FilesystemPolicy(rw=(Bind("{project}"),), watch=("{project}/.git/commondir",))
+    plan = compile_plan(policy(filesystem=fs), facts(), workspace())
+    assert plan.watched == (f"{PROJECT}/.git/commondir",)
+    assert f"{PROJECT}/.git/commondir" not in argv(plan)  # watched, never mounted

@@ -24,7 +24,12 @@ BAD: list[tuple[str, str | None, str, str | None]] = [
     # unknown keys, at every level
     ('descripton = "x"', "descripton", "unknown key 'descripton'", "did you mean 'description'?"),
     ("ro = []", "ro", "unknown key 'ro'", "put it under [filesystem]"),
-    ("zzz = 1", "zzz", "unknown key 'zzz'", "expected one of: extends, description, filesystem"),
+    (
+        "zzz = 1",
+        "zzz",
+        "unknown key 'zzz'",
+        "expected one of: extends, description, secrets, filesystem",
+    ),
     ('[network]\nmod = "none"', "network.mod", "unknown key 'mod' in [network]", "'mode'"),
     ("[filesystem]\nallow = []", "filesystem.allow", "unknown key", "allow belongs in [network]"),
     ("[env]\nqqq = 1", "env.qqq", "unknown key 'qqq' in [env]", "expected one of: passthrough"),

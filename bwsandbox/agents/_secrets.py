@@ -1,0 +1,58 @@
+"""API keys the proxy injects for agents, so that the sandbox holds only a placeholder.
+
+When the agent's key variable is set on the host and its base-URL variable is not (a custom
+base URL points somewhere else: the key then goes in as an environment variable, as before),
+the agent's layer gets a ``[secrets.NAME]`` table with ``deliver = "proxy"``: the agent
+talks plain HTTP to ``http://HOST.proxy.internal`` (its base-URL variable is set to that),
+and the host-side proxy adds the header and forwards over verified TLS to ``https://HOST``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["INJECTED_KEYS", "InjectedKey", "injected_secret"]
+
+
+@dataclass(frozen=True, slots=True)
+class InjectedKey:
+    var: str  # the key variable on the host (and the placeholder's name inside)
+    host: str
+    header: str
+    template: str
+    base_url_var: str
+
+
+#: agent -> its keys that the proxy injects
+INJECTED_KEYS: dict[str, tuple[InjectedKey, ...]] = {
+    "claude": (
+        InjectedKey(
+            "ANTHROPIC_API_KEY", "api.anthropic.com", "x-api-key", "{secret}", "ANTHROPIC_BASE_URL"
+        ),
+        InjectedKey(
+            "ANTHROPIC_AUTH_TOKEN",
+            "api.anthropic.com",
+            "Authorization",
+            "Bearer {secret}",
+            "ANTHROPIC_BASE_URL",
+        ),
+    ),
+}
+
+
+def injected_secret(agent: str, var: str, environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """The ``[secrets.NAME]`` table for ``var`` of ``agent``, or None (deliver it as before)."""
+    for key in INJECTED_KEYS.get(agent, ()):
+        if key.var == var and environ.get(var) and not environ.get(key.base_url_var):
+            return {
+                "source": f"env:{var}",
+                "deliver": "proxy",
+                "host": key.host,
+                "header": key.header,
+                "template": key.template,
+                "env": var,
+                "base_url_env": key.base_url_var,
+            }
+    return None

@@ -1,0 +1,55 @@
+"""Resource limits as numbers, and the syscall filter as a data file: policy -> plan parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from bwsandbox.compile._seccomp import SeccompRules, build_filter, seccomp_rules
+from bwsandbox.policy._model_limits import LimitsPolicy, parse_duration, parse_size
+
+__all__ = ["ResourceLimits", "compile_limits", "compile_seccomp"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceLimits:
+    """What the runtime enforces (None: no limit). Sizes in bytes, durations in seconds."""
+
+    memory: int | None = None
+    cpu: float | None = None
+    pids: int | None = None
+    fsize: int | None = None
+    nofile: int | None = None
+    timeout: float | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) is not None for f in fields(self))
+
+
+def compile_limits(policy: LimitsPolicy) -> ResourceLimits:
+    """Parse the policy's sizes and durations (already checked by the loader)."""
+
+    def size(text: str | None) -> int | None:
+        return None if text is None else parse_size(text)
+
+    return ResourceLimits(
+        memory=size(policy.memory),
+        cpu=policy.cpu,
+        pids=policy.pids,
+        fsize=size(policy.fsize),
+        nofile=policy.nofile,
+        timeout=None if policy.timeout is None else parse_duration(policy.timeout),
+    )
+
+
+_FILTERS: dict[SeccompRules, bytes] = {}
+
+
+def compile_seccomp(
+    allow: tuple[str, ...], deny: tuple[str, ...], *, nested_userns: bool
+) -> tuple[SeccompRules, bytes]:
+    """The rules and their BPF program (memoised: a process compiles the same few)."""
+    rules = seccomp_rules(allow, deny, nested_userns=nested_userns)
+    program = _FILTERS.get(rules)
+    if program is None:
+        program = _FILTERS[rules] = build_filter(rules)
+    return rules, program

@@ -1,0 +1,217 @@
+"""Checks for ``[secrets.NAME]`` tables and the ``[ssh]`` section (see ``_checks``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from bwsandbox.policy._checks import (
+    Invalid,
+    _sub,
+    check_bool,
+    check_env_name,
+    check_hostname,
+    check_path,
+    check_string,
+    describe,
+)
+from bwsandbox.policy._hints import did_you_mean
+from bwsandbox.policy._model_secrets import SECRET_SCHEMES, Secret, SecretDelivery
+
+__all__ = [
+    "check_ca_key",
+    "check_cert_extension",
+    "check_principal",
+    "check_secret",
+    "check_secret_name",
+    "check_source_address",
+    "check_ssh_command",
+    "check_ssh_target",
+    "check_validity",
+    "validity_seconds",
+]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+_HEADER = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+_VALIDITY = re.compile(r"(?:[0-9]+[smhdw])+")
+_PRINCIPAL = re.compile(r"[A-Za-z0-9._@-]+")
+_SECRET_KEYS = tuple(f.name for f in fields(Secret) if f.name != "name")
+_EXTENSIONS = (
+    "permit-pty",
+    "permit-port-forwarding",
+    "permit-X11-forwarding",
+    "permit-agent-forwarding",
+    "permit-user-rc",
+    "no-touch-required",
+)
+_MAX_VALIDITY = 7 * 24 * 3600
+
+
+def check_secret_name(value: object) -> str:
+    text = check_string(value, what="a secret name")
+    if not _NAME.fullmatch(text):
+        raise Invalid(f"expected a secret name (letters, digits, _ and -), got {text!r}")
+    return text
+
+
+def _check_source(value: object) -> str:
+    what = "a source such as 'env:NAME', 'file:PATH', 'command:pass show x', 'keyring:svc/user'"
+    text = check_string(value, what=what)
+    scheme, colon, rest = text.partition(":")
+    if not colon or scheme not in SECRET_SCHEMES:
+        raise Invalid(f"expected {what}, got {text!r}", hint=did_you_mean(scheme, SECRET_SCHEMES))
+    if not rest.strip():
+        raise Invalid(f"expected {what}, got nothing after {scheme}:")
+    if scheme == "env":
+        check_env_name(rest)
+    elif scheme == "keyring" and "/" not in rest.strip("/"):
+        raise Invalid(f"expected 'keyring:SERVICE/USER', got {text!r}")
+    elif scheme == "file" and not rest.startswith(("/", "~/")):
+        raise Invalid(f"expected an absolute path or ~/... after file:, got {rest!r}")
+    return text
+
+
+def _check_delivery(value: object) -> SecretDelivery:
+    modes = [mode.value for mode in SecretDelivery]
+    text = check_string(value, what="env, file or proxy")
+    if text not in modes:
+        raise Invalid(f"expected env, file or proxy, got {text!r}", hint=did_you_mean(text, modes))
+    return SecretDelivery(text)
+
+
+def _check_header(value: object) -> str:
+    text = check_string(value, what="an HTTP header name")
+    if not _HEADER.fullmatch(text) or text.lower() in ("host", "content-length", "connection"):
+        raise Invalid(f"expected an HTTP header name such as 'x-api-key', got {text!r}")
+    return text
+
+
+def _check_template(value: object) -> str:
+    text = check_string(value, what="a header value with {secret}")
+    if text.count("{secret}") != 1 or text.replace("{secret}", "").count("{"):
+        raise Invalid(
+            f"expected a header value with {{secret}} once, got {text!r}",
+            hint='e.g. "Bearer {secret}"',
+        )
+    if any(ch in text for ch in "\r\n\0"):
+        raise Invalid("a header value cannot contain line breaks")
+    return text
+
+
+def _check_port(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise Invalid(f"expected a port between 1 and 65535, got {describe(value)}")
+    return value
+
+
+def check_secret(value: object) -> Secret:
+    """One ``[secrets.NAME]`` table."""
+    if not isinstance(value, Mapping):
+        raise Invalid(f"expected a table with source and deliver, got {describe(value)}")
+    for key in value:
+        if key not in _SECRET_KEYS:
+            raise Invalid(
+                f"unknown key {key!r} in a secret",
+                hint=did_you_mean(str(key), _SECRET_KEYS, fallback=", ".join(_SECRET_KEYS)),
+                suffix=f".{key}",
+            )
+    if "source" not in value:
+        raise Invalid("a secret needs a source", hint='write source = "env:NAME"')
+    checks = {
+        "source": _check_source,
+        "deliver": _check_delivery,
+        "env": check_env_name,
+        "path": check_path,
+        "host": check_hostname,
+        "header": _check_header,
+        "template": _check_template,
+        "base_url_env": check_env_name,
+        "port": _check_port,
+        "tls": check_bool,
+        "ca_file": check_path,
+    }
+    args: dict[str, Any] = {k: _sub(f".{k}", checks[k], item) for k, item in value.items()}
+    secret = Secret(**args)
+    if secret.deliver is SecretDelivery.ENV and not secret.env:
+        raise Invalid("deliver = 'env' needs env (the variable name inside)", suffix=".env")
+    if secret.deliver is SecretDelivery.FILE and not secret.path:
+        raise Invalid("deliver = 'file' needs path (where the file appears)", suffix=".path")
+    if secret.deliver is SecretDelivery.FILE and not secret.path.startswith(("{home}", "/run")):
+        raise Invalid(
+            f"a secret file goes under {{home}} or /run, got {secret.path!r}",
+            hint="never in the project or work dir",
+            suffix=".path",
+        )
+    if secret.deliver is SecretDelivery.PROXY and not secret.host:
+        raise Invalid("deliver = 'proxy' needs host (where the proxy injects it)", suffix=".host")
+    return secret
+
+
+def check_validity(value: object) -> str:
+    """A duration such as ``30s``, ``15m``, ``1h30m``; at most a week."""
+    text = check_string(value, what="a duration such as '15m'")
+    if not _VALIDITY.fullmatch(text):
+        raise Invalid(f"expected a duration such as '30s', '15m' or '1h30m', got {text!r}")
+    if not 0 < validity_seconds(text) <= _MAX_VALIDITY:
+        raise Invalid(f"expected a duration between 1s and 1w, got {text!r}")
+    return text
+
+
+def validity_seconds(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)([smhdw])", text))
+
+
+def check_principal(value: object) -> str:
+    text = check_string(value, what="a user name")
+    if not _PRINCIPAL.fullmatch(text):
+        raise Invalid(f"expected a user name, got {text!r}")
+    return text
+
+
+def check_source_address(value: object) -> str:
+    """An address or CIDR, as sshd's ``source-address`` takes it."""
+    import ipaddress
+
+    text = check_string(value, what="an address or CIDR such as '127.0.0.1/32'")
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise Invalid(f"expected an address or CIDR such as '10.0.0.0/24', got {text!r}") from exc
+    return text
+
+
+def check_ssh_target(value: object) -> str:
+    """``host:port`` or ``host`` (port 22)."""
+    text = check_string(value, what="host or host:port", empty_ok=True)
+    if not text:
+        return text
+    host, _, port = text.rpartition(":") if ":" in text else (text, "", "22")
+    if not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise Invalid(f"expected host or host:port, got {text!r}")
+    return text
+
+
+def check_cert_extension(value: object) -> str:
+    text = check_string(value, what="a certificate extension")
+    if text not in _EXTENSIONS:
+        raise Invalid(
+            f"unknown certificate extension {text!r}", hint=did_you_mean(text, _EXTENSIONS)
+        )
+    return text
+
+
+def check_ssh_command(value: object) -> str:
+    text = check_string(value, what="a command", empty_ok=True)
+    if any(ch in text for ch in "\r\n"):
+        raise Invalid("expected a one-line command")
+    return text
+
+
+def check_ca_key(value: object) -> str:
+    """The CA's private key on the host; empty: no SSH certificate."""
+    if value == "":
+        return ""
+    return check_path(value)

@@ -1,0 +1,75 @@
+"""The terminal side of ``exec``: a private pty relayed to the host terminal.
+
+Like the first process of an interactive sandbox, a command run by ``exec`` from a terminal
+never holds the host's terminal: it gets the slave of a new pty as its controlling terminal
+(TIOCSTI and job control stay inside), and the caller relays bytes between that pty's master
+and the host terminal, which is in raw mode meanwhile (restored by the caller).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import termios
+from collections.abc import Callable
+
+from bwsandbox.runtime._tty import HostTerminal, Pty, open_pty
+
+__all__ = ["open_exec_pty", "relay"]
+
+
+def open_exec_pty(stdio: tuple[int, int, int]) -> Pty | None:
+    """A private pty when stdin and stdout are terminals: the host's never goes inside."""
+    if not (os.isatty(stdio[0]) and os.isatty(stdio[1])):
+        return None
+    host = HostTerminal(stdio[0], stdio[1])
+    pty = open_pty(host)
+    try:
+        host.enter_raw()
+    except termios.error:
+        pty.host = None
+    return pty
+
+
+def relay(
+    pty: Pty, in_fd: int, out_fd: int, report_r: int, on_report: Callable[[bytes], None]
+) -> None:
+    """Host terminal <-> the pty's master until the helper is done (the command exited)."""
+    sources = [report_r, pty.master, in_fd]
+    while report_r in sources:
+        try:
+            ready = select.select(sources, [], [])[0]
+        except InterruptedError:
+            continue
+        for fd in ready:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:  # EIO: every slave closed
+                data = b""
+            if not data:
+                sources.remove(fd)
+            elif fd == report_r:
+                on_report(data)
+            elif fd == pty.master:
+                _write_all(out_fd, data)
+            else:
+                _write_all(pty.master, data)
+    while pty.master in sources:  # what the command wrote last
+        try:
+            data = os.read(pty.master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        _write_all(out_fd, data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])

@@ -1,0 +1,142 @@
+"""Resource limits with real processes: a fork bomb, a memory hog and a disk filler are
+contained, and the wall-clock limit ends a command. Each runs under --timeout so that a
+failed defence still ends the test (and the host stays responsive: the test finishes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .conftest import PolicyFile, SandboxRunner
+
+pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
+
+FORK_BOMB = """
+import os, time
+made = 0
+try:
+    while made < 400:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        made += 1
+except OSError as exc:
+    print("blocked", made, exc.errno)
+else:
+    print("unbounded", made)
+"""
+
+MEMORY_HOG = """
+chunks = []
+try:
+    while len(chunks) < 100:
+        chunks.append(bytearray(10 << 20))  # 10 MiB, written (zeroed) by the allocator
+        chunks[-1][::4096] = b"x" * len(chunks[-1][::4096])
+    print("unbounded", len(chunks))
+except MemoryError:
+    print("stopped", len(chunks))
+"""
+
+DISK_FILLER = """
+import os
+written = 0
+with open("/tmp/fill", "wb") as out:
+    try:
+        while written < (64 << 20):
+            written += out.write(b"x" * (1 << 20))
+            out.flush()
+        print("unbounded", written)
+    except OSError as exc:
+        print("stopped", written, exc.strerror)
+print("size", os.path.getsize("/tmp/fill"))
+"""
+
+
+def _cgroup_leftovers(sbx: SandboxRunner) -> list[str]:
+    """Session cgroups of the newest session still there (other suites may run meanwhile)."""
+    start = sbx.cli("logs", "--event", "start").stdout.splitlines()
+    session = json.loads(start[-1])["session"]
+    found = []
+    for hierarchy in ("pids", "memory", "cpu", "unified"):
+        base = Path("/sys/fs/cgroup", hierarchy)
+        if base.is_dir():
+            found += [str(p) for p in base.rglob(f"bwsandbox-{session}")]
+    return found
+
+
+def test_fork_bomb_is_contained(sbx: SandboxRunner) -> None:
+    result = sbx.py(FORK_BOMB, "--pids", "40", "--timeout", "20s")
+    assert result.returncode == 0, result.describe()
+    assert "blocked" in result.stdout, result.describe()
+    made = int(result.stdout.split()[1])
+    assert made < 40, result.describe()
+    subprocess.run(["true"], check=True)  # the host can still start processes
+    assert not _cgroup_leftovers(sbx)
+
+
+def test_shell_fork_bomb_ends_with_the_timeout(sbx: SandboxRunner) -> None:
+    bomb = "b() { b | b & }; b; exec sleep 60"
+    result = sbx.sh(bomb, "--pids", "64", "--timeout", "3s")
+    # the timeout ends it (124), unless the limit already stopped the top shell's own second
+    # fork (dash exits 2 on "Cannot fork"): either way the whole sandbox is gone
+    assert result.returncode in (124, 2), result.describe()
+    assert "Cannot fork" in result.stderr, result.describe()  # the limit stopped the bomb
+    assert not _cgroup_leftovers(sbx)
+
+
+def test_memory_hog_is_stopped(sbx: SandboxRunner) -> None:
+    result = sbx.py(MEMORY_HOG, "--memory", "200M", "--timeout", "30s")
+    if result.returncode == 137:  # a cgroup: the OOM killer ended it
+        assert "unbounded" not in result.stdout, result.describe()
+    else:
+        assert result.returncode == 0, result.describe()
+        assert "stopped" in result.stdout, result.describe()
+        assert int(result.stdout.split()[1]) <= 20, result.describe()
+    control = sbx.py(MEMORY_HOG.replace("< 100", "< 25"), "--timeout", "30s")
+    assert "unbounded 25" in control.stdout, control.describe()
+
+
+def test_disk_filler_hits_the_file_size_limit(sbx: SandboxRunner, policy_file: PolicyFile) -> None:
+    limited = policy_file('extends = ["base"]\n[limits]\nfsize = "8M"\ntimeout = "30s"\n')
+    result = sbx.py(DISK_FILLER, "--policy", str(limited))
+    assert result.returncode == 0, result.describe()
+    assert "stopped" in result.stdout, result.describe()
+    assert f"size {8 << 20}" in result.stdout, result.describe()
+    control = sbx.py(DISK_FILLER.replace("64 << 20", "16 << 20"))
+    assert "unbounded" in control.stdout, control.describe()
+
+
+def test_open_files_limit(sbx: SandboxRunner, policy_file: PolicyFile) -> None:
+    limited = policy_file('extends = ["base"]\n[limits]\nnofile = 32\n')
+    result = sbx.sh("ulimit -n", "--policy", str(limited))
+    assert result.stdout.strip() == "32", result.describe()
+
+
+@pytest.mark.parametrize("sbx", ["cold", "warm"], indirect=True)
+def test_timeout_kills_sleep(sbx: SandboxRunner) -> None:
+    """Warm: the second identical run is limited too (plans with limits are never cached)."""
+    result = sbx.sh("echo started; exec sleep 60", "--timeout", "1s", "--pids", "50")
+    assert result.returncode == 124, result.describe()
+    assert "started" in result.stdout
+    logs = sbx.cli("logs", "--event", "limits", "--event", "timeout", "--event", "exit")
+    events = [json.loads(line) for line in logs.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["limits", "timeout", "exit"], logs.stdout
+    assert events[0]["limits"]["timeout"]["value"] == "1s"
+    assert "pids" in events[0]["limits"]
+    assert events[2]["returncode"] == 124
+    quick = sbx.sh("exit 3", "--timeout", "30s")
+    assert quick.returncode == 3, quick.describe()
+
+
+def test_cpu_limit_applies_only_with_a_cgroup(sbx: SandboxRunner) -> None:
+    result = sbx.sh("cat /proc/self/cgroup", "--cpus", "0.5")
+    assert result.returncode == 0, result.describe()
+    if os.geteuid() == 0 and Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists():
+        assert "cpu:/bwsandbox-" in result.stdout, result.describe()
+    assert not _cgroup_leftovers(sbx)
