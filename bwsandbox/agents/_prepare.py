@@ -245,7 +245,10 @@ def prepare_agent(
     if resume and spec.resume:
         at = 1 if args and args[0] in spec.resume_after else 0
         args[at:at] = spec.resume
-    command = (executable, *_config_args(spec, environ), *args)
+    from bwsandbox.agents._secrets import injected_config_args
+
+    injected = injected_config_args(spec.name, layer.secrets)
+    command = (executable, *_config_args(spec, environ), *injected, *args)
     return AgentLaunch(
         policy_refs=(spec.name,),
         overlays=((f"agent {spec.name}", overlay),),

@@ -81,7 +81,7 @@ REVIEWED_RUNTIME: dict[str, str] = {
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
     "_sandbox.py": "e7c58fdf67d4744d37b47306df58cb61f02e13d6aa63d4983eca66f1d5299185",
     "_supervise.py": "3d6ca069e30d27e835f897912d50e1bc366eb445be2ee6658839ba7d139c42e9",
-    "_workdir.py": "bf412288aec6f6d867871525600f64dcea6fb00c955f9b5b4bd899002e8614cb",
+    "_workdir.py": "d571913633dca9952bde85746d9f9d7e0bba7457043b78b046dd5301d4e74deb",
 }
 
 

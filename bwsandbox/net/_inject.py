@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from bwsandbox.compile._secrets import INJECT_DOMAIN
 from bwsandbox.net._allowlist import Verdict
 from bwsandbox.net._gate import Denied
-from bwsandbox.net._sniff import HEAD_LIMIT, parse_request
+from bwsandbox.net._proxy import read_head
+from bwsandbox.net._sniff import parse_request
 
 if TYPE_CHECKING:
     from bwsandbox.net._gate import Gate, Upstream
@@ -96,7 +97,7 @@ class Injector:
         injections = self._by_endpoint[endpoint]
         first = injections[0]
         proto = "inject"
-        head = _read_head(client, head)
+        head = read_head(client, head)
         request = parse_request(head)
         if request is None:
             _respond(client, 400, "expected one HTTP/1 request")
@@ -168,22 +169,6 @@ class Injector:
 
 def _hostport(injection: Injection) -> str:
     return f"{injection.host}:{injection.port}"
-
-
-def _read_head(client: socket.socket, data: bytes) -> bytes:
-    client.settimeout(_HEAD_TIMEOUT)
-    try:
-        while b"\r\n\r\n" not in data and len(data) < HEAD_LIMIT:
-            more = client.recv(HEAD_LIMIT)
-            if not more:
-                break
-            data += more
-    except OSError:
-        return b""
-    finally:
-        with contextlib.suppress(OSError):
-            client.settimeout(None)
-    return data
 
 
 class Scrubber:

@@ -68,7 +68,7 @@ def handle_transparent(gate: Gate, client: socket.socket) -> None:
 
 def handle_explicit(gate: Gate, client: socket.socket) -> None:
     """``CONNECT host:port`` and ``GET http://host/...`` (absolute URI) requests."""
-    head = _read_head(client)
+    head = read_head(client)
     request = parse_request(head) if head else None
     if request is None:
         _respond(client, 400, "bad proxy request")
@@ -276,9 +276,9 @@ def _read_first(client: socket.socket, data: bytes) -> bytes:
     return data
 
 
-def _read_head(client: socket.socket) -> bytes:
+def read_head(client: socket.socket, data: bytes = b"") -> bytes:
+    """Read until the end of an HTTP head (or HEAD_LIMIT, or the head timeout)."""
     client.settimeout(_HEAD_TIMEOUT)
-    data = b""
     try:
         while b"\r\n\r\n" not in data and len(data) < HEAD_LIMIT:
             more = client.recv(HEAD_LIMIT)

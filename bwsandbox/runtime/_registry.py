@@ -11,7 +11,7 @@ Writing is import-light (``os``, ``json``): the cache-hit launcher registers too
 """
 
 # os-level on purpose: the writer is on the start-up path (no pathlib)
-# ruff: noqa: PTH102, PTH104, PTH106, PTH108, PTH112, PTH117, PTH118, PTH120, PTH123, PTH208, SIM105
+# ruff: noqa: PTH102, PTH104, PTH106, PTH108, PTH112, PTH117, PTH118, PTH120, PTH208, SIM105
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import stat
 import time
 
 from bwsandbox._errors import LaunchError, WorkspaceError
+from bwsandbox.runtime._workdir import proc_start_time
 
 TYPE_CHECKING = False  # typing's constant costs an import on the start-up path
 if TYPE_CHECKING:
@@ -73,20 +74,6 @@ def runtime_dir(environ: Mapping[str, str] | None = None) -> str:
 
 def registry_dir(runtime: str) -> str:
     return os.path.join(runtime, "agent-sandbox", "sessions")
-
-
-def proc_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot (``/proc/PID/stat`` field 22)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            data = file.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
 
 
 def _private_dir(path: str, uid: int) -> bool:

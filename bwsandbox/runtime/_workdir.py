@@ -24,6 +24,7 @@ __all__ = [
     "Workdir",
     "create_workdir",
     "keep_workdir",
+    "proc_start_time",
     "process_identity",
     "remove_workdir",
     "sweep_stale_workdirs",
@@ -70,7 +71,7 @@ def _boot_id() -> str:
         return ""
 
 
-def _start_time(pid: int) -> int | None:
+def proc_start_time(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat (start time in clock ticks); None when pid is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
@@ -90,7 +91,7 @@ def process_identity(pid: int | None = None) -> dict[str, int | str]:
     return {
         "uid": os.getuid(),
         "pid": pid,
-        "start_time": _start_time(pid) or 0,
+        "start_time": proc_start_time(pid) or 0,
         "boot_id": _boot_id(),
     }
 
@@ -180,7 +181,7 @@ def _is_stale(marker: dict[str, object], uid: int, boot_id: str) -> bool:
         return False  # not a marker we wrote: leave it alone
     if marker.get("boot_id") != boot_id:
         return True
-    return _start_time(pid) != start
+    return proc_start_time(pid) != start
 
 
 def _owned_dir(tmp_fd: int, name: str, uid: int) -> bool:

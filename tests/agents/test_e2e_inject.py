@@ -19,7 +19,7 @@ from bwsandbox._api import COMMAND_LINE, build_overlay
 from bwsandbox.agents import prepare_agent
 from bwsandbox.policy import load_policy
 from bwsandbox.runtime import Sandbox
-from tests.fakes import FakeAnthropic
+from tests.fakes import FakeAnthropic, FakeOpenAI
 
 from .test_e2e import _environ, agent_bin
 
@@ -77,3 +77,65 @@ def test_claude_code_with_an_injected_key(agent_bin: Path, project: Path) -> Non
         if path.is_file() and not path.is_symlink():
             assert key.encode() not in path.read_bytes(), path
     assert os.environ.get("ANTHROPIC_API_KEY") != key
+
+
+OPENAI = "api.fake-openai.test"
+
+
+def test_codex_with_an_injected_key(agent_bin: Path, project: Path) -> None:
+    """Codex takes its base URL only from config: -c openai_base_url points at the endpoint."""
+    key = "sk-proj-e2e-" + secrets.token_hex(16)
+    environ = _environ(BWSANDBOX_AGENT_BIN_CODEX=str(agent_bin / "codex"), OPENAI_API_KEY=key)
+    launch = prepare_agent(
+        "codex",
+        client="inject",
+        project=str(project),
+        environ=environ,
+        agent_args=["exec", "--skip-git-repo-check", "say hi"],
+    )
+    assert any("injected by the proxy" in note for note in launch.notes)
+    real = 'openai_base_url="http://api.openai.com.proxy.internal/v1"'
+    assert real in launch.command
+    with FakeOpenAI(reply=REPLY) as fake:
+        to_fake = {
+            "secrets": {
+                "openai_api_key": {
+                    "source": "env:OPENAI_API_KEY",
+                    "host": OPENAI,
+                    "port": fake.port,
+                    "tls": False,
+                    "header": "Authorization",
+                    "template": "Bearer {secret}",
+                    "env": "OPENAI_API_KEY",
+                }
+            }
+        }
+        command = tuple(
+            f'openai_base_url="http://{OPENAI}.proxy.internal/v1"' if word == real else word
+            for word in launch.command
+        )
+        cli = build_overlay(allow=[f"{OPENAI}:{fake.port}"], add_hosts={OPENAI: "127.0.0.1"})
+        overlays = [*launch.overlays, ("test", to_fake), (COMMAND_LINE, cli)]
+        policy = load_policy(launch.policy_refs, overlays=overlays)
+        with Sandbox(
+            policy,
+            project=project,
+            command=command,
+            client="inject",
+            environ=environ,
+            capture_output=True,
+            input=b"",
+        ) as box:
+            code = box.wait(120)
+        out = (box.stdout_data or b"").decode(errors="replace")
+        err = (box.stderr_data or b"").decode(errors="replace")
+        assert code == 0, out + err
+        assert REPLY in out
+        calls = [r for r in fake.requests if r.path.split("?")[0].endswith("/responses")]
+        assert calls
+        auth = [{k.lower(): v for k, v in r.headers.items()}.get("authorization") for r in calls]
+        assert auth == [f"Bearer {key}"] * len(calls)
+    home = Path(_paths.client_dir("inject"))
+    for path in home.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert key.encode() not in path.read_bytes(), path
