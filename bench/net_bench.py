@@ -3,8 +3,10 @@
 One run measures, side by side, against servers on host loopback only:
 
 - bulk download throughput (curl, one large body): direct on the host, through the filter
-  transparently (``curl --noproxy '*'``) and via the explicit proxy (``HTTP_PROXY``), and
-  through tinyproxy (the Debian package, run on loopback) from the host;
+  transparently (``curl --noproxy '*'``) and via the explicit proxy (``HTTP_PROXY``),
+  through the filter's splice relay alone on the host (no namespace, no nftables: the cost
+  of the second loopback hop by itself), and through tinyproxy (the Debian package, run on
+  loopback) from the host;
 - connection set-up latency (connect + tiny request + response, one at a time, the name
   resolved once beforehand): p50 and p99 direct, through the filter (transparent), and
   through tinyproxy;
@@ -36,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.net_sandbox import run_none, start_filtered
+from bwsandbox.net._relay import pump
 
 NAME = "bench.test"
 
@@ -135,6 +138,30 @@ class Source:
             if path == "/hold":
                 with contextlib.suppress(OSError):
                     conn.recv(1)  # until the client closes
+
+    def close(self) -> None:
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+
+
+class HostRelay:
+    """The filter's relay (``pump``, one thread per direction) on host loopback, nothing else."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
 
     def close(self) -> None:
         self.listener.shutdown(socket.SHUT_RDWR)
@@ -251,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = f"http://{NAME}:{port}/bytes/{size}"
         direct_url = f"http://127.0.0.1:{port}/bytes/{size}"
         rows: list[tuple[str, str]] = []
+        relay = HostRelay(port)
+        relay_url = f"http://127.0.0.1:{relay.port}/bytes/{size}"
         with tinyproxy(tmp) as tiny:
             # throughput: rounds interleaved so machine noise hits every variant alike
             speeds: dict[str, list[float]] = {}
@@ -260,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     _in_sandbox(_curl(url, "--noproxy", "*"), proxy_env=False)
                 ),
                 "filter, HTTP_PROXY": lambda: _mb(_in_sandbox(_curl(url))),
+                "relay alone (host)": lambda: _curl_speed(_curl(relay_url)),
             }
             if tiny is not None:
                 variants["tinyproxy (host)"] = lambda: _curl_speed(
@@ -308,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ).stdout
                 )  # fmt: skip
                 rows.append((f"{c} concurrent, tinyproxy", json.dumps(tiny_held)))
+        relay.close()
         source.close()
         none, filtered = bench_startup(args.startup_runs)
         rows.append(("start-up bwrap true, none", f"{none:6.1f} ms (median)"))

@@ -217,6 +217,14 @@ def _resolve_dependency(package: str, name: str) -> str:
     return ""
 
 
+def _node_modules_of(package: str) -> str:
+    """The ``node_modules`` holding ``package`` (above the ``@scope`` dir of a scoped one)."""
+    parent = os.path.dirname(package)
+    if os.path.basename(parent).startswith("@"):
+        parent = os.path.dirname(parent)
+    return parent
+
+
 def _package_closure(root: str) -> list[str]:
     """``root`` and the installed packages it depends on, each bound once."""
     found = [root]
@@ -232,7 +240,7 @@ def _package_closure(root: str) -> list[str]:
             found.append(location)
             queue.append(location)
             if len(found) > _MAX_PACKAGES:
-                return [os.path.dirname(root)]  # too many: the node_modules it lives in
+                return [_node_modules_of(root)]  # too many: the node_modules it lives in
     return found
 
 

@@ -81,10 +81,17 @@ _OPENCODE = AgentSpec(
         ".local/state/opencode",
         ".cache/opencode",
     ),
-    key_vars=("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENCODE_API_KEY"),
-    url_vars=("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL"),
+    key_vars=(
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_GENERATIVE_AI_API_KEY",
+        "OPENCODE_API_KEY",
+    ),
+    url_vars=("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL"),  # the AI SDK's: ending in /v1
     oauth_files=(".local/share/opencode/auth.json",),
     resume=("--continue",),
+    resume_after=("run",),  # opencode run --continue MESSAGE
     extra_bin_dirs=(".opencode/bin",),
 )
 
@@ -94,8 +101,8 @@ _PI = AgentSpec(
     package="@mariozechner/pi-coding-agent",
     install="npm install -g @mariozechner/pi-coding-agent",
     state_dirs=(".pi",),
-    key_vars=("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"),
-    url_vars=(),
+    key_vars=("ANTHROPIC_API_KEY", "ANTHROPIC_OAUTH_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY"),
+    url_vars=(),  # base URLs only in ~/.pi/agent/models.json
     oauth_files=(".pi/agent/auth.json",),
     resume=("--continue",),
 )

@@ -12,7 +12,10 @@ the host side, after the sandbox is gone:
 - a protected path that was absent and could not get a placeholder (its parent did not exist)
   but exists now is reported, so the user reviews it before their tools run it;
 - a *watched* path (``filesystem.watch``: where a placeholder would break tools, such as
-  ``.git/commondir``) that the session created is moved aside, with a warning.
+  ``.git/commondir``) that the session created is moved aside, with a warning;
+- a git repository planted or changed below the project that would make host git run a
+  program (``core.fsmonitor``, hooks...) has its config and hooks moved aside
+  (``runtime._nested``).
 
 Placeholders are also recorded in the work dir, so a session killed before its cleanup has
 them removed by the next session's stale sweep.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 
 TYPE_CHECKING = False  # typing's constant costs an import on the start-up path
 if TYPE_CHECKING:
@@ -60,6 +64,16 @@ def _signature(path: str) -> _Sig:
 
 def _exists(path: str) -> bool:
     return _signature(path)[0] != "missing"
+
+
+def _project_roots(protected: tuple[str, ...]) -> list[str]:
+    """The project directories: those whose ``.git`` has protected paths."""
+    roots: set[str] = set()
+    for path in protected:
+        head, sep, _ = path.partition("/.git/")
+        if sep and head and head != "/":
+            roots.add(head)
+    return sorted(roots)
 
 
 def remove_placeholders(items: list[tuple[str, str]]) -> list[str]:
@@ -97,6 +111,12 @@ class ProtectedPaths:
         }
         #: watched paths absent at start: moved aside if the session creates them
         self.absent = [path for path in plan.watched if _signature(path)[0] == "missing"]
+        #: project directories scanned afterwards for planted git repositories
+        self.roots = _project_roots(plan.protected)
+        #: the session start for that scan (a second early: file times use a coarse clock)
+        self.since = time.time() - 1.0
+        #: the scan's time budget in seconds
+        self.nested_budget = 0.3
 
     def record(self, workdir: str) -> None:
         """Write the placeholder list into the work dir (for the stale sweep)."""
@@ -130,6 +150,13 @@ class ProtectedPaths:
                     "on the host uses it"
                 )
         warnings += [self._move_aside(path) for path in self.absent if _exists(path)]
+        if self.roots:
+            from bwsandbox.runtime._nested import scan_nested
+
+            for root in self.roots:
+                warnings += scan_nested(
+                    root, since=self.since, session=self.session_id, budget=self.nested_budget
+                ).warnings
         return warnings
 
     def _move_aside(self, path: str) -> str:

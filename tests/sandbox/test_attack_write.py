@@ -212,16 +212,6 @@ def test_symlinked_protected_paths_cannot_be_replaced(sbx: SandboxRunner, projec
     assert not (project / ".vscode" / "tasks.json").exists(), attack.describe()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known limitation: the project is writable, so a nested repository (sub/.git with "
-        "core.fsmonitor) can be planted anywhere below it; host git run in that subdirectory "
-        "(a shell prompt's git status) executes it. No mount can pre-protect paths that do "
-        "not exist yet; a post-session scan or a git wrapper is needed (see "
-        "docs/threat-model.md)."
-    ),
-)
 def test_nested_repository_with_fsmonitor_cannot_be_planted(
     sbx: SandboxRunner, git_project: Path
 ) -> None:
