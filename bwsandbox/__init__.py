@@ -6,6 +6,8 @@ pays only for what it uses.
 
 from __future__ import annotations
 
+from bwsandbox._lazy import lazy_attributes
+
 TYPE_CHECKING = False  # not typing's: importing typing costs ~2.5 ms on the start-up path
 
 __version__ = "0.1.0"
@@ -81,15 +83,7 @@ if TYPE_CHECKING:
     from bwsandbox.runtime import Sandbox, probe_host
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bwsandbox' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -13,8 +13,9 @@ Clients: :func:`list_clients`, :func:`remove_client`. Attributes load lazily.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from bwsandbox._lazy import lazy_attributes
+
+TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
 
 __all__ = [
     "KNOWN_AGENTS",
@@ -40,13 +41,7 @@ if TYPE_CHECKING:
     from bwsandbox.agents._specs import KNOWN_AGENTS
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bwsandbox.agents' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

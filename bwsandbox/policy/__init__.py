@@ -16,8 +16,9 @@ pay for the loader.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from bwsandbox._lazy import lazy_attributes
+
+TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
 
 __all__ = [
     "PolicyInfo",
@@ -45,13 +46,7 @@ if TYPE_CHECKING:
     from bwsandbox.policy._vars import expand, variables_in
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bwsandbox.policy' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

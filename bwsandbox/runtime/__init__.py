@@ -12,6 +12,8 @@ for the compiler and the supervisor.
 
 from __future__ import annotations
 
+from bwsandbox._lazy import lazy_attributes
+
 TYPE_CHECKING = False  # not typing's: this package is on the start-up path
 
 __all__ = [
@@ -49,15 +51,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bwsandbox.runtime' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from bwsandbox import _paths
 from bwsandbox._api import COMMAND_LINE, build_overlay
-from bwsandbox.agents import prepare_agent
+from bwsandbox.agents import AgentLaunch, prepare_agent
 from bwsandbox.policy import load_policy
 from bwsandbox.runtime import Sandbox
 from tests.fakes import FakeAnthropic, FakeOpenAI
@@ -29,6 +30,35 @@ __all__ = ["agent_bin"]
 
 HOST = "api.fake-anthropic.test"
 REPLY = "Hi from the fake API, inject-7731."
+
+
+def _run_to_fake(
+    launch: AgentLaunch,
+    command: tuple[str, ...],
+    project: Path,
+    environ: dict[str, str],
+    to_fake: Mapping[str, object],
+    host: str,
+    port: int,
+) -> str:
+    """Run the agent with the layer ``to_fake`` pointing its secret at a loopback fake."""
+    cli = build_overlay(allow=[f"{host}:{port}"], add_hosts={host: "127.0.0.1"})
+    overlays = [*launch.overlays, ("test", to_fake), (COMMAND_LINE, cli)]
+    policy = load_policy(launch.policy_refs, overlays=overlays)
+    with Sandbox(
+        policy,
+        project=project,
+        command=command,
+        client="inject",
+        environ=environ,
+        capture_output=True,
+        input=b"",
+    ) as box:
+        code = box.wait(120)
+    out = (box.stdout_data or b"").decode(errors="replace")
+    err = (box.stderr_data or b"").decode(errors="replace")
+    assert code == 0, out + err
+    return out
 
 
 def test_claude_code_with_an_injected_key(agent_bin: Path, project: Path) -> None:
@@ -52,22 +82,7 @@ def test_claude_code_with_an_injected_key(agent_bin: Path, project: Path) -> Non
                 }
             }
         }
-        cli = build_overlay(allow=[f"{HOST}:{fake.port}"], add_hosts={HOST: "127.0.0.1"})
-        overlays = [*launch.overlays, ("test", to_fake), (COMMAND_LINE, cli)]
-        policy = load_policy(launch.policy_refs, overlays=overlays)
-        with Sandbox(
-            policy,
-            project=project,
-            command=launch.command,
-            client="inject",
-            environ=environ,
-            capture_output=True,
-            input=b"",
-        ) as box:
-            code = box.wait(120)
-        out = (box.stdout_data or b"").decode(errors="replace")
-        err = (box.stderr_data or b"").decode(errors="replace")
-        assert code == 0, out + err
+        out = _run_to_fake(launch, launch.command, project, environ, to_fake, HOST, fake.port)
         assert REPLY in out
         messages = [r for r in fake.requests if r.path.startswith("/v1/messages")]
         assert messages
@@ -114,22 +129,7 @@ def test_codex_with_an_injected_key(agent_bin: Path, project: Path) -> None:
             f'openai_base_url="http://{OPENAI}.proxy.internal/v1"' if word == real else word
             for word in launch.command
         )
-        cli = build_overlay(allow=[f"{OPENAI}:{fake.port}"], add_hosts={OPENAI: "127.0.0.1"})
-        overlays = [*launch.overlays, ("test", to_fake), (COMMAND_LINE, cli)]
-        policy = load_policy(launch.policy_refs, overlays=overlays)
-        with Sandbox(
-            policy,
-            project=project,
-            command=command,
-            client="inject",
-            environ=environ,
-            capture_output=True,
-            input=b"",
-        ) as box:
-            code = box.wait(120)
-        out = (box.stdout_data or b"").decode(errors="replace")
-        err = (box.stderr_data or b"").decode(errors="replace")
-        assert code == 0, out + err
+        out = _run_to_fake(launch, command, project, environ, to_fake, OPENAI, fake.port)
         assert REPLY in out
         calls = [r for r in fake.requests if r.path.split("?")[0].endswith("/responses")]
         assert calls
