@@ -88,33 +88,34 @@ _ESCAPES = {"t": "\t", "b": "\b", "n": "\n", "\\": "\\", '"': '"'}
 
 
 def _value(text: str, i: int) -> tuple[str, int]:
-    """A value starting after ``=``, up to its end of line; (value, index after the line)."""
+    """A value starting after ``=``, up to its end of line; (value, index after the line).
+
+    Unquoted whitespace between words becomes one space per character and trailing whitespace
+    is dropped (git 2.39's ``parse_value``; later versions keep tabs, which identities refuse).
+    """
     n = len(text)
     out: list[str] = []
     quote = False
     comment = False
-    trim = -1  # length to cut back to when only spaces follow
+    space = 0
     while True:
         c = text[i] if i < n else "\n"
         i += 1
         if c == "\n":
             if quote:
                 raise _BadConfigError("unterminated quote")
-            if trim >= 0:
-                del out[trim:]
             return "".join(out), i
         if comment:
             continue
         if c in _SPACE and not quote:
-            if trim < 0:
-                trim = len(out)
             if out:
-                out.append(c)
+                space += 1
             continue
         if not quote and c in "#;":
             comment = True
             continue
-        trim = -1
+        out.extend(" " * space)
+        space = 0
         if c == "\\":
             c = text[i] if i < n else "\n"
             i += 1
