@@ -235,3 +235,16 @@ def test_editor_variables_pass_through(sbx: SandboxRunner) -> None:
     env = {"EDITOR": "vim", "VISUAL": "nvim -f", "GIT_EDITOR": "nano", "PAGER_X": "no"}
     result = sbx.sh('echo "$EDITOR|$VISUAL|$GIT_EDITOR|${PAGER_X:-unset}"', env=env)
     assert result.stdout.strip() == "vim|nvim -f|nano|unset", result.describe()
+
+
+def test_a_cached_launch_follows_a_changed_identity(
+    sbx: SandboxRunner, repo: Path, host_config: Path
+) -> None:
+    """The plan cache depends on the host's git config files: an edit is seen at once."""
+    env = {"GIT_CONFIG_GLOBAL": str(host_config)}
+    for _ in range(2):  # the second run is a cache hit
+        first = sbx.sh("git config --get user.email", env=env)
+        assert first.stdout.strip() == EMAIL, first.describe()
+    host_config.write_text(host_config.read_text().replace(EMAIL, "grace@example.invalid"))
+    changed = sbx.sh("git config --get user.email", env=env)
+    assert changed.stdout.strip() == "grace@example.invalid", changed.describe()
