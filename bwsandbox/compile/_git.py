@@ -26,6 +26,7 @@ from collections.abc import Iterable
 __all__ = [
     "GITCONFIG",
     "GITIGNORE",
+    "GIT_ENV",
     "gitconfig",
     "ignore_file",
     "ignore_pattern",
@@ -33,6 +34,8 @@ __all__ = [
 
 GITCONFIG = "/etc/gitconfig"
 GITIGNORE = "/etc/agent-sandbox/gitignore"
+#: the variables the compiler sets to name them (values generated, never the host's)
+GIT_ENV = ("GIT_CONFIG_SYSTEM", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0")
 
 
 def _quote(value: str) -> str:
