@@ -279,8 +279,9 @@ def _git_files(  # noqa: PLR0917 (the compiler's own collectors, passed along)
     """The generated gitconfig and ignore file (``compile._git``); the variables naming them."""
     env: dict[str, str] = {}
     git = facts.git
-    if policy.git.identity and (git.name or git.email):
-        content = _git.gitconfig(git.name, git.email)
+    name, email = (v if _git.refusal("", v) is None else "" for v in (git.name, git.email))
+    if policy.git.identity and (name or email):
+        content = _git.gitconfig(name, email)
         path = _git.GITCONFIG
         ref = data_file("gitconfig", content)
         mounts.add(DataBind(ref, path, perms="0444"), MountEntry(path, MountKind.DATA), path)

@@ -27,13 +27,17 @@ __all__ = [
     "GITCONFIG",
     "GITIGNORE",
     "GIT_ENV",
+    "MAX_VALUE",
     "gitconfig",
     "ignore_file",
     "ignore_pattern",
+    "refusal",
 ]
 
 GITCONFIG = "/etc/gitconfig"
 GITIGNORE = "/etc/agent-sandbox/gitignore"
+#: the longest identity value passed in (characters)
+MAX_VALUE = 512
 #: the variables the compiler sets to name them (values generated, never the host's)
 GIT_ENV = ("GIT_CONFIG_SYSTEM", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0")
 
@@ -52,6 +56,19 @@ def gitconfig(name: str, email: str) -> bytes:
     if email:
         lines.append(f"\temail = {_quote(email)}")
     return ("\n".join(lines) + "\n").encode()
+
+
+def refusal(what: str, value: str) -> str | None:
+    """Why ``value`` may not be passed to the sandbox's git (None: it may)."""
+    if len(value) > MAX_VALUE:
+        return f"the host's git {what} is longer than {MAX_VALUE} characters"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return f"the host's git {what} contains a control character"
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return f"the host's git {what} is not valid UTF-8"
+    return None
 
 
 _SPECIAL = "\\*?["

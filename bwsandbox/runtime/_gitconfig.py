@@ -21,18 +21,18 @@ from __future__ import annotations
 import os
 
 from bwsandbox.compile._facts import GitFacts
+from bwsandbox.compile._git import refusal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["MAX_EXCLUDES", "parse_config", "probe_git", "refusal"]
+__all__ = ["MAX_EXCLUDES", "parse_config", "probe_git"]
 
 #: a larger global ignore file is not copied (a pattern cut in half would change meaning)
 MAX_EXCLUDES = 64 * 1024
 _MAX_CONFIG = 1024 * 1024
 _MAX_DEPTH = 10  # git's own include depth limit
-_MAX_VALUE = 512
 _SPACE = " \t\r"
 
 
@@ -172,19 +172,6 @@ def parse_config(text: str) -> list[tuple[str, str | None]]:
             raise _BadConfigError("key outside a section")
         entries.append((f"{section}.{key}", value))
     return entries
-
-
-def refusal(what: str, value: str) -> str | None:
-    """Why ``value`` may not be passed to the sandbox's git (None: it may)."""
-    if len(value) > _MAX_VALUE:
-        return f"the host's git {what} is longer than {_MAX_VALUE} characters"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        return f"the host's git {what} contains a control character"
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return f"the host's git {what} is not valid UTF-8"
-    return None
 
 
 def _read(path: str, limit: int) -> bytes | None:

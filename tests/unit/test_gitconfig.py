@@ -22,9 +22,16 @@ from hypothesis import strategies as st
 
 from bwsandbox.compile import HostFacts, Workspace, compile_plan
 from bwsandbox.compile._facts import GitFacts
-from bwsandbox.compile._git import GITCONFIG, GITIGNORE, gitconfig, ignore_file, ignore_pattern
+from bwsandbox.compile._git import (
+    GITCONFIG,
+    GITIGNORE,
+    gitconfig,
+    ignore_file,
+    ignore_pattern,
+    refusal,
+)
 from bwsandbox.policy import load_policy
-from bwsandbox.runtime._gitconfig import parse_config, probe_git, refusal
+from bwsandbox.runtime._gitconfig import parse_config, probe_git
 
 GIT = shutil.which("git")
 needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")
@@ -283,3 +290,13 @@ def test_compiled_plan_carries_the_identity_only_when_switched_on(identity: bool
     # nothing to ignore (no placeholders here, host patterns off): no ignore file
     assert "GIT_CONFIG_VALUE_0" not in env
     assert GITIGNORE not in {entry.dest for entry in plan.mounts}
+
+
+def test_compile_never_writes_an_unsafe_value_it_is_given() -> None:
+    """HostFacts built by hand (a library caller) with a newline in the name: not written."""
+    policy = load_policy(("base",))
+    workspace = Workspace(project="/p", workdir="/w", session_id="s", command=("true",))
+    facts = _facts(GitFacts(name="x\n[core]\n\tfsmonitor = evil", email="ok@x"))
+    data = {item.fd.name: item.content for item in compile_plan(policy, facts, workspace).data}
+    assert data["data:gitconfig"].count(b"=") == 1
+    assert b"fsmonitor" not in data["data:gitconfig"]
