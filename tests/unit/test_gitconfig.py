@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bwsandbox._errors import PolicyError
 from bwsandbox.compile import HostFacts, Workspace, compile_plan
 from bwsandbox.compile._facts import GitFacts
 from bwsandbox.compile._git import (
@@ -300,3 +301,17 @@ def test_compile_never_writes_an_unsafe_value_it_is_given() -> None:
     data = {item.fd.name: item.content for item in compile_plan(policy, facts, workspace).data}
     assert data["data:gitconfig"].count(b"=") == 1
     assert b"fsmonitor" not in data["data:gitconfig"]
+
+
+@pytest.mark.parametrize(
+    ("layer", "words"),
+    [
+        ({"git": {"identity": "yes"}}, ["git.identity", "true or false"]),
+        ({"git": {"identiy": True}}, ["git.identiy", "identity"]),
+    ],
+)
+def test_the_git_switches_are_validated(layer: dict[str, object], words: list[str]) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_policy(("base",), overlays=[("test", layer)])
+    for word in words:
+        assert word in str(caught.value)
