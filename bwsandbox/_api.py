@@ -2,6 +2,10 @@
 
 ``build_overlay`` turns command-line style options into the raw "command line" policy layer;
 the CLI uses the same function, so the library and ``agent-sandbox run`` agree exactly.
+
+Typing follows typeshed's ``subprocess.run``: ``RunResult`` is generic in its output type, and
+overloads on ``capture_output`` make ``run(..., capture_output=True).stdout`` a ``bytes``
+(``tests/typing/check_api.py``, checked by the strict mypy run, pins that down).
 """
 
 # ruff: noqa: PTH100, PTH109, PTH111, PTH118
@@ -11,23 +15,36 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, overload
 
 from bwsandbox._errors import PolicyError
 
-__all__ = ["COMMAND_LINE", "RunResult", "build_overlay", "run"]
+if TYPE_CHECKING:
+    from typing_extensions import deprecated
+else:
+
+    def deprecated(_message: str) -> Any:  # typing_extensions is not a run-time dependency
+        return lambda function: function
+
+
+__all__ = ["COMMAND_LINE", "NetworkName", "RunResult", "build_overlay", "run"]
 
 #: the name of the overlay layer built from options (shown in errors and ``explain``)
 COMMAND_LINE = "command line"
 
+#: the network modes ``run(network=...)`` accepts
+NetworkName = Literal["none", "filtered", "host"]
+
+_Out = TypeVar("_Out", bytes, None, bytes | None)
+
 
 @dataclass(frozen=True, slots=True)
-class RunResult:
-    """What :func:`run` returns."""
+class RunResult(Generic[_Out]):
+    """What :func:`run` returns; ``stdout``/``stderr`` are ``bytes`` with ``capture_output``."""
 
-    returncode: int
-    stdout: bytes | None
-    stderr: bytes | None
+    returncode: int  # 124 when ``timeout`` ended the command (runtime's TIMEOUT_STATUS)
+    stdout: _Out
+    stderr: _Out
     session_id: str
     workdir: str | None  # set when keep_workdir=True: the kept work dir
     timed_out: bool = False
@@ -155,12 +172,106 @@ def _hosts(add_hosts: Mapping[str, str] | Sequence[str] | None) -> dict[str, str
     return hosts
 
 
+_STRING_COMMAND = (
+    "bwsandbox.run() takes the command as a list of arguments, not a string: "
+    "write ['sh', '-c', LINE] for a shell line"
+)
+
+
+@overload
+@deprecated(  # a literal: mypy reads the message from the decorator itself
+    "bwsandbox.run() takes the command as a list of arguments, not a string: "
+    "write ['sh', '-c', LINE] for a shell line"
+)
+def run(
+    command: str | bytes,
+    *,
+    project: str | os.PathLike[str] | None = None,
+    policies: Sequence[str] = ("base",),
+    network: NetworkName | None = None,
+    allow: Sequence[str] = (),
+    add_hosts: Mapping[str, str] | None = None,
+    ro: Sequence[str] = (),
+    rw: Sequence[str] = (),
+    env: Mapping[str, str] | Sequence[str] | None = None,
+    client: str = "default",
+    capture_output: bool = False,
+    input: bytes | None = None,
+    timeout: float | None = None,
+    keep_workdir: bool = False,
+    worktree: str | None = None,
+) -> NoReturn: ...
+
+
+@overload
 def run(
     command: Sequence[str],
     *,
     project: str | os.PathLike[str] | None = None,
     policies: Sequence[str] = ("base",),
-    network: str | None = None,
+    network: NetworkName | None = None,
+    allow: Sequence[str] = (),
+    add_hosts: Mapping[str, str] | None = None,
+    ro: Sequence[str] = (),
+    rw: Sequence[str] = (),
+    env: Mapping[str, str] | Sequence[str] | None = None,
+    client: str = "default",
+    capture_output: Literal[True],
+    input: bytes | None = None,
+    timeout: float | None = None,
+    keep_workdir: bool = False,
+    worktree: str | None = None,
+) -> RunResult[bytes]: ...
+
+
+@overload
+def run(
+    command: Sequence[str],
+    *,
+    project: str | os.PathLike[str] | None = None,
+    policies: Sequence[str] = ("base",),
+    network: NetworkName | None = None,
+    allow: Sequence[str] = (),
+    add_hosts: Mapping[str, str] | None = None,
+    ro: Sequence[str] = (),
+    rw: Sequence[str] = (),
+    env: Mapping[str, str] | Sequence[str] | None = None,
+    client: str = "default",
+    capture_output: Literal[False] = False,
+    input: bytes | None = None,
+    timeout: float | None = None,
+    keep_workdir: bool = False,
+    worktree: str | None = None,
+) -> RunResult[None]: ...
+
+
+@overload
+def run(
+    command: Sequence[str],
+    *,
+    project: str | os.PathLike[str] | None = None,
+    policies: Sequence[str] = ("base",),
+    network: NetworkName | None = None,
+    allow: Sequence[str] = (),
+    add_hosts: Mapping[str, str] | None = None,
+    ro: Sequence[str] = (),
+    rw: Sequence[str] = (),
+    env: Mapping[str, str] | Sequence[str] | None = None,
+    client: str = "default",
+    capture_output: bool,
+    input: bytes | None = None,
+    timeout: float | None = None,
+    keep_workdir: bool = False,
+    worktree: str | None = None,
+) -> RunResult[bytes | None]: ...
+
+
+def run(
+    command: Sequence[str] | str | bytes,
+    *,
+    project: str | os.PathLike[str] | None = None,
+    policies: Sequence[str] = ("base",),
+    network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
     ro: Sequence[str] = (),
@@ -172,16 +283,24 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
-) -> RunResult:
+) -> RunResult[Any]:
     """Run ``command`` in a sandbox with ``project`` (default: cwd) read-write; wait for it.
 
+    ``command`` is a list of arguments, as for ``subprocess.run`` without ``shell=True``; a
+    string is refused with TypeError (write ``["sh", "-c", "echo hi"]``).
     ``worktree="NAME"`` runs it in the project's git worktree NAME instead (created when
     absent, on branch ``agent/NAME``; see :mod:`bwsandbox.worktree`).
-    On ``timeout`` the command is stopped (TERM, then KILL) and the result says
-    ``timed_out=True``. Errors are :class:`bwsandbox.SandboxError` subclasses.
+    On ``timeout`` the command is stopped (TERM, then KILL), the result says
+    ``timed_out=True`` and ``returncode`` is 124, as ``limits.timeout``, the CLI's
+    ``--timeout`` and coreutils' timeout(1) give.
+    Errors are :class:`bwsandbox.SandboxError` subclasses.
     """
+    if isinstance(command, (str, bytes)):
+        line = command.decode(errors="replace") if isinstance(command, bytes) else command
+        raise TypeError(_STRING_COMMAND.replace("LINE", repr(line)))
     from bwsandbox.policy import load_policy
     from bwsandbox.runtime import Sandbox
+    from bwsandbox.runtime._sandbox import TIMEOUT_STATUS
 
     project_dir = os.fspath(project) if project is not None else os.getcwd()
     overlay = build_overlay(
@@ -214,7 +333,7 @@ def run(
         except TimeoutError:
             timed_out = True
             sandbox.stop()
-            returncode = sandbox.returncode if sandbox.returncode is not None else 128 + 9
+            returncode = TIMEOUT_STATUS
     return RunResult(
         returncode=returncode,
         stdout=sandbox.stdout_data,

@@ -31,8 +31,12 @@ class SandboxRunner:
     def __init__(self, project: Path) -> None:
         self.project = project
 
-    def run(self, command: Sequence[str], **kwargs: Any) -> RunResult:
-        """:func:`bwsandbox.run` with ``project`` and ``capture_output=True`` by default."""
+    def run(self, command: Sequence[str], **kwargs: Any) -> RunResult[Any]:
+        """:func:`bwsandbox.run` with ``project`` and ``capture_output=True`` by default.
+
+        Typed loosely (``RunResult[Any]``): ``stdout`` is bytes unless the call turns
+        ``capture_output`` off.
+        """
         from bwsandbox._api import run
 
         kwargs.setdefault("project", self.project)

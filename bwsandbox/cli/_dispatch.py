@@ -5,7 +5,9 @@ This is the one place where errors become output:
 - :class:`~bwsandbox.SandboxError` -> ``error: <message> (<hint>)``, its ``exit_status``
   (125, or 126/127 when the command cannot be run / is not found);
 - a bad command line (a click usage error from the typer app) -> ``error: <what>`` plus a
-  pointer to ``--help``, exit 125, nothing started;
+  pointer to ``--help``, exit 125, nothing started; an option value that typer's validation
+  (pydantic) refused is said in the CLI's words, ``--network: expected none, filtered or
+  host, got 'filterd'``, never pydantic's ("Value error, ...", "Input should be ...");
 - Ctrl-C before the sandbox runs -> 130; anything else -> ``error: internal error ...``, 125.
 
 Well-formed ``run``/``shell`` command lines skip typer entirely (see :mod:`._fastparse`).
@@ -15,6 +17,7 @@ Import-light: on the start-up path.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from bwsandbox._errors import SandboxError
@@ -39,6 +42,50 @@ def fail(message: str, status: int = EXIT_FAILURE) -> int:
     return status
 
 
+_CHOICE = re.compile(r"Value error, (?P<got>'.*') is not one of (?P<choices>'.*')\.?$")
+
+
+def _alternatives(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _option_wording(exc: BaseException) -> str | None:
+    """``--opt: expected ..., got 'value'`` for a value typer's pydantic validation refused."""
+    cause = exc.__cause__
+    param = getattr(exc, "param", None)
+    if type(cause).__name__ != "ValidationError" or param is None:
+        return None
+    try:
+        error = cause.errors()[0]  # type: ignore[union-attr]
+    except (AttributeError, IndexError, TypeError):
+        return None
+    opts = [opt for opt in getattr(param, "opts", ()) if opt.startswith("--")]
+    name = opts[0] if opts else str(getattr(param, "metavar", None) or "value").upper()
+    got = repr(error.get("input"))
+    kind = str(error.get("type", ""))
+    message = str(error.get("msg", ""))
+    limits = error.get("ctx") or {}
+    if (match := _CHOICE.match(message)) is not None:
+        choices = [c.strip().strip("'") for c in match["choices"].split(",")]
+        return f"{name}: expected {_alternatives(choices)}, got {match['got']}"
+    if kind in ("float_parsing", "float_type"):
+        return f"{name}: expected a number, got {got}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"{name}: expected a whole number, got {got}"
+    for key, words in (
+        ("ge", "at least"),
+        ("gt", "more than"),
+        ("le", "at most"),
+        ("lt", "less than"),
+    ):
+        if key in limits:
+            bound = limits[key]
+            bound = f"{bound:g}" if isinstance(bound, int | float) else bound
+            return f"{name}: expected a number {words} {bound}, got {got}"
+    text = message.removeprefix("Value error, ").replace("Input should be", "expected")
+    return f"{name}: {text}, got {got}"
+
+
 def _usage_message(exc: BaseException) -> str | None:
     """The message of a click usage error, without importing click when it was never loaded."""
     exceptions = sys.modules.get("typer._click.exceptions")
@@ -47,7 +94,8 @@ def _usage_message(exc: BaseException) -> str | None:
     if type(exc).__name__ == "NoArgsIsHelpError":
         message = "missing command"  # the help itself went to stdout
     else:
-        message = " ".join(exc.format_message().split()) or type(exc).__name__
+        message = _option_wording(exc) or " ".join(exc.format_message().split())
+        message = message or type(exc).__name__
     ctx = getattr(exc, "ctx", None)
     path = ctx.command_path if ctx is not None else "agent-sandbox"
     return f"{message} (see '{path} --help')"

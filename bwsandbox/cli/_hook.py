@@ -165,19 +165,32 @@ def agent_sandbox_argv() -> list[str]:
 
 
 def shell_hook(
+    positional: Annotated[
+        Shell | None,
+        typer.Argument(
+            metavar="SHELL",
+            help="Shell to print code for: bash, zsh or fish (default: from $SHELL, else bash).",
+            show_default=False,
+        ),
+    ] = None,
     shell: Annotated[
         Shell | None,
-        typer.Option("--shell", help="Shell to print code for (default: from $SHELL, else bash)."),
+        typer.Option("--shell", help="The same as SHELL (either form)."),
     ] = None,
 ) -> int:
     """Print shell code that wraps claude, codex, opencode, pi and gemini.
 
     Put 'eval "$(agent-sandbox shell-hook)"' in ~/.bashrc or ~/.zshrc ('agent-sandbox
-    shell-hook --shell fish | source' in config.fish). Then AGENT_SANDBOX=true makes 'claude'
+    shell-hook fish | source' in config.fish). Then AGENT_SANDBOX=true makes 'claude'
     run 'agent-sandbox claude' (with $AGENT_SANDBOX_ARGS before '--'); unset runs the real
     command; AGENT_SANDBOX=false runs the real command and says so on stderr. Inside a
     sandbox the real command always runs.
     """
-    chosen = shell if shell is not None else detect_shell(os.environ)
+    if positional is not None and shell is not None and positional != shell:
+        from bwsandbox.cli._dispatch import fail
+
+        return fail(f"shell-hook: SHELL is {positional} but --shell is {shell}: give one of them")
+    given = positional if positional is not None else shell
+    chosen = given if given is not None else detect_shell(os.environ)
     typer.echo(hook_code(chosen, agent_sandbox_argv()), nl=False)
     return 0

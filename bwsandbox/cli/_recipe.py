@@ -292,6 +292,8 @@ def prepare(
     facts = probe_paths(facts, paths_to_probe(resolved.policy, facts, workspace))
     deps += [("k", path, (info.kind.value, info.target)) for path, info in facts.paths.items()]
     deps += [("k", facts.tmpdir, signature("k", facts.tmpdir))]
+    # the host's git config and ignore files (the generated gitconfig and ignore file)
+    deps += [("c", path, signature("c", path)) for path in facts.git.sources]
     plan = compile_plan(resolved.policy, facts, workspace)
     recipe = _render(resolved, plan, WORKDIR, environ)
     if recipe is None:

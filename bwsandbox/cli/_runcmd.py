@@ -81,6 +81,12 @@ def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key:
         if sandbox.recording:
             sys.stderr.write(f"agent-sandbox: recorded the session in {sandbox.recording}\n")
         _warn(getattr(sandbox, "warnings", ()))
+    if resolved.interactive and name != "run":
+        from bwsandbox.cli._resume import resume_hint, session_argv
+
+        hint = resume_hint(name, session_argv(name, sys.argv[1:], values))
+        if hint is not None:
+            sys.stderr.write(hint + "\n")
     return status
 
 

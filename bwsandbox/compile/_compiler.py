@@ -12,6 +12,7 @@ import posixpath
 from collections.abc import Callable, Mapping
 
 from bwsandbox._errors import PolicyError
+from bwsandbox.compile import _git
 from bwsandbox.compile._facts import HostFacts, PathKind, Workspace
 from bwsandbox.compile._limits import compile_limits, compile_seccomp
 from bwsandbox.compile._options import (
@@ -179,6 +180,7 @@ def _environment(
     facts: HostFacts,
     workspace: Workspace,
     variables: Mapping[str, str],
+    git_env: Mapping[str, str],
 ) -> tuple[tuple[str, str], ...]:
     patterns = policy.env.passthrough
     env = {
@@ -190,6 +192,7 @@ def _environment(
         env[name] = _expand(template, variables, f"env.set.{name}")
     if policy.network.mode is NetworkMode.FILTERED:
         env.update(PROXY_ENV)
+    env.update(git_env)
     env.update(workspace.extra_env)
     for pattern in policy.env.unset:
         for name in [n for n in env if fnmatch.fnmatchcase(n, pattern)]:
@@ -262,6 +265,40 @@ def _protect(
                 )
                 placeholders.append((path, "file"))
     return protected, placeholders
+
+
+def _git_files(  # noqa: PLR0917 (the compiler's own collectors, passed along)
+    policy: Policy,
+    facts: HostFacts,
+    workspace: Workspace,
+    placeholders: list[tuple[str, str]],
+    mounts: _Mounts,
+    data_file: Callable[[str, bytes], FdRef],
+    warnings: list[str],
+) -> dict[str, str]:
+    """The generated gitconfig and ignore file (``compile._git``); the variables naming them."""
+    env: dict[str, str] = {}
+    git = facts.git
+    name, email = (v if _git.refusal("", v) is None else "" for v in (git.name, git.email))
+    if policy.git.identity and (name or email):
+        content = _git.gitconfig(name, email)
+        path = _git.GITCONFIG
+        ref = data_file("gitconfig", content)
+        mounts.add(DataBind(ref, path, perms="0444"), MountEntry(path, MountKind.DATA), path)
+        env["GIT_CONFIG_SYSTEM"] = path
+    if policy.git.identity:
+        warnings.extend(git.refused)
+    top = posixpath.normpath(workspace.project)
+    host = git.excludes if policy.git.excludes else b""
+    content = _git.ignore_file(placeholders, top, host)
+    if content:
+        path = _git.GITIGNORE
+        ref = data_file("gitignore", content)
+        mounts.add(DataBind(ref, path, perms="0444"), MountEntry(path, MountKind.DATA), path)
+        env.update(
+            GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="core.excludesFile", GIT_CONFIG_VALUE_0=path
+        )
+    return env
 
 
 def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> SandboxPlan:
@@ -457,6 +494,8 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
         data_file=data_file,
     )
 
+    git_env = _git_files(policy, facts, workspace, placeholders, mounts, data_file, warnings)
+
     secrets = plan_secrets(policy, variables, data_file)
     for option, entry in secrets.mounts:
         mounts.add(option, entry, entry.dest)
@@ -466,7 +505,7 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
     cwd = posixpath.normpath(_expand(policy.command.cwd, variables, "command.cwd"))
     options.append(Chdir(cwd))
 
-    env = _environment(policy, facts, workspace, variables)
+    env = _environment(policy, facts, workspace, variables, git_env)
     if secrets.env:
         env = tuple(sorted({**dict(env), **dict(secrets.env)}.items()))
     return SandboxPlan(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["HostFacts", "PathInfo", "PathKind", "Workspace"]
+__all__ = ["GitFacts", "HostFacts", "PathInfo", "PathKind", "Workspace"]
 
 
 class PathKind(enum.StrEnum):
@@ -28,6 +28,19 @@ class PathInfo:
 
     kind: PathKind
     target: str = ""  # symlink target as read by readlink, when kind is SYMLINK
+
+
+@dataclass(frozen=True, slots=True)
+class GitFacts:
+    """What the host's global git config says that the sandbox may use (data only)."""
+
+    name: str = ""  # user.name ("" when unset or refused)
+    email: str = ""  # user.email
+    excludes: bytes = b""  # the content of the global ignore file (core.excludesFile)
+    #: files read (or looked for) to find these: the plan cache depends on them
+    sources: tuple[str, ...] = ()
+    #: why a value was not used (a control character...), for the plan's warnings
+    refused: tuple[str, ...] = ()
 
 
 def _empty() -> Mapping[str, PathInfo]:
@@ -49,6 +62,8 @@ class HostFacts:
     environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: lstat results for every host path the policy and the compiler care about
     paths: Mapping[str, PathInfo] = field(default_factory=_empty)
+    #: the host's git identity and ignore patterns (see runtime._gitconfig)
+    git: GitFacts = field(default_factory=GitFacts)
 
     @property
     def is_root(self) -> bool:

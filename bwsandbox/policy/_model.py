@@ -21,6 +21,7 @@ __all__ = [
     "CommandPolicy",
     "EnvPolicy",
     "FilesystemPolicy",
+    "GitPolicy",
     "HardeningPolicy",
     "LimitsPolicy",
     "NetworkMode",
@@ -185,6 +186,22 @@ class HardeningPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class GitPolicy:
+    """What git inside gets from the host's git config: data only, never programs."""
+
+    identity: bool = field(
+        default=False,
+        metadata=_doc(
+            "the host's user.name and user.email, in a generated read-only system gitconfig"
+        ),
+    )
+    excludes: bool = field(
+        default=False,
+        metadata=_doc("the host's global ignore patterns (core.excludesFile), as data"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """A resolved policy: all layers merged, variables unexpanded."""
 
@@ -198,6 +215,7 @@ class Policy:
     command: CommandPolicy = field(default_factory=CommandPolicy)
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
     hardening: HardeningPolicy = field(default_factory=HardeningPolicy)
+    git: GitPolicy = field(default_factory=GitPolicy)
     limits: LimitsPolicy = field(default_factory=LimitsPolicy)
     seccomp: SeccompPolicy = field(default_factory=SeccompPolicy)
     ssh: SshPolicy = field(default_factory=SshPolicy)

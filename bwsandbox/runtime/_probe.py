@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from bwsandbox._errors import DependencyError
 from bwsandbox.compile._facts import HostFacts, PathInfo, PathKind
+from bwsandbox.runtime._gitconfig import probe_git
 
 __all__ = ["ROOT_LAYOUT", "find_bwrap", "probe_host", "probe_paths"]
 
@@ -67,6 +68,7 @@ def probe_host(*, environ: Mapping[str, str] | None = None, paths: Iterable[str]
         tmpdir=tmpdir,
         runtime_dir=_runtime_dir(env, uid, tmpdir),
         environ=MappingProxyType(env),
+        git=probe_git(env, home),
     )
     return probe_paths(facts, (*ROOT_LAYOUT, *paths))
 

@@ -22,6 +22,7 @@ from bwsandbox._audit import MemoryAudit
 from bwsandbox._paths import session_dir
 from bwsandbox.policy import load_policy
 from bwsandbox.runtime import Sandbox, SandboxState
+from bwsandbox.runtime._sandbox import TIMEOUT_STATUS
 from bwsandbox.runtime._workdir import PREFIX
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
@@ -164,10 +165,22 @@ def test_environment_is_exactly_the_plan(
 
 
 def test_timeout_stops_the_command(project: Path, host_tmp: Path) -> None:
+    """One documented value, the CLI's --timeout and timeout(1)'s: 124 (not 143, SIGTERM's)."""
     result = bwsandbox.run(["sleep", "60"], project=project, timeout=0.5)
     assert result.timed_out
-    assert result.returncode == 128 + signal.SIGTERM
+    assert result.returncode == TIMEOUT_STATUS == 124
     assert workdirs(host_tmp) == []
+    # Control: a command that TERMs itself keeps its own status
+    own = bwsandbox.run(["sh", "-c", "kill -TERM $$"], project=project, timeout=30)
+    assert not own.timed_out
+    assert own.returncode == 128 + signal.SIGTERM
+
+
+def test_a_string_command_is_refused_with_the_fix(project: Path, host_tmp: Path) -> None:
+    for command in ("echo hi", b"echo hi"):
+        with pytest.raises(TypeError, match=r"\['sh', '-c', 'echo hi'\]|list of arguments"):
+            bwsandbox.run(command, project=project)  # type: ignore[deprecated]
+    assert workdirs(host_tmp) == [], "refused before anything started"
 
 
 def test_stop_escalates_to_kill(project: Path, host_tmp: Path) -> None:
