@@ -105,7 +105,9 @@ def test_explicit_proxy_refusals(
     session: tuple[NetworkSession, MemoryAudit], http_port: int
 ) -> None:
     net, _ = session
-    assert _proxy(net, b"GET http://evil.test/ HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 403")
+    assert _proxy(net, b"GET http://evil.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n").startswith(
+        b"HTTP/1.1 403"
+    )
     assert _proxy(net, b"CONNECT evil.test:443 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 403")
     assert _proxy(net, b"CONNECT 127.0.0.1:22 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 403")
     assert _proxy(net, b"CONNECT web.test HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400")
