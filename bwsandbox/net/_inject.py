@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["INJECT_DOMAIN", "PASSED", "PASSED_PREFIXES", "Injection", "Injector", "Scrubber"]
 
 _TLS_TIMEOUT = 30.0
+_EXTRA_LIMIT = 65536
 #: request headers passed on to the upstream of an injected request (with their prefixes
 #: below); everything else the sandbox sent is dropped. Never: Host, the injected headers,
 #: hop-by-hop headers, Range/If-Range (a key returned in pieces), Accept-Encoding (replaced
@@ -258,8 +259,7 @@ def _shuttle(
         outbound = head_size + used
         poller = select.poll()
         poller.register(upstream, select.POLLIN)
-        if not body.done:
-            poller.register(client, select.POLLIN)
+        poller.register(client, select.POLLIN)
         while True:
             pending = isinstance(upstream, ssl.SSLSocket) and upstream.pending() > 0
             ready = [upstream.fileno()] if pending else [fd for fd, _ in poller.poll()]
@@ -271,12 +271,12 @@ def _shuttle(
                 if sock is client:
                     if not data:
                         return inbound, outbound, extra
-                    used = body.feed(data)
-                    upstream.sendall(data[:used])
-                    outbound += used
-                    if body.done:
+                    used = 0 if body.done else body.feed(data)
+                    if used:
+                        upstream.sendall(data[:used])
+                        outbound += used
+                    if len(extra) < _EXTRA_LIMIT:  # after the one request: kept, not sent
                         extra += data[used:]
-                        poller.unregister(client)
                     continue
                 if not data:
                     client.sendall(response.flush())
@@ -291,22 +291,10 @@ def _shuttle(
     except (OSError, ValueError):
         return inbound, outbound, extra
     finally:
-        extra += _drain(client)
         for sock in (client, upstream):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
-
-
-def _drain(client: socket.socket) -> bytes:
-    data = b""
-    with contextlib.suppress(OSError):
-        while len(data) < 65536:
-            more = client.recv(65536, socket.MSG_DONTWAIT)
-            if not more:
-                break
-            data += more
-    return data
 
 
 def _recv(sock: socket.socket) -> bytes | None:

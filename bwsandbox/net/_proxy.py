@@ -169,6 +169,7 @@ class _Relay:
         self._mode = ""  # "raw": the server spoke first; "watch": read its status line
         self._answered = threading.Event()
         self._upgraded = False
+        self._http = False
         self.downstream = threading.Thread(target=self._pump_down, name="bwsbx-relay", daemon=True)
         self.downstream.start()
 
@@ -198,6 +199,9 @@ class _Relay:
             finally:
                 self._answered.set()
         self.inbound = len(status) + pump(up, self.client)
+        if self._http:  # wake the other thread waiting for the client (see _hold)
+            with contextlib.suppress(OSError):
+                self.client.shutdown(socket.SHUT_RD)
 
     def _watch_status(self) -> bool:
         """Read the server's status line before relaying it; False if it already spoke."""
@@ -232,6 +236,7 @@ class _Relay:
     def finish_http(self, request: Request, line: str, host: str | None, rest: bytes) -> None:
         """Forward one request (its head rebuilt: ``line``, ``Host: host``) and its body."""
         up = self.upstream.sock
+        self._http = True
         upgrade = request.header("upgrade") is not None and self._watch_status()
         head = _rebuild(request, line, host, upgrade=upgrade)
         outbound = 0
@@ -258,11 +263,35 @@ class _Relay:
                         up.sendall(extra)
                     outbound += len(extra) + pump(self.client, up)
                     extra = b""
+            if not self._upgraded:
+                extra = self._hold(extra)
         except (OSError, ValueError) as exc:
             if isinstance(exc, ValueError):
                 self._deny(f"HTTP request body: {exc}")
             self._cut()
-        self._end(outbound, extra, drain=True)
+        self._end(outbound, extra)
+
+    def _hold(self, extra: bytes) -> bytes:
+        """After the one request: forward nothing more, until the client or the server ends.
+
+        What the client still sends is read and dropped (kept for the audit, bounded). Its
+        end is passed on as a half-close, as a plain relay would.
+        """
+        poller = select.poll()
+        poller.register(self.client, select.POLLIN)
+        while True:
+            poller.poll()
+            try:
+                data = self.client.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            if len(extra) < HEAD_LIMIT:
+                extra += data[: HEAD_LIMIT - len(extra)]
+        with contextlib.suppress(OSError):
+            self.upstream.sock.shutdown(socket.SHUT_WR)
+        return extra
 
     def _deny(self, reason: str) -> None:
         up = self.upstream
@@ -273,10 +302,8 @@ class _Relay:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-    def _end(self, outbound: int, extra: bytes = b"", *, drain: bool = False) -> None:
+    def _end(self, outbound: int, extra: bytes = b"") -> None:
         self.downstream.join()
-        if drain and not self._upgraded:
-            extra += _drain(self.client)
         if extra.strip():
             self._deny("a second request on the connection was not forwarded (one per connection)")
         self.client.close()
@@ -292,18 +319,6 @@ class _Relay:
             bytes_out=outbound,
             seconds=round(time.monotonic() - self.started, 3),
         )
-
-
-def _drain(client: socket.socket) -> bytes:
-    """What the client sent and nobody read (so that closing does not reset the response)."""
-    data = b""
-    with contextlib.suppress(OSError):
-        while len(data) < HEAD_LIMIT:
-            more = client.recv(HEAD_LIMIT, socket.MSG_DONTWAIT)
-            if not more:
-                break
-            data += more
-    return data
 
 
 def _relay_checked(
