@@ -237,9 +237,8 @@ def test_control_transforms_defeat_a_literal_mask(transforming: int) -> None:
 
     def raw(path: str, extra: str = "") -> bytes:
         with socket.create_connection(("127.0.0.1", transforming), timeout=10) as sock:
-            sock.sendall(
-                f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n{extra}\r\n".encode()
-            )
+            head = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+            sock.sendall(f"{head}{extra}\r\n".encode())
             out = b""
             while chunk := sock.recv(65536):
                 out += chunk
