@@ -273,8 +273,10 @@ def _data_fd(content: bytes) -> int:
 def _child_pid(info_fd: int) -> int:
     data = b""
     deadline = time.monotonic() + 10
+    poller = select.poll()  # not select(): the descriptor may be above FD_SETSIZE
+    poller.register(info_fd, select.POLLIN)
     while b"}" not in data:
-        ready, _, _ = select.select([info_fd], [], [], max(0.0, deadline - time.monotonic()))
+        ready = poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
         chunk = os.read(info_fd, 4096) if ready else b""
         if not chunk:
             raise RuntimeError(f"bwrap gave no child pid: {data!r}")
