@@ -66,10 +66,9 @@ print(s.makefile("rb").read().decode(errors="replace"))
 def _threads() -> tuple[int, int]:
     """(all threads of this process, those named ``bwsbx-*``: the proxy's)."""
     named = total = 0
-    for tid in os.listdir("/proc/self/task"):
+    for task in Path("/proc/self/task").iterdir():
         try:
-            with open(f"/proc/self/task/{tid}/comm") as handle:
-                named += handle.read().startswith("bwsbx-")
+            named += (task / "comm").read_text().startswith("bwsbx-")
             total += 1
         except OSError:
             pass
@@ -77,10 +76,9 @@ def _threads() -> tuple[int, int]:
 
 
 def _rss_kib() -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
     raise AssertionError("no VmRSS")
 
 
@@ -152,8 +150,9 @@ import random, socket, struct, sys
 port = int(sys.argv[1])
 rng = random.Random(9)
 blobs = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 600))) for _ in range(40)]
-blobs += [b"GET / HTTP/1.1\r\nHost: web.test\r\nX: \x00\r\n\r\n", b"\r\n\r\n", b"CONNECT \xff\r\n\r\n",
-          b"\x16\x03\x01\xff\xff" + b"\x01" * 300, b"GET / HTTP/1.1\nHost: evil\n\n"]
+blobs += [b"GET / HTTP/1.1\r\nHost: web.test\r\nX: \x00\r\n\r\n", b"\r\n\r\n",
+          b"CONNECT \xff\r\n\r\n", b"\x16\x03\x01\xff\xff" + b"\x01" * 300,
+          b"GET / HTTP/1.1\nHost: evil\n\n"]
 for blob in blobs:
     for target in (("127.0.0.1", 3128), ("web.test", port)):
         try:
