@@ -1,8 +1,12 @@
 """Connection handlers: transparent (redirected) TCP and the explicit HTTP proxy.
 
-Each accepted connection runs in its own thread; the upstream is connected from the host's
-namespace only after :class:`Gate` allowed it. The first bytes the client sends are held back
-until their TLS SNI or HTTP Host has been checked against the name the connection is for.
+Each accepted connection runs in its own thread (a second one relays the server's bytes);
+the upstream is connected from the host's namespace only after :class:`Gate` allowed it. The
+first bytes the client sends are held back until their TLS SNI or HTTP Host has been
+checked against the name the connection is for. An HTTP request is parsed strictly and is
+the only one forwarded on its connection: its head rebuilt, exactly its body, nothing after
+it unless the server accepted an upgrade (``101``). Slow clients get :data:`HEAD_TIMEOUT`
+in all for their first bytes.
 """
 
 from __future__ import annotations

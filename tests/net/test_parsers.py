@@ -15,6 +15,7 @@ The examples are bounded here; ``scripts/fuzz_parsers.py`` runs the same propert
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 import struct
@@ -38,8 +39,10 @@ from bwsandbox.net._sniff import (
     tls_server_name,
 )
 
+#: bounded here; ``scripts/fuzz_parsers.py`` raises it for a longer run
+FUZZ_EXAMPLES = int(os.environ.get("BWSANDBOX_FUZZ_EXAMPLES", "150"))
 EXAMPLES = settings(
-    max_examples=150,
+    max_examples=FUZZ_EXAMPLES,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -372,7 +375,7 @@ def _client_hello(name: str) -> bytes:
     return outgoing.read()
 
 
-@settings(max_examples=40, deadline=None, database=None)
+@settings(max_examples=max(40, FUZZ_EXAMPLES // 4), deadline=None, database=None)
 @given(_names.filter(lambda n: len(n) < 200 and not n.replace(".", "").isdigit()))
 def test_sni_of_real_client_hellos(name: str) -> None:
     assert tls_server_name(_client_hello(name)) == name.lower()
