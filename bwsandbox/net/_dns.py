@@ -1,11 +1,13 @@
 """A minimal DNS codec: parse one question, answer it with synthetic addresses or refuse.
 
-Only what a stub resolver sends is understood (one question, no compression in it); anything
-else gets FORMERR/NOTIMP. Nothing is ever forwarded upstream.
+Only what a stub resolver sends is understood (one question, no compression in it, labels of
+letters, digits, ``-`` and ``_``, 255 bytes at most); anything else gets FORMERR/NOTIMP.
+Nothing is ever forwarded upstream. dnslib checks this parser in the tests.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,10 @@ QTYPE_AAAA = 28
 _CLASS_IN = 1
 _TTL = 60
 _NOERROR, _FORMERR, _NXDOMAIN, _NOTIMP = 0, 1, 3, 4
+#: a label of a host name (letters, digits, hyphen; underscore for _service names)
+_LABEL = re.compile(rb"[A-Za-z0-9_-]+")
+#: the longest name in wire form (RFC 1035 2.3.4)
+_NAME_LIMIT = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +54,14 @@ def parse_query(data: bytes) -> Question | None:
         if length == 0:
             break
         if length > 63 or offset + length > len(data):
-            return None
-        labels.append(data[offset : offset + length].decode("ascii", "replace").lower())
+            return None  # also compression pointers (0xC0): a question has none
+        label = data[offset : offset + length]
+        if not _LABEL.fullmatch(label):
+            return None  # a dot, a control byte or non-ASCII inside a label: not a host name
+        labels.append(label.decode("ascii").lower())
         offset += length
+        if offset - 12 > _NAME_LIMIT:
+            return None
     if offset + 4 > len(data):
         return None
     qtype, qclass = struct.unpack_from("!HH", data, offset)

@@ -3,11 +3,16 @@ the real header and forwards the request to ``https://HOST`` (TLS verified on th
 
 The sandbox holds only a placeholder. Its request (one per connection) reaches the proxy
 either transparently (the name resolves to a synthetic address) or through the explicit
-proxy (an absolute ``http://`` URI). The proxy drops every ``Host`` and injected header the
-request carries, sets ``Host`` to the real host and the injected headers to the secret,
-connects through :meth:`Gate.open` (so the real host must be allowed by the policy, and
-pinned or private addresses follow the usual rules), wraps the connection in TLS, and
-relays. The secret never goes back into the sandbox: the response is relayed as it is.
+proxy (an absolute ``http://`` URI). The head is parsed strictly (no bare CR or LF, no
+control bytes, no folding: issue 9, finding 7) and the forwarded head is *rebuilt* from it:
+the request line, ``Host`` set to the real host, the headers on :data:`PASSED` (others are
+dropped, and so are ``Range``, ``TE``, ``Upgrade`` ... that would transform the response),
+``Accept-Encoding: identity``, the injected headers, ``Connection: close``. Exactly one
+body follows (Content-Length or chunked); nothing after it is forwarded. The proxy connects
+through :meth:`Gate.open` (so the real host must be allowed by the policy, and pinned or
+private addresses follow the usual rules) and wraps the connection in TLS. The response is
+masked on the way back (:class:`~bwsandbox.net._http1.ResponseFilter`), after undoing the
+chunked framing; a compressed response is refused.
 """
 
 from __future__ import annotations
@@ -24,25 +29,54 @@ from typing import TYPE_CHECKING
 from bwsandbox.compile._secrets import INJECT_DOMAIN
 from bwsandbox.net._allowlist import Verdict
 from bwsandbox.net._gate import Denied
+from bwsandbox.net._http1 import Body, ResponseError, ResponseFilter, Scrubber
 from bwsandbox.net._proxy import read_head
-from bwsandbox.net._sniff import parse_request
+from bwsandbox.net._sniff import HeadError, Request, read_request
 
 if TYPE_CHECKING:
     from bwsandbox.net._gate import Gate, Upstream
     from bwsandbox.net._rules import IPAddress
 
-__all__ = ["INJECT_DOMAIN", "Injection", "Injector", "Scrubber"]
+__all__ = ["INJECT_DOMAIN", "PASSED", "PASSED_PREFIXES", "Injection", "Injector", "Scrubber"]
 
-_HEAD_TIMEOUT = 30.0
-_DROP = frozenset(
+_TLS_TIMEOUT = 30.0
+_EXTRA_LIMIT = 65536
+#: request headers passed on to the upstream of an injected request (with their prefixes
+#: below); everything else the sandbox sent is dropped. Never: Host, the injected headers,
+#: hop-by-hop headers, Range/If-Range (a key returned in pieces), Accept-Encoding (replaced
+#: by identity: a compressed echo hides the key), TE, Upgrade, Expect, Trailer, Cookie.
+PASSED = frozenset(
     {
-        "host",
-        "connection",
-        "proxy-connection",
-        "keep-alive",
-        "proxy-authorization",
-        "proxy-authenticate",
-        "upgrade",
+        "accept",
+        "accept-language",
+        "authorization",
+        "baggage",
+        "cache-control",
+        "chatgpt-account-id",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "conversation_id",
+        "idempotency-key",
+        "originator",
+        "pragma",
+        "session_id",
+        "traceparent",
+        "tracestate",
+        "transfer-encoding",
+        "user-agent",
+        "version",
+    }
+)
+PASSED_PREFIXES = ("x-", "anthropic-", "openai-")
+_NEVER = frozenset(
+    {
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-http-method-override",
     }
 )
 
@@ -98,9 +132,11 @@ class Injector:
         first = injections[0]
         proto = "inject"
         head = read_head(client, head)
-        request = parse_request(head)
-        if request is None:
-            _respond(client, 400, "expected one HTTP/1 request")
+        try:
+            request = read_request(head)
+        except HeadError as exc:
+            gate.deny(Denied(endpoint, 80, f"HTTP: {exc}", smuggling=True), proto)
+            _respond(client, 400, f"expected one well-formed HTTP/1 request: {exc}")
             return
         path = request.target
         if "://" in path:
@@ -129,17 +165,19 @@ class Injector:
             )
             _respond(client, 502, reason)
             return
-        names = {i.header.lower() for i in injections}
-        authority = first.host if first.port == (443 if first.tls else 80) else _hostport(first)
-        lines = [f"{request.method} {path} {request.version}", f"Host: {authority}"]
-        lines += [f"{k}: {v}" for k, v in request.headers if k.lower() not in _DROP | names]
-        lines += [i.header_line() for i in injections]
-        lines.append("Connection: close")
-        forwarded = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        forwarded, dropped = _rebuild(request, path, _authority(first), injections)
         started = time.monotonic()
-        scrubber = Scrubber([i.value.encode("latin-1") for i in injections])
-        first_bytes = forwarded + head[request.head_size :]
-        inbound, outbound = _shuttle(client, sock, first_bytes, scrubber)
+        secrets = [i.value.encode("latin-1") for i in injections]
+        response = ResponseFilter(secrets, head_request=request.method == "HEAD")
+        body_start = head[request.head_size :]
+        inbound, outbound, extra = _shuttle(
+            client, sock, forwarded + body_start, request=request, response=response
+        )
+        fields: dict[str, object] = {}
+        if dropped:
+            fields["dropped_headers"] = sorted(set(dropped))
+        if extra:
+            fields["refused"] = "a second request on the connection was not forwarded"
         gate.audit(
             first.host,
             first.port,
@@ -151,6 +189,7 @@ class Injector:
             bytes_in=inbound,
             bytes_out=outbound,
             seconds=round(time.monotonic() - started, 3),
+            **fields,
         )
 
     def _secure(self, upstream: Upstream, injection: Injection) -> socket.socket:
@@ -161,76 +200,96 @@ class Injector:
                 raise ValueError("plain-HTTP upstreams are only allowed on loopback (tests)")
             return upstream.sock
         context = self._context(injection.ca_file)
-        upstream.sock.settimeout(_HEAD_TIMEOUT)
+        upstream.sock.settimeout(_TLS_TIMEOUT)
         tls = context.wrap_socket(upstream.sock, server_hostname=injection.host)
         tls.settimeout(None)
         return tls
 
 
-def _hostport(injection: Injection) -> str:
-    return f"{injection.host}:{injection.port}"
+def _authority(injection: Injection) -> str:
+    default = 443 if injection.tls else 80
+    return injection.host if injection.port == default else f"{injection.host}:{injection.port}"
 
 
-class Scrubber:
-    """Masks the secrets in the response stream (an upstream that echoes request headers).
+def passed(name: str) -> bool:
+    """Whether a request header the sandbox sent is passed on to an injected upstream."""
+    name = name.lower()
+    if name in _NEVER:
+        return False
+    return name in PASSED or name.startswith(PASSED_PREFIXES)
 
-    A masked secret keeps its length (``*`` for each byte), so Content-Length and chunk sizes
-    stay right. Only bytes that could be the start of a secret split across two reads are
-    held back until the next read, so a stream's events are never delayed otherwise.
-    """
 
-    def __init__(self, secrets: Iterable[bytes]) -> None:
-        self._secrets = [secret for secret in secrets if secret]
-        self._held = b""
-
-    def feed(self, data: bytes) -> bytes:
-        data = self._held + data
-        for secret in self._secrets:
-            data = data.replace(secret, b"*" * len(secret))
-        keep = 0
-        for secret in self._secrets:
-            for size in range(min(len(secret) - 1, len(data)), keep, -1):
-                if data.endswith(secret[:size]):
-                    keep = size
-                    break
-        self._held = data[len(data) - keep :] if keep else b""
-        return data[: len(data) - keep]
-
-    def flush(self) -> bytes:
-        held, self._held = self._held, b""
-        return held
+def _rebuild(
+    request: Request, path: str, authority: str, injections: list[Injection]
+) -> tuple[bytes, list[str]]:
+    """The head sent upstream, built from parsed fields only; and the names dropped."""
+    injected = {i.header.lower() for i in injections}
+    lines = [f"{request.method} {path} {request.version}", f"Host: {authority}"]
+    dropped: list[str] = []
+    for name, value in request.headers:
+        if passed(name) and name.lower() not in injected:
+            lines.append(f"{name}: {value}")
+        elif name.lower() != "host" and name.lower() not in injected:
+            dropped.append(name.lower())
+    lines.append("Accept-Encoding: identity")
+    lines += [i.header_line() for i in injections]
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), dropped
 
 
 def _shuttle(
-    client: socket.socket, upstream: socket.socket, first: bytes, scrubber: Scrubber
-) -> tuple[int, int]:
-    """Relay both ways in one thread (an SSL socket must not be used from two at once).
-
-    Ends when either side closes; returns (bytes from upstream, bytes to upstream).
-    """
+    client: socket.socket,
+    upstream: socket.socket,
+    first: bytes,
+    *,
+    request: Request,
+    response: ResponseFilter,
+) -> tuple[int, int, bytes]:
+    """Relay one request and its response in one thread (an SSL socket must not be used
+    from two at once). Only the request's body follows its head; client bytes after it are
+    kept back (returned as the third value). Ends when either side closes."""
     inbound = outbound = 0
+    body = Body(request)
+    extra = b""
     try:
-        upstream.sendall(first)
-        outbound = len(first)
+        head_size = len(first) - len(first[first.find(b"\r\n\r\n") + 4 :])
+        used = body.feed(first[head_size:])
+        extra = first[head_size + used :]
+        upstream.sendall(first[: head_size + used])
+        outbound = head_size + used
+        poller = select.poll()
+        poller.register(upstream, select.POLLIN)
+        poller.register(client, select.POLLIN)
         while True:
             pending = isinstance(upstream, ssl.SSLSocket) and upstream.pending() > 0
-            ready = [upstream] if pending else select.select([client, upstream], [], [])[0]
-            for sock in ready:
+            ready = [upstream.fileno()] if pending else [fd for fd, _ in poller.poll()]
+            for fd in ready:
+                sock = upstream if fd == upstream.fileno() else client
                 data = _recv(sock)
                 if data is None:  # TLS records without application data (session tickets)
                     continue
+                if sock is client:
+                    if not data:
+                        return inbound, outbound, extra
+                    used = 0 if body.done else body.feed(data)
+                    if used:
+                        upstream.sendall(data[:used])
+                        outbound += used
+                    if len(extra) < _EXTRA_LIMIT:  # after the one request: kept, not sent
+                        extra += data[used:]
+                    continue
                 if not data:
-                    if sock is upstream:
-                        client.sendall(scrubber.flush())
-                    return inbound, outbound
-                if sock is upstream:
-                    client.sendall(scrubber.feed(data))
-                    inbound += len(data)
-                else:
-                    upstream.sendall(data)
-                    outbound += len(data)
+                    client.sendall(response.flush())
+                    return inbound, outbound, extra
+                inbound += len(data)
+                try:
+                    client.sendall(response.feed(data))
+                except ResponseError as exc:
+                    if not response.started:
+                        _respond(client, 502, str(exc))
+                    return inbound, outbound, extra
     except (OSError, ValueError):
-        return inbound, outbound
+        return inbound, outbound, extra
     finally:
         for sock in (client, upstream):
             with contextlib.suppress(OSError):

@@ -1,14 +1,19 @@
 """Connection handlers: transparent (redirected) TCP and the explicit HTTP proxy.
 
-Each accepted connection runs in its own thread; the upstream is connected from the host's
-namespace only after :class:`Gate` allowed it. The first bytes the client sends are held back
-until their TLS SNI or HTTP Host has been checked against the name the connection is for.
+Each accepted connection runs in its own thread (a second one relays the server's bytes);
+the upstream is connected from the host's namespace only after :class:`Gate` allowed it. The
+first bytes the client sends are held back until their TLS SNI or HTTP Host has been
+checked against the name the connection is for. An HTTP request is parsed strictly and is
+the only one forwarded on its connection: its head rebuilt, exactly its body, nothing after
+it unless the server accepted an upgrade (``101``). Slow clients get :data:`HEAD_TIMEOUT`
+in all for their first bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import select
 import socket
 import struct
 import threading
@@ -16,23 +21,28 @@ import time
 
 from bwsandbox.net._allowlist import Verdict
 from bwsandbox.net._gate import Denied, Gate, Upstream
-from bwsandbox.net._relay import pump, reset
+from bwsandbox.net._http1 import Body
+from bwsandbox.net._relay import name_native_thread, pump, pump_exact, reset
 from bwsandbox.net._rules import IPAddress
 from bwsandbox.net._sniff import (
     HEAD_LIMIT,
+    HeadError,
     Request,
     complete,
+    head_end,
     host_of,
     is_tls,
     looks_like_http,
-    parse_request,
+    read_request,
     tls_server_name,
 )
 
 __all__ = ["handle_explicit", "handle_transparent", "original_destination"]
 
 _SO_ORIGINAL_DST = 80
-_HEAD_TIMEOUT = 30.0
+#: the time a client has, in all, to send its request head or first bytes (slow clients)
+HEAD_TIMEOUT = 10.0
+_STATUS_LIMIT = 8192
 _HOP_HEADERS = frozenset(
     {"connection", "proxy-connection", "keep-alive", "proxy-authorization", "proxy-authenticate"}
 )
@@ -69,9 +79,10 @@ def handle_transparent(gate: Gate, client: socket.socket) -> None:
 def handle_explicit(gate: Gate, client: socket.socket) -> None:
     """``CONNECT host:port`` and ``GET http://host/...`` (absolute URI) requests."""
     head = read_head(client)
-    request = parse_request(head) if head else None
-    if request is None:
-        _respond(client, 400, "bad proxy request")
+    try:
+        request = read_request(head)
+    except HeadError as exc:
+        _respond(client, 400, f"bad proxy request: {exc}")
         return
     try:
         host, port, authority, path = _target(request.method, request.target)
@@ -112,11 +123,8 @@ def handle_explicit(gate: Gate, client: socket.socket) -> None:
             return
         _relay_checked(gate, client, upstream, rest_bytes, proto)
         return
-    lines = [f"{request.method} {path} {request.version}", f"Host: {authority}"]
-    lines += [f"{k}: {v}" for k, v in request.headers if k.lower() not in _HOP_HEADERS | {"host"}]
-    lines.append("Connection: close")
-    forwarded = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + rest_bytes
-    _relay(gate, client, upstream, forwarded, proto)
+    relay = _Relay(gate, client, upstream, proto)
+    relay.finish_http(request, f"{request.method} {path} {request.version}", authority, rest_bytes)
 
 
 def _target(method: str, target: str) -> tuple[str, int, str, str]:
@@ -146,7 +154,13 @@ def _host_or_none(authority: str) -> str | None:
 
 
 class _Relay:
-    """Both directions of one allowed connection; audited once when it ends."""
+    """Both directions of one allowed connection; audited once when it ends.
+
+    The downstream (server to client) direction starts at once (ssh must not wait). For an
+    HTTP request the upstream direction forwards one request head, rebuilt, and exactly its
+    body; nothing after it, unless the request asked for an upgrade and the server answered
+    ``101`` (WebSocket): then both directions are relayed as they are.
+    """
 
     def __init__(self, gate: Gate, client: socket.socket, upstream: Upstream, proto: str) -> None:
         self.gate = gate
@@ -155,11 +169,51 @@ class _Relay:
         self.proto = proto
         self.started = time.monotonic()
         self.inbound = 0
-        self.downstream = threading.Thread(target=self._pump_down, daemon=True)
-        self.downstream.start()  # server bytes flow at once: ssh must not wait
+        self._lock = threading.Lock()
+        self._mode = ""  # "raw": the server spoke first; "watch": read its status line
+        self._answered = threading.Event()
+        self._upgraded = False
+        self._http = False
+        self.downstream = threading.Thread(target=self._pump_down, name="bwsbx-relay", daemon=True)
+        self.downstream.start()
 
     def _pump_down(self) -> None:
-        self.inbound = pump(self.upstream.sock, self.client)
+        name_native_thread("bwsbx-relay")
+        up = self.upstream.sock
+        with contextlib.suppress(OSError, ValueError):
+            poller = select.poll()
+            poller.register(up, select.POLLIN)
+            poller.poll()
+        with self._lock:
+            self._mode = self._mode or "raw"
+            watch = self._mode == "watch"
+        status = b""
+        if watch:
+            try:
+                while b"\n" not in status and len(status) < _STATUS_LIMIT:
+                    more = up.recv(_STATUS_LIMIT - len(status))
+                    if not more:
+                        break
+                    status += more
+                code = status.split(b" ", 2)[1:2]
+                self._upgraded = status.startswith(b"HTTP/1.") and code == [b"101"]
+                self.client.sendall(status)
+            except OSError:
+                pass
+            finally:
+                self._answered.set()
+        self.inbound = len(status) + pump(up, self.client)
+        if self._http:  # wake the other thread waiting for the client (see _hold)
+            with contextlib.suppress(OSError):
+                self.client.shutdown(socket.SHUT_RD)
+
+    def _watch_status(self) -> bool:
+        """Read the server's status line before relaying it; False if it already spoke."""
+        with self._lock:
+            if self._mode:
+                return False
+            self._mode = "watch"
+            return True
 
     def refuse(self, reason: str) -> None:
         up = self.upstream
@@ -171,6 +225,7 @@ class _Relay:
         reset(self.client)
 
     def finish(self, first: bytes) -> None:
+        """Relay everything as it is (TLS after its SNI was checked, other protocols)."""
         up = self.upstream
         outbound = 0
         try:
@@ -179,11 +234,84 @@ class _Relay:
                 outbound = len(first)
             outbound += pump(self.client, up.sock)
         except OSError:
-            for sock in (self.client, up.sock):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            self._cut()
+        self._end(outbound)
+
+    def finish_http(self, request: Request, line: str, host: str | None, rest: bytes) -> None:
+        """Forward one request (its head rebuilt: ``line``, ``Host: host``) and its body."""
+        up = self.upstream.sock
+        self._http = True
+        upgrade = request.header("upgrade") is not None and self._watch_status()
+        head = _rebuild(request, line, host, upgrade=upgrade)
+        outbound = 0
+        extra = b""
+        try:
+            body = Body(request)
+            used = body.feed(rest)
+            up.sendall(head + rest[:used])
+            outbound, extra = len(head) + used, rest[used:]
+            left = body.left
+            if left:
+                outbound += pump_exact(self.client, up, left)
+            while not body.done and left is None:
+                data = self.client.recv(65536)
+                if not data:
+                    break
+                used = body.feed(data)
+                up.sendall(data[:used])
+                outbound, extra = outbound + used, data[used:]
+            if upgrade:
+                self._answered.wait()
+                if self._upgraded:
+                    if extra:
+                        up.sendall(extra)
+                    outbound += len(extra) + pump(self.client, up)
+                    extra = b""
+            if not self._upgraded:
+                extra = self._hold(extra)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, ValueError):
+                self._deny(f"HTTP request body: {exc}")
+            self._cut()
+        self._end(outbound, extra)
+
+    def _hold(self, extra: bytes) -> bytes:
+        """After the one request: forward nothing more, until the client or the server ends.
+
+        What the client still sends is read and dropped (kept for the audit, bounded). Its
+        end is passed on as a half-close, as a plain relay would.
+        """
+        poller = select.poll()
+        poller.register(self.client, select.POLLIN)
+        while True:
+            poller.poll()
+            try:
+                data = self.client.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            if len(extra) < HEAD_LIMIT:
+                extra += data[: HEAD_LIMIT - len(extra)]
+        with contextlib.suppress(OSError):
+            self.upstream.sock.shutdown(socket.SHUT_WR)
+        return extra
+
+    def _deny(self, reason: str) -> None:
+        up = self.upstream
+        self.gate.deny(Denied(up.host, up.port, reason, up.rule, smuggling=True), self.proto)
+
+    def _cut(self) -> None:
+        for sock in (self.client, self.upstream.sock):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _end(self, outbound: int, extra: bytes = b"") -> None:
         self.downstream.join()
+        if extra.strip():
+            self._deny("a second request on the connection was not forwarded (one per connection)")
         self.client.close()
+        up = self.upstream
         up.sock.close()
         self.gate.audit(
             up.host,
@@ -206,66 +334,71 @@ def _relay_checked(
         first = _read_first(client, first)
     except OSError:
         first = b""
-    mismatch, first = _check_first(upstream.name, first)
+    mismatch, request = _check_first(upstream.name, first)
     if mismatch:
         relay.refuse(mismatch)
+    elif request is not None:
+        line = f"{request.method} {request.target} {request.version}"
+        relay.finish_http(request, line, None, first[request.head_size :])
     else:
         relay.finish(first)
 
 
-def _relay(gate: Gate, client: socket.socket, upstream: Upstream, first: bytes, proto: str) -> None:
-    _Relay(gate, client, upstream, proto).finish(first)
+def _check_first(name: str | None, first: bytes) -> tuple[str, Request | None]:
+    """("", the HTTP request or None) or (why the first bytes contradict ``name``, None).
 
-
-def _check_first(name: str | None, first: bytes) -> tuple[str, bytes]:
-    """("", bytes to forward) or (why the first bytes contradict ``name``, b"").
-
-    TLS: the SNI must be ``name``. HTTP: Host and an absolute target must be ``name``, and
-    the request is sent with ``Connection: close`` so that no later request on the same
-    connection (unchecked) can name another host.
+    TLS: the SNI must be ``name``. HTTP: the head must be well-formed, and Host and an
+    absolute target must be ``name``; the caller forwards that one request only.
     """
     if name is None or not first:
-        return "", first
+        return "", None
     if is_tls(first):
         try:
             server_name = tls_server_name(first)
         except ValueError as exc:
-            return f"TLS: {exc}", b""
+            return f"TLS: {exc}", None
         if server_name is not None and server_name != name:
-            return f"TLS SNI {server_name!r} does not match {name!r}", b""
-        return "", first
-    request = parse_request(first)
-    if request is None:
-        if looks_like_http(first):  # a head that never completed must not slip through
-            return "incomplete or malformed HTTP request head", b""
-        return "", first
+            return f"TLS SNI {server_name!r} does not match {name!r}", None
+        return "", None
+    if not looks_like_http(first):
+        return "", None
+    try:
+        request = read_request(first)
+    except HeadError as exc:
+        return f"HTTP: {exc}", None
     carried = request.header("host")
     if carried is not None and _host_or_none(carried) != name:
-        return f"HTTP Host {carried!r} does not match {name!r}", b""
+        return f"HTTP Host {carried!r} does not match {name!r}", None
     if "://" in request.target:
         target = request.target.partition("://")[2].split("/", 1)[0].rpartition("@")[2]
         if _host_or_none(target) != name:
-            return f"HTTP request target {request.target!r} does not match {name!r}", b""
-    return "", _with_connection_close(request, first)
+            return f"HTTP request target {request.target!r} does not match {name!r}", None
+    return "", request
 
 
-def _with_connection_close(request: Request, data: bytes) -> bytes:
-    """The request with ``Connection: close`` (``Connection: Upgrade`` for upgrades)."""
-    upgrade = request.header("upgrade") is not None
-    lines = [f"{request.method} {request.target} {request.version}"]
-    lines += [f"{k}: {v}" for k, v in request.headers if k.lower() not in _HOP_HEADERS]
+def _rebuild(request: Request, line: str, host: str | None, *, upgrade: bool) -> bytes:
+    """A head from the parsed request: ``Connection: close`` (or ``Upgrade``), one Host."""
+    lines = [line]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    skip = _HOP_HEADERS | ({"host"} if host is not None else set())
+    if not upgrade:
+        skip |= {"upgrade"}
+    lines += [f"{k}: {v}" for k, v in request.headers if k.lower() not in skip]
     lines.append("Connection: Upgrade" if upgrade else "Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head + data[request.head_size :]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _read_first(client: socket.socket, data: bytes) -> bytes:
-    client.settimeout(_HEAD_TIMEOUT)
+    """The first bytes, until :func:`complete` or the head deadline (no more than that)."""
+    deadline = time.monotonic() + HEAD_TIMEOUT
     try:
-        if not data:
-            data = client.recv(HEAD_LIMIT)
-        while data and not complete(data):
-            more = client.recv(HEAD_LIMIT)
+        while not data or not complete(data):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            client.settimeout(left)
+            more = client.recv(HEAD_LIMIT - len(data))
             if not more:
                 break
             data += more
@@ -277,16 +410,20 @@ def _read_first(client: socket.socket, data: bytes) -> bytes:
 
 
 def read_head(client: socket.socket, data: bytes = b"") -> bytes:
-    """Read until the end of an HTTP head (or HEAD_LIMIT, or the head timeout)."""
-    client.settimeout(_HEAD_TIMEOUT)
+    """Read until the end of an HTTP head, HEAD_LIMIT, or the head deadline (slow clients)."""
+    deadline = time.monotonic() + HEAD_TIMEOUT
     try:
-        while b"\r\n\r\n" not in data and len(data) < HEAD_LIMIT:
-            more = client.recv(HEAD_LIMIT)
+        while head_end(data) < 0 and len(data) < HEAD_LIMIT:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            client.settimeout(left)
+            more = client.recv(HEAD_LIMIT - len(data))
             if not more:
                 break
             data += more
     except OSError:
-        return b""
+        return data
     finally:
         with contextlib.suppress(OSError):
             client.settimeout(None)

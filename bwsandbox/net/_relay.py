@@ -11,7 +11,7 @@ import fcntl
 import os
 import socket
 
-__all__ = ["pump", "reset"]
+__all__ = ["name_native_thread", "pump", "pump_exact", "reset"]
 
 _CHUNK = 1 << 16
 _BULK_CHUNK = 1 << 20
@@ -34,14 +34,20 @@ def pump(source: socket.socket, sink: socket.socket) -> int:
     return total
 
 
-def _splice(source: socket.socket, sink: socket.socket) -> int:
+def pump_exact(source: socket.socket, sink: socket.socket, size: int) -> int:
+    """Copy exactly ``size`` bytes (fewer at EOF); no shutdown. Raises ``OSError``."""
+    return _splice(source, sink, size) if size else 0
+
+
+def _splice(source: socket.socket, sink: socket.socket, limit: int | None = None) -> int:
     total = 0
     read_end, write_end = os.pipe()
     try:
         src, dst = source.fileno(), sink.fileno()
         chunk = _CHUNK
-        while True:
-            size = os.splice(src, write_end, chunk, flags=os.SPLICE_F_MOVE)
+        while limit is None or total < limit:
+            want = chunk if limit is None else min(chunk, limit - total)
+            size = os.splice(src, write_end, want, flags=os.SPLICE_F_MOVE)
             if size == 0:
                 return total
             total += size
@@ -49,6 +55,7 @@ def _splice(source: socket.socket, sink: socket.socket) -> int:
                 chunk = _grow(write_end)
             while size:
                 size -= os.splice(read_end, dst, size, flags=os.SPLICE_F_MOVE)
+        return total
     finally:
         os.close(read_end)
         os.close(write_end)
@@ -73,3 +80,12 @@ def reset(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     sock.close()
+
+
+def name_native_thread(name: str) -> None:
+    """Name the calling thread for ``ps -T`` / ``top -H`` (``/proc/PID/task/TID/comm``)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME

@@ -17,14 +17,17 @@ from bwsandbox.net._dns import answer, parse_query, refuse
 from bwsandbox.net._gate import Gate
 from bwsandbox.net._listeners import Listeners
 from bwsandbox.net._proxy import handle_explicit, handle_transparent
-from bwsandbox.net._relay import reset
+from bwsandbox.net._relay import name_native_thread, reset
 
 __all__ = ["Server"]
 
 Handler = Callable[[Gate, socket.socket], None]
 _STOP_WAIT = 2.0
-#: connections served at once; beyond this new ones are reset (threads are not free)
-MAX_CONNECTIONS = 4096
+#: connections one session serves at once; beyond this new ones are reset. Each holds at
+#: most two threads (both directions) and HEAD_LIMIT bytes of head, so this bounds the
+#: proxy's threads and memory per sandbox (issue 9, finding 13: a slowloris flood grew an
+#: unbounded proxy to 6,000 threads); slow clients are cut at HEAD_TIMEOUT.
+MAX_CONNECTIONS = 512
 
 
 class Server:
@@ -45,7 +48,7 @@ class Server:
             ("dns-udp", self._serve_dns_udp),
         ]
         for name, target in loops:
-            thread = threading.Thread(target=target, name=f"bwsandbox-net-{name}", daemon=True)
+            thread = threading.Thread(target=_named(f"bwsbx-{name}", target), daemon=True)
             thread.start()
             self._loops.append(thread)
 
@@ -85,9 +88,17 @@ class Server:
                 if full:
                     reset(client)
                     continue
-                threading.Thread(target=self._run, args=(handler, client), daemon=True).start()
+                try:
+                    threading.Thread(
+                        target=self._run, args=(handler, client), name="bwsbx-conn", daemon=True
+                    ).start()
+                except RuntimeError:  # no thread to be had: refuse this one, keep serving
+                    with self._lock:
+                        self._clients.discard(client)
+                    reset(client)
 
     def _run(self, handler: Handler, client: socket.socket) -> None:
+        name_native_thread("bwsbx-conn")
         try:
             handler(self._gate, client)
         except Exception:  # noqa: BLE001 - one broken connection must not stop the others
@@ -106,10 +117,21 @@ class Server:
                     continue
                 if self._stopping.is_set() or peer is None:
                     return
-                reply = _reply(self._gate, data)
+                try:
+                    reply = _reply(self._gate, data)
+                except Exception:  # noqa: BLE001 - one bad packet must not stop the responder
+                    reply = refuse(data)
                 if reply:
                     with contextlib.suppress(OSError):
                         sock.sendto(reply, peer)
+
+
+def _named(name: str, target: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        name_native_thread(name)
+        target()
+
+    return run
 
 
 def _reply(gate: Gate, data: bytes) -> bytes:

@@ -5,33 +5,60 @@ Pure functions over bytes; the proxy reads until :func:`complete` says it has en
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 
 __all__ = [
     "HEAD_LIMIT",
+    "HeadError",
     "Request",
+    "body_framing",
     "complete",
+    "head_end",
     "host_of",
     "is_tls",
     "looks_like_http",
     "parse_request",
+    "read_request",
     "tls_server_name",
 ]
 
-HEAD_LIMIT = 65536
-_METHODS = (
-    b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ",
-    b"TRACE ", b"PROPFIND ",
-)  # fmt: skip
+#: the largest request head (and ClientHello) read before deciding; h11 allows 16 KiB
+HEAD_LIMIT = 32768
 
 
 def _is_tls(data: bytes) -> bool:
     return len(data) >= 1 and data[0] == 0x16
 
 
+def _first_line(data: bytes) -> tuple[bytes, bool]:
+    """The first line (without its end) and whether it has ended."""
+    end = data.find(b"\n")
+    return (data, False) if end < 0 else (data[:end], True)
+
+
+def _printable(data: bytes) -> bool:
+    return all(0x20 <= byte < 0x7F or byte in (0x09, 0x0D) for byte in data)
+
+
 def _is_http(data: bytes) -> bool:
-    return any(data.startswith(m) or m.startswith(data) for m in _METHODS)
+    """Whether ``data`` is, or could still become, an HTTP/1 request head.
+
+    Deliberately wide: any first line naming ``HTTP/`` (whatever its case or separators: a
+    lenient server splits on any whitespace), an empty first line (servers skip it), or a
+    printable first line that has not ended yet. What is HTTP here must then pass the strict
+    :func:`read_request`; only a finished first line that cannot be a request line (an SSH
+    banner) or binary bytes (TLS, databases) are relayed without a check.
+    """
+    if not data:
+        return False
+    line, ended = _first_line(data)
+    if not line.strip(b"\r") and ended:
+        return True
+    if b"http/" in line.lower():
+        return True
+    return not ended and _printable(line)
 
 
 def complete(data: bytes) -> bool:
@@ -44,13 +71,13 @@ def complete(data: bytes) -> bool:
         length: int = struct.unpack_from("!H", data, 3)[0]
         return len(data) >= 5 + length
     if _is_http(data):
-        return b"\r\n\r\n" in data
-    return True
+        return head_end(data) >= 0
+    return bool(data)
 
 
 def looks_like_http(data: bytes) -> bool:
-    """Whether ``data`` starts (or could start) an HTTP/1 request line."""
-    return bool(data) and _is_http(data)
+    """Whether ``data`` is (or could be the start of) an HTTP/1 request: it must be checked."""
+    return _is_http(data)
 
 
 def is_tls(data: bytes) -> bool:
@@ -92,7 +119,9 @@ def tls_server_name(data: bytes) -> str | None:
                 if data[offset + 2] != 0 or offset + 5 + name_size > end:
                     raise ValueError("malformed server_name extension")
                 name = data[offset + 5 : offset + 5 + name_size]
-                return name.decode("ascii", "replace").lower().removesuffix(".")
+                if not _HOST_NAME.fullmatch(name):
+                    raise ValueError("malformed server name")
+                return name.decode("ascii").lower().removesuffix(".")
             offset += size
     except (IndexError, struct.error):
         raise ValueError("malformed ClientHello") from None
@@ -111,23 +140,110 @@ class Request:
         values = [v for k, v in self.headers if k.lower() == name]
         return values[0] if len(values) == 1 else None if not values else "\0multiple"
 
+    def values(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name]
 
-def parse_request(data: bytes) -> Request | None:
-    """The request line and headers, ``None`` when ``data`` is not an HTTP/1 request head."""
+
+class HeadError(ValueError):
+    """An HTTP/1 request head that is refused (the message says why, for the audit log)."""
+
+
+#: RFC 9110 token (method, field name)
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: request-target: visible ASCII only (RFC 9112 3.2); no spaces, controls or obs-text
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+#: field value: visible ASCII, obs-text, SP and HTAB inside; never CR, LF, NUL or other controls
+_VALUE = re.compile(rb"[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?")
+_VERSIONS = (b"HTTP/1.0", b"HTTP/1.1")
+#: a host name as SNI carries it: letters, digits, hyphen, underscore, dots
+_HOST_NAME = re.compile(rb"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
+
+
+def head_end(data: bytes) -> int:
+    """Offset just past the blank line ending the head; -1 while it has not arrived.
+
+    A bare ``\\n\\n`` counts as an end too, so that such a head is refused at once instead of
+    waiting for a ``\\r\\n\\r\\n`` that never comes.
+    """
+    ends = [i + len(m) for m in (b"\r\n\r\n", b"\n\n", b"\n\r\n") if (i := data.find(m)) >= 0]
+    return min(ends) if ends else -1
+
+
+def read_request(data: bytes) -> Request:
+    """Parse one request head at the start of ``data``, strictly; raises :class:`HeadError`.
+
+    Lines end with CRLF only; a bare CR or LF, a NUL or another control byte anywhere in the
+    request line or a field, obsolete line folding, a field name that is not a token, or
+    whitespace before the colon are refused, not guessed: a lenient server could read such a
+    head differently (request smuggling). What is accepted here, h11 accepts too (tested).
+    """
     end = data.find(b"\r\n\r\n")
-    if end < 0 or not _is_http(data):
-        return None
-    lines = data[:end].decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        return None
+    if end < 0:
+        raise HeadError(
+            "incomplete HTTP request head" if len(data) < HEAD_LIMIT else "HTTP head too large"
+        )
+    if end + 4 > HEAD_LIMIT:
+        raise HeadError("HTTP head too large")
+    lines = data[:end].split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3:
+        raise HeadError("malformed HTTP request line")
+    method, target, version = parts
+    if not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target):
+        raise HeadError("malformed HTTP request line")
+    if version not in _VERSIONS:
+        raise HeadError("only HTTP/1.0 and HTTP/1.1 requests are understood")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip() or line[0] in " \t":
-            return None  # obsolete folding and malformed names are refused, not guessed
-        headers.append((name, value.strip()))
-    return Request(parts[0], parts[1], parts[2], tuple(headers), end + 4)
+        name, sep, value = line.partition(b":")
+        if not sep or not _TOKEN.fullmatch(name):
+            raise HeadError("malformed HTTP header field (folded, bad name or control byte)")
+        value = value.strip(b" \t")
+        if value and not _VALUE.fullmatch(value):
+            raise HeadError("control byte in an HTTP header value")
+        headers.append((name.decode("ascii"), value.decode("latin-1")))
+    request = Request(
+        method.decode("ascii"), target.decode("ascii"), version.decode("ascii"),
+        tuple(headers), end + 4,
+    )  # fmt: skip
+    if request.version == "HTTP/1.1" and request.method != "CONNECT" and not request.values("host"):
+        raise HeadError("an HTTP/1.1 request needs a Host header")
+    if len(request.values("host")) > 1:
+        raise HeadError("more than one Host header")
+    body_framing(request)
+    return request
+
+
+def parse_request(data: bytes) -> Request | None:
+    """The request line and headers, ``None`` when ``data`` is not an acceptable request head."""
+    try:
+        return read_request(data)
+    except HeadError:
+        return None
+
+
+def body_framing(request: Request) -> int | None:
+    """The request body's length, ``None`` for chunked; raises :class:`HeadError` when ambiguous.
+
+    Content-Length and Transfer-Encoding together, more than one Content-Length, or a
+    transfer coding other than a single ``chunked`` are refused (RFC 9112 6.3: the ways two
+    parsers disagree about where a message ends).
+    """
+    lengths = request.values("content-length")
+    codings = request.values("transfer-encoding")
+    if codings:
+        if lengths:
+            raise HeadError("both Content-Length and Transfer-Encoding")
+        if len(codings) != 1 or codings[0].lower() != "chunked":
+            raise HeadError("only Transfer-Encoding: chunked is supported")
+        return None
+    if not lengths:
+        return 0
+    if len(lengths) != 1 or not lengths[0].isascii() or not lengths[0].isdigit():
+        raise HeadError("bad Content-Length")
+    if len(lengths[0]) > 18:
+        raise HeadError("Content-Length too large")
+    return int(lengths[0])
 
 
 def host_of(authority: str) -> tuple[str, int | None]:

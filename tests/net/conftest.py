@@ -148,6 +148,71 @@ def tls_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     listener.close()
 
 
+class _Lenient(http.server.BaseHTTPRequestHandler):
+    """A lenient HTTP/1.1 upstream, like many real ones: http.server reads heads split on a
+    bare LF, and this one also ignores ``Connection: close`` and serves every request that
+    follows on the connection (pipelining). It records each request; ``/ws`` with an
+    ``Upgrade`` header answers 101 and then echoes raw bytes."""
+
+    protocol_version = "HTTP/1.1"
+    server: _LenientServer
+
+    def handle(self) -> None:
+        self.close_connection = False
+        while not self.close_connection:
+            self.handle_one_request()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.server.seen.append((self.command, self.path, dict(self.headers.items()), body))
+        if self.path == "/ws" and self.headers.get("Upgrade"):
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            while data := self.connection.recv(65536):
+                self.connection.sendall(b"echo:" + data)
+            self.close_connection = True
+            return
+        reply = f"served host={self.headers.get('Host')} path={self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+        self.wfile.flush()
+        self.close_connection = False  # whatever the request said
+
+    do_GET = do_POST = do_PUT = _serve  # noqa: N815
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        return
+
+
+class _LenientServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    seen: list[tuple[str, str, dict[str, str], bytes]]
+
+    def hosts(self) -> list[str]:
+        return [headers.get("Host", "") for _, _, headers, _ in self.seen]
+
+
+@pytest.fixture
+def lenient() -> Iterator[_LenientServer]:
+    server = _LenientServer(("127.0.0.1", 0), _Lenient)
+    server.seen = []
+    serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    serve.daemon = True
+    serve.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+LenientServer = _LenientServer
+
+
 # -- sandboxes ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SandboxResult:
@@ -208,8 +273,10 @@ def _data_fd(content: bytes) -> int:
 def _child_pid(info_fd: int) -> int:
     data = b""
     deadline = time.monotonic() + 10
+    poller = select.poll()  # not select(): the descriptor may be above FD_SETSIZE
+    poller.register(info_fd, select.POLLIN)
     while b"}" not in data:
-        ready, _, _ = select.select([info_fd], [], [], max(0.0, deadline - time.monotonic()))
+        ready = poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
         chunk = os.read(info_fd, 4096) if ready else b""
         if not chunk:
             raise RuntimeError(f"bwrap gave no child pid: {data!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import time
@@ -105,7 +106,9 @@ def test_explicit_proxy_refusals(
     session: tuple[NetworkSession, MemoryAudit], http_port: int
 ) -> None:
     net, _ = session
-    assert _proxy(net, b"GET http://evil.test/ HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 403")
+    assert _proxy(net, b"GET http://evil.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n").startswith(
+        b"HTTP/1.1 403"
+    )
     assert _proxy(net, b"CONNECT evil.test:443 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 403")
     assert _proxy(net, b"CONNECT 127.0.0.1:22 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 403")
     assert _proxy(net, b"CONNECT web.test HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400")
@@ -154,3 +157,27 @@ def test_listener_failure_is_a_network_error() -> None:
     with pytest.raises(NetworkError, match="Operation not permitted"):
         net.attach(1)
     assert net.state is SessionState.CLOSED
+
+
+def test_a_slow_head_is_cut_at_the_head_deadline(
+    session: tuple[NetworkSession, MemoryAudit], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slowloris: a head trickled in byte by byte gets a 400 once its time is up, whatever
+    the pace (the deadline is for the whole head, not per read)."""
+    from bwsandbox.net import _proxy
+
+    monkeypatch.setattr(_proxy, "HEAD_TIMEOUT", 0.5)
+    net, _ = session
+    with socket.create_connection(("127.0.0.1", _port(net, "http_proxy")), timeout=10) as sock:
+        reply = b""
+        for byte in b"GET http://web.test/ HTTP/1.1\r\nX-Slow: " + b"a" * 400:
+            try:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.01)
+            except OSError:
+                break
+            if select.select([sock], [], [], 0)[0]:
+                break
+        reply = sock.makefile("rb").read()
+    assert reply.startswith(b"HTTP/1.1 400"), reply
+    assert b"incomplete" in reply
