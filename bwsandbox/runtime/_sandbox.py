@@ -312,11 +312,13 @@ class Sandbox:
         self._teardown(lambda: unregister(path))
 
     def _apply_limits(self, plan: SandboxPlan, pid: int, audit: AuditSink) -> None:
-        from bwsandbox.runtime._limits import apply_limits
+        from bwsandbox.runtime._limits import apply_limits, is_host_root, unenforced
 
         self._limits = apply_limits(
-            plan.limits, pid, session=self._session_id, is_root=os.geteuid() == 0
+            plan.limits, pid, session=self._session_id, is_root=is_host_root()
         )
+        for record in unenforced(self._limits.records):  # only when limits.strict is false
+            self.warnings.append(f"limit {record.limit} {record.value} is {record.how}")
         audit.event(
             "limits",
             limits={r.limit: {"value": r.value, "how": r.how} for r in self._limits.records},
