@@ -40,6 +40,13 @@ out=$("${base[@]}" "$image" bash -c "mkdir -p /tmp/p && cd /tmp/p && $python -m 
 printf '%s\n' "$out"
 ((status == 125)) || die "run should exit 125 in a default container (exit $status)"
 [[ $(grep -c '^error:' <<<"$out") == 1 ]] || die "run should print one error: line"
+status=0
+out=$("${base[@]}" "$image" bash -c "mkdir -p /tmp/p && cd /tmp/p && $python -m bwsandbox.cli run --network filtered --allow example.com -- true" 2>&1) ||
+    status=$?
+printf '%s\n' "$out"
+((status == 125)) || die "filtered run should exit 125 in a default container (exit $status)"
+grep -q "^error: bwrap could not set up the sandbox: Can't set hostname" <<<"$out" ||
+    die "a filtered run should report bwrap's own error"
 
 profile=$(mktemp)
 trap 'rm -f "$profile"' EXIT

@@ -280,7 +280,12 @@ class Sandbox:
         if plan.network.mode is NetworkMode.FILTERED:
             network = _open_network(plan, audit, self._session_id, injections)
             self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
-            network.attach(process.child_pid)
+            try:
+                network.attach(process.child_pid)
+            except NetworkError:
+                if _gone(process.child_pid):  # bwrap failed after telling its pid: say why
+                    raise self._setup_error(exit_code(process.wait())) from None
+                raise
         self._register(facts, plan, project, process.pid, process.child_pid)
         if plan.limits:
             self._apply_limits(plan, process.child_pid, audit)
@@ -576,6 +581,19 @@ class Sandbox:
             f"bwrap could not set up the sandbox (exit status {code})",
             hint="its message is on stderr above; `agent-sandbox explain` shows the argv",
         )
+
+
+def _gone(pid: int) -> bool:
+    """Whether the sandbox's first process has exited (bwrap failed during its setup)."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return data.rsplit(b")", 1)[-1].split()[:1] in ([b"Z"], [b"X"])
 
 
 def _close_quietly(fd: int) -> None:
