@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from bwsandbox._doctor_sandbox import FEATURES, container_engine, fix_for, probe_sandbox
 from bwsandbox.runtime._probe import install_command
 
 __all__ = [
@@ -208,35 +209,44 @@ def _check_userns(host: HostProbe, bwrap: str | None) -> Check:
     if status == 0:
         who = "as root" if host.uid == 0 else "as an ordinary user"
         return Check("user namespaces", Status.OK, f"bwrap --unshare-user works {who}")
-    fix = _userns_fix(host, bwrap) or (f"bwrap said: {out}",)
-    return Check("user namespaces", Status.FAIL, "bwrap cannot create a user namespace", fix)
+    fix = _userns_fix(host, bwrap)
+    engine = container_engine(host)
+    if not fix and engine:
+        # the host's sysctls allow it: in a container, the engine's seccomp profile refuses it
+        fix = (
+            f"bwrap said: {out}",
+            f"inside a {engine} container the engine's seccomp profile refuses new namespaces:",
+            f"  {fix_for(FEATURES[0], engine)}",
+        )
+    return Check(
+        "user namespaces",
+        Status.FAIL,
+        "bwrap cannot create a user namespace",
+        fix or (f"bwrap said: {out}",),
+    )
 
 
 def _check_full_sandbox(host: HostProbe, bwrap: str | None) -> Check:
+    """The bwrap features a real ``run`` uses, all at once, then one by one on failure."""
     if bwrap is None:
         return Check("sandbox", Status.FAIL, "not tested: bwrap is missing")
-    argv = [
-        bwrap,
-        "--unshare-all",
-        "--unshare-user",
-        "--disable-userns",
-        "--cap-drop",
-        "ALL",
-        "--die-with-parent",
-        "--new-session",
-        "--ro-bind",
-        "/",
-        "/",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "true",
-    ]
-    status, out = host.run(argv)
-    if status == 0:
-        return Check("sandbox", Status.OK, "all namespaces, no capabilities, own /proc and /dev")
-    return Check("sandbox", Status.FAIL, f"a hardened bwrap sandbox fails: {out}")
+    probe = probe_sandbox(host, bwrap)
+    where = f" (in a {probe.engine} container)" if probe.engine else ""
+    if probe.works:
+        return Check(
+            "sandbox",
+            Status.OK,
+            f"all namespaces, hostname, no capabilities, own /proc and /dev{where}",
+        )
+    fix: list[str] = []
+    for feature, said, remedy in probe.refused:
+        fix += [f"{feature}: refused ({said or 'no message'})", f"  {remedy}"]
+    if not fix:
+        fix = [f"bwrap said: {probe.output}"]
+    names = ", ".join(feature for feature, _, _ in probe.refused) or "see below"
+    return Check(
+        "sandbox", Status.FAIL, f"a hardened bwrap sandbox fails{where}: {names}", tuple(fix)
+    )
 
 
 def _check_sysctls(host: HostProbe) -> list[Check]:
@@ -291,9 +301,11 @@ def _check_cgroup(host: HostProbe) -> Check:
     )
 
 
-def _check_nftables(host: HostProbe) -> Check:
+def _check_nftables(host: HostProbe, sandbox: bool = True) -> Check:
     """Filtered mode configures the sandbox's netns with raw rtnetlink and libnftables."""
     name = "filtered network"
+    if not sandbox:
+        return Check(name, Status.FAIL, "not tested: no sandbox can start here (see above)")
     if not host.has_library("libnftables.so.1"):
         return Check(
             name,
@@ -325,17 +337,20 @@ def diagnose(host: HostProbe | None = None) -> Diagnosis:
     """Run every check. Never raises for a host problem: that is what checks are for."""
     probe: HostProbe = host if host is not None else RealHost()
     bwrap_check, bwrap = _check_bwrap(probe)
-    steps: list[Callable[[], Check | list[Check]]] = [
-        lambda: _check_sysctls(probe),
-        lambda: _check_cgroup(probe),
-        lambda: _check_nftables(probe),
-        lambda: _check_tiocsti(probe),
-    ]
     checks = [bwrap_check]
     userns = _check_userns(probe, bwrap)
     checks.append(userns)
+    sandbox = userns
     if userns.status is Status.OK:
-        checks.append(_check_full_sandbox(probe, bwrap))
+        sandbox = _check_full_sandbox(probe, bwrap)
+        checks.append(sandbox)
+    works = sandbox.status is Status.OK
+    steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: _check_sysctls(probe),
+        lambda: _check_cgroup(probe),
+        lambda: _check_nftables(probe, works),
+        lambda: _check_tiocsti(probe),
+    ]
     if isinstance(probe, RealHost):
         from bwsandbox._doctor_limits import limit_checks
 

@@ -6,7 +6,12 @@ import os
 
 from bwsandbox._doctor import Check, Status
 from bwsandbox.compile._limits import ResourceLimits
-from bwsandbox.runtime._limits import CgroupSupport, enforcement, probe_cgroups
+from bwsandbox.runtime._limits import (
+    CgroupSupport,
+    enforcement,
+    is_host_root,
+    probe_cgroups,
+)
 
 __all__ = ["limit_checks"]
 
@@ -20,7 +25,7 @@ def limit_checks(
 ) -> list[Check]:
     """One check per limit (how it would be enforced for this user), and one for seccomp."""
     support = probe_cgroups() if cgroups is None else cgroups
-    root = os.geteuid() == 0 if is_root is None else is_root
+    root = is_host_root() if is_root is None else is_root
     checks: list[Check] = []
     for record in enforcement(_EXAMPLE, is_root=root, cgroups=support):
         weak = not record.enforced or "per process" in record.how

@@ -20,9 +20,12 @@ class ResourceLimits:
     fsize: int | None = None
     nofile: int | None = None
     timeout: float | None = None
+    #: refuse to start when one of the set limits cannot be enforced (``limits.strict``)
+    strict: bool = True
 
     def __bool__(self) -> bool:
-        return any(getattr(self, f.name) is not None for f in fields(self))
+        """Whether any limit is set (``strict`` alone sets none)."""
+        return any(getattr(self, f.name) is not None for f in fields(self) if f.name != "strict")
 
 
 def compile_limits(policy: LimitsPolicy) -> ResourceLimits:
@@ -38,6 +41,7 @@ def compile_limits(policy: LimitsPolicy) -> ResourceLimits:
         fsize=size(policy.fsize),
         nofile=policy.nofile,
         timeout=None if policy.timeout is None else parse_duration(policy.timeout),
+        strict=policy.strict,
     )
 
 

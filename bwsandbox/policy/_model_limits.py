@@ -71,6 +71,13 @@ class LimitsPolicy:
             "wall-clock limit, e.g. '30m': then TERM, KILL after a grace period; exit status 124"
         ),
     )
+    strict: bool = field(
+        default=True,
+        metadata=_doc(
+            "refuse to start (exit 125) when a set limit cannot be enforced on this host; "
+            "false: start anyway, with a warning and a `limits` audit event saying so"
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,7 @@ _CHECKS: dict[str, Spec] = {
     "limits.fsize": _scalar(c.check_limit_size),
     "limits.nofile": _scalar(c.check_count),
     "limits.timeout": _scalar(c.check_duration),
+    "limits.strict": _scalar(c.check_bool),
     "seccomp.enabled": _scalar(c.check_bool),
     "seccomp.allow": _list(c.check_syscall),
     "seccomp.deny": _list(c.check_syscall),

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import resource
 import time
 from dataclasses import dataclass
 
-from bwsandbox._errors import LaunchError
+from bwsandbox._errors import DependencyError, LaunchError
 from bwsandbox.compile._limits import ResourceLimits
 
 __all__ = [
@@ -39,7 +40,10 @@ __all__ = [
     "apply_limits",
     "enforcement",
     "format_size",
+    "is_host_root",
     "probe_cgroups",
+    "refuse_unenforceable",
+    "unenforced",
 ]
 
 _CPU_PERIOD = 100_000  # microseconds
@@ -85,21 +89,54 @@ def _read(path: str) -> str:
         return ""
 
 
-def _mounts() -> dict[str, str]:
-    """cgroup mount points: ``"2"`` -> the v2 mount, v1 controller name -> its mount."""
-    found: dict[str, str] = {}
+def is_host_root() -> bool:
+    """Whether this process is root of the initial user namespace (host uid 0).
+
+    Only that root is exempt from ``RLIMIT_NPROC``; root in a rootless container (uid 0 in a
+    user namespace, an ordinary uid on the host) is limited like anyone else.
+    """
+    if os.geteuid() != 0:
+        return False
+    fields = _read("/proc/self/uid_map").split()
+    return fields[:3] == ["0", "0", "4294967295"] or not fields
+
+
+def _mounts() -> dict[str, tuple[str, str]]:
+    """cgroup mounts: ``"2"`` -> the v2 mount, v1 controller name -> its mount; each as
+    ``(mount point, root)``, the root being the cgroup the mount shows (mountinfo's 4th field:
+    ``/`` on a host, the container's own cgroup when an engine bind-mounts it)."""
+    found: dict[str, tuple[str, str]] = {}
     for line in _read("/proc/self/mountinfo").splitlines():
         left, _, right = line.partition(" - ")
         fields, extra = left.split(), right.split()
         if len(fields) < 5 or len(extra) < 3:
             continue
+        mount = (_unescape(fields[4]), _unescape(fields[3]))
         if extra[0] == "cgroup2":
-            found.setdefault("2", fields[4])
+            found.setdefault("2", mount)
         elif extra[0] == "cgroup":
             for option in extra[2].split(","):
                 if option in _CONTROLLERS:
-                    found.setdefault(option, fields[4])
+                    found.setdefault(option, mount)
     return found
+
+
+def _unescape(text: str) -> str:
+    """mountinfo's octal escapes (``\\040`` for a space)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def cgroup_dir(mount: tuple[str, str], own: str) -> str | None:
+    """Where this process's cgroup ``own`` (from /proc/self/cgroup) is under ``mount``.
+
+    The mount shows the hierarchy from its root down, so ``own`` must lie under that root;
+    when it does not (another cgroup's subtree is mounted here) there is no such directory.
+    """
+    point, root = mount
+    root = root.rstrip("/")
+    if own != root and not own.startswith(root + "/"):
+        return None
+    return os.path.join(point, own[len(root) :].lstrip("/")).rstrip("/") or "/"
 
 
 def _own_cgroups() -> dict[str, str]:
@@ -118,21 +155,22 @@ def _own_cgroups() -> dict[str, str]:
 def probe_cgroups() -> CgroupSupport:
     """Whether (and where) this process can create a cgroup with the limit controllers."""
     mounts, own = _mounts(), _own_cgroups()
-    if "2" in mounts and "2" in own:
-        base = os.path.join(mounts["2"], own["2"].lstrip("/"))
+    base = cgroup_dir(mounts["2"], own["2"]) if "2" in mounts and "2" in own else None
+    if base is not None:
         enabled = _read(os.path.join(base, "cgroup.subtree_control")).split()
         usable = [name for name in _CONTROLLERS if name in enabled]
         if usable and os.access(base, os.W_OK):
             return CgroupSupport(2, tuple((name, base) for name in usable))
     v1 = [
-        (name, os.path.join(mounts[name], own[name].lstrip("/")).rstrip("/"))
+        (name, cgroup_dir(mounts[name], own[name]))
         for name in _CONTROLLERS
         if name in mounts and name in own
     ]
-    v1 = [(name, path) for name, path in v1 if os.access(path, os.W_OK)]
-    if v1:
-        return CgroupSupport(1, tuple(v1))
-    available = _read(os.path.join(mounts.get("2", "/sys/fs/cgroup"), "cgroup.controllers"))
+    usable_v1 = [(name, path) for name, path in v1 if path and os.access(path, os.W_OK)]
+    if usable_v1:
+        return CgroupSupport(1, tuple(usable_v1))
+    v2_mount = mounts.get("2", ("/sys/fs/cgroup", "/"))[0]
+    available = _read(os.path.join(v2_mount, "cgroup.controllers"))
     return CgroupSupport(
         0,
         reason=(
@@ -259,6 +297,27 @@ def _make_cgroups(
     return made, covered
 
 
+def unenforced(records: list[Enforcement]) -> list[Enforcement]:
+    """The set limits this host cannot enforce."""
+    return [record for record in records if not record.enforced]
+
+
+def refuse_unenforceable(limits: ResourceLimits, records: list[Enforcement]) -> None:
+    """A limit that cannot be enforced never passes silently: refuse unless not strict."""
+    missing = unenforced(records)
+    if not missing or not limits.strict:
+        return
+    names = ", ".join(f"{r.limit} {r.value}" for r in missing)
+    raise DependencyError(
+        f"cannot enforce {names} on this host: {missing[0].how}",
+        hint=(
+            "drop the limit, run where this user has a cgroup with the controller "
+            "(e.g. systemd-run --user --scope -p Delegate=yes ...), or set "
+            "`strict = false` under [limits] to start anyway with a warning"
+        ),
+    )
+
+
 def apply_limits(
     limits: ResourceLimits,
     pid: int,
@@ -270,6 +329,7 @@ def apply_limits(
     """Apply ``limits`` to the sandbox whose first process is ``pid`` (not yet released)."""
     support = probe_cgroups() if cgroups is None else cgroups
     records = enforcement(limits, is_root=is_root, cgroups=support)
+    refuse_unenforceable(limits, records)
     made, covered = _make_cgroups(limits, support, pid, session)
     rlimits: list[tuple[int, int]] = []
     if limits.memory is not None and "memory" not in covered:

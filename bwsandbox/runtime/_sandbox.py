@@ -280,7 +280,12 @@ class Sandbox:
         if plan.network.mode is NetworkMode.FILTERED:
             network = _open_network(plan, audit, self._session_id, injections)
             self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
-            network.attach(process.child_pid)
+            try:
+                network.attach(process.child_pid)
+            except NetworkError:
+                if _gone(process.child_pid):  # bwrap failed after telling its pid: say why
+                    raise self._setup_error(exit_code(process.wait())) from None
+                raise
         self._register(facts, plan, project, process.pid, process.child_pid)
         if plan.limits:
             self._apply_limits(plan, process.child_pid, audit)
@@ -312,11 +317,13 @@ class Sandbox:
         self._teardown(lambda: unregister(path))
 
     def _apply_limits(self, plan: SandboxPlan, pid: int, audit: AuditSink) -> None:
-        from bwsandbox.runtime._limits import apply_limits
+        from bwsandbox.runtime._limits import apply_limits, is_host_root, unenforced
 
         self._limits = apply_limits(
-            plan.limits, pid, session=self._session_id, is_root=os.geteuid() == 0
+            plan.limits, pid, session=self._session_id, is_root=is_host_root()
         )
+        for record in unenforced(self._limits.records):  # only when limits.strict is false
+            self.warnings.append(f"limit {record.limit} {record.value} is {record.how}")
         audit.event(
             "limits",
             limits={r.limit: {"value": r.value, "how": r.how} for r in self._limits.records},
@@ -574,6 +581,19 @@ class Sandbox:
             f"bwrap could not set up the sandbox (exit status {code})",
             hint="its message is on stderr above; `agent-sandbox explain` shows the argv",
         )
+
+
+def _gone(pid: int) -> bool:
+    """Whether the sandbox's first process has exited (bwrap failed during its setup)."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return data.rsplit(b")", 1)[-1].split()[:1] in ([b"Z"], [b"X"])
 
 
 def _close_quietly(fd: int) -> None:

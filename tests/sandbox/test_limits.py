@@ -5,7 +5,6 @@ failed defence still ends the test (and the host stays responsive: the test fini
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -134,9 +133,31 @@ def test_timeout_kills_sleep(sbx: SandboxRunner) -> None:
     assert quick.returncode == 3, quick.describe()
 
 
-def test_cpu_limit_applies_only_with_a_cgroup(sbx: SandboxRunner) -> None:
+def _cpu_cgroup_usable() -> bool:
+    from bwsandbox.runtime._limits import probe_cgroups
+
+    return probe_cgroups().parent("cpu") is not None
+
+
+def test_cpu_limit_applies_only_with_a_cgroup(sbx: SandboxRunner, policy_file: PolicyFile) -> None:
+    """With a cpu cgroup the limit applies; without one the run is refused (exit 125, one
+    error line naming the limit and the way out) unless ``limits.strict = false``, which
+    starts it with a warning. A limit that cannot be enforced never passes silently."""
     result = sbx.sh("cat /proc/self/cgroup", "--cpus", "0.5")
-    assert result.returncode == 0, result.describe()
-    if os.geteuid() == 0 and Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists():
-        assert "cpu:/bwsandbox-" in result.stdout, result.describe()
+    if _cpu_cgroup_usable():
+        assert result.returncode == 0, result.describe()
+        if Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists():
+            assert "cpu:/bwsandbox-" in result.stdout, result.describe()
+    else:
+        assert result.returncode == 125, result.describe()
+        [line] = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+        assert "cannot enforce cpu 0.5 cores" in line
+        assert "strict = false" in line
+        assert result.stdout == "", "the command did not run"
+    lax = policy_file('extends = ["base"]\n[limits]\nstrict = false\n')
+    relaxed = sbx.sh("echo ran", "--cpus", "0.5", "--policy", str(lax))
+    assert relaxed.returncode == 0, relaxed.describe()
+    assert relaxed.stdout.strip() == "ran"
+    if not _cpu_cgroup_usable():
+        assert "limit cpu 0.5 cores is not enforced" in relaxed.stderr, relaxed.describe()
     assert not _cgroup_leftovers(sbx)

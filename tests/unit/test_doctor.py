@@ -23,6 +23,8 @@ class FakeHost:
     modules: set[str] = field(default_factory=lambda: {"nftables", "pyroute2"})
     libraries: set[str] = field(default_factory=lambda: {"libnftables.so.1"})
     ran: list[list[str]] = field(default_factory=list)
+    #: bwrap option -> the error bwrap prints when that feature is refused (a container)
+    refuse: dict[str, str] = field(default_factory=dict)
 
     def read(self, path: str) -> str | None:
         return self.files.get(path)
@@ -40,6 +42,9 @@ class FakeHost:
         self.ran.append(argv)
         if argv[1:] == ["--version"]:
             return 0, self.version
+        for option, message in self.refuse.items():
+            if option in argv:
+                return 1, message
         if self.userns_works:
             return 0, ""
         return 1, "bwrap: setting up uid map: Permission denied"
@@ -174,3 +179,57 @@ def test_tiocsti_enabled_is_information_with_the_host_fix() -> None:
     check = _by_name(diagnosis)["dev.tty.legacy_tiocsti"]
     assert check.status is Status.INFO
     assert any("legacy_tiocsti=0" in line for line in check.fix)
+
+
+DOCKER_SECCOMP = "bwrap: Creating new namespace failed: Operation not permitted"
+MASKED_PROC = "bwrap: Can't mount proc on /newroot/proc: Operation not permitted"
+NO_SETHOSTNAME = "bwrap: sethostname: Operation not permitted"
+
+
+def test_docker_seccomp_is_named_with_its_flag_not_filed_under_sysctls() -> None:
+    host = FakeHost(uid=0, files={"/.dockerenv": ""}, refuse={"--unshare-user": DOCKER_SECCOMP})
+    diagnosis = diagnose(host)
+    checks = _by_name(diagnosis)
+    userns = checks["user namespaces"]
+    assert userns.status is Status.FAIL
+    text = "\n".join(userns.fix)
+    assert "docker container" in text
+    assert "--security-opt seccomp=unconfined" in text
+    assert "sysctl" not in text
+    assert checks["filtered network"].status is Status.FAIL, "no sandbox: nothing to filter"
+    assert not diagnosis.sandbox_works
+
+
+@pytest.mark.parametrize(
+    ("engine_file", "refuse", "feature", "flag"),
+    [
+        ("/run/.containerenv", {"--proc": MASKED_PROC}, "/proc", "unmask=/proc/*"),
+        ("/.dockerenv", {"--proc": MASKED_PROC}, "/proc", "systempaths=unconfined"),
+        ("/run/.containerenv", {"--hostname": NO_SETHOSTNAME}, "hostname", "sethostname"),
+        ("/.dockerenv", {"--hostname": NO_SETHOSTNAME}, "hostname", "seccomp=unconfined"),
+    ],
+)
+def test_each_refused_feature_gets_the_engines_flag(
+    engine_file: str, refuse: dict[str, str], feature: str, flag: str
+) -> None:
+    """doctor's probe includes --hostname and --proc (as run does): a container that refuses
+    either is not reported as working, and the fix names the engine's flag."""
+    host = FakeHost(files={engine_file: ""}, refuse=refuse)
+    diagnosis = diagnose(host)
+    checks = _by_name(diagnosis)
+    assert checks["user namespaces"].status is Status.OK
+    sandbox = checks["sandbox"]
+    assert sandbox.status is Status.FAIL
+    assert feature in sandbox.summary
+    assert any(flag in line for line in sandbox.fix), sandbox.fix
+    assert any(next(iter(refuse.values())) in line for line in sandbox.fix)
+    assert checks["filtered network"].status is Status.FAIL
+    assert doctor_lines(diagnosis)[-1].startswith("Sandboxes do NOT work")
+
+
+def test_the_sandbox_probe_runs_what_run_needs() -> None:
+    host = FakeHost()
+    diagnose(host)
+    [full] = [argv for argv in host.ran if "--unshare-all" in argv]
+    for option in ("--hostname", "--proc", "--dev", "--disable-userns", "--cap-drop"):
+        assert option in full

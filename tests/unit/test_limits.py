@@ -74,7 +74,13 @@ def test_policy_sections_load_and_render() -> None:
     assert policy.seccomp.allow == ("ptrace",)
     assert policy.seccomp.enabled
     rendered = policy_as_dict(policy)
-    assert rendered["limits"] == {"memory": "4G", "cpu": 1.5, "pids": 200, "timeout": "30m"}
+    assert rendered["limits"] == {
+        "memory": "4G",
+        "cpu": 1.5,
+        "pids": 200,
+        "timeout": "30m",
+        "strict": True,
+    }
     assert compile_limits(policy.limits) == ResourceLimits(
         memory=4 << 30, cpu=1.5, pids=200, timeout=1800.0
     )
@@ -206,3 +212,62 @@ def test_session_cgroup_files(tmp_path: Path, version: int) -> None:
     assert read("pids", "pids.max") == "64"
     for controller in CONTROLLERS:
         assert read(controller, "cgroup.procs") == "4242"
+
+
+def test_unenforceable_limits_are_refused_unless_not_strict() -> None:
+    """Root with no pids cgroup (a container on cgroup v1 whose mount the probe could not
+    place): RLIMIT_NPROC never applies to host uid 0, so --pids would pass silently."""
+    from bwsandbox._errors import DependencyError
+    from bwsandbox.runtime._limits import CgroupSupport, enforcement, refuse_unenforceable
+
+    none = CgroupSupport(0, reason="no cgroup")
+    limits = ResourceLimits(pids=40)
+    records = enforcement(limits, is_root=True, cgroups=none)
+    with pytest.raises(DependencyError, match="cannot enforce pids 40") as caught:
+        refuse_unenforceable(limits, records)
+    assert "strict = false" in str(caught.value)
+    refuse_unenforceable(ResourceLimits(pids=40, strict=False), records)  # allowed: warned
+    user = enforcement(limits, is_root=False, cgroups=none)
+    refuse_unenforceable(limits, user)  # RLIMIT_NPROC applies to an ordinary user
+
+
+@pytest.mark.parametrize(
+    ("mount", "own", "expected"),
+    [
+        (("/sys/fs/cgroup/pids", "/"), "/user.slice", "/sys/fs/cgroup/pids/user.slice"),
+        (("/sys/fs/cgroup/pids", "/"), "/", "/sys/fs/cgroup/pids"),
+        # an engine bind-mounts the container's own cgroup (mountinfo root = that cgroup)
+        (("/sys/fs/cgroup/pids", "/docker/abc"), "/docker/abc", "/sys/fs/cgroup/pids"),
+        (("/sys/fs/cgroup/pids", "/docker/abc"), "/docker/abc/x", "/sys/fs/cgroup/pids/x"),
+        (("/sys/fs/cgroup/pids", "/docker/abc"), "/docker/abcd", None),
+        (("/sys/fs/cgroup/pids", "/docker/abc"), "/other", None),
+    ],
+)
+def test_cgroup_dir_honours_the_mount_root(
+    mount: tuple[str, str], own: str, expected: str | None
+) -> None:
+    from bwsandbox.runtime._limits import cgroup_dir
+
+    assert cgroup_dir(mount, own) == expected
+
+
+def test_probe_reads_the_mount_root_from_mountinfo(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A container's v1 pids hierarchy: the probe must find the writable dir the mount
+    shows, not ``mount + own path`` (which does not exist there)."""
+    from bwsandbox.runtime import _limits
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    files = {
+        "/proc/self/mountinfo": (
+            f"30 25 0:26 /docker/abc {pids} rw,nosuid - cgroup cgroup rw,pids\n"
+            "31 25 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+        ),
+        "/proc/self/cgroup": "5:pids:/docker/abc\n0::/docker/abc\n",
+    }
+    monkeypatch.setattr(_limits, "_read", lambda path: files.get(path, ""))
+    support = _limits.probe_cgroups()
+    assert support.version == 1
+    assert support.parent("pids") == str(pids)
