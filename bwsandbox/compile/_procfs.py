@@ -13,7 +13,8 @@ The lists are the OCI runtimes' defaults, taken from the sources:
   in moby ``oci/defaults.go`` and Podman/containers-common);
 - masked: runc's ``MaskedPaths`` there, plus ``/proc/interrupts`` and
   ``/sys/devices/virtual/powercap`` from moby ``oci/defaults.go`` (Docker's list; Kubernetes'
-  ``DefaultProcMount`` is the same), plus ``/proc/cmdline`` (ours, see :data:`OUR_MASKED`).
+  ``DefaultProcMount`` is the same), plus our own additions (:data:`OUR_MASKED`:
+  ``/proc/cmdline`` and what only root may read).
 
 How, with bwrap 0.8 (checked as root and as an ordinary user):
 
@@ -80,10 +81,29 @@ RUNTIME_MASKED: tuple[str, ...] = (
     "/proc/scsi",
 )
 
-#: Masked beyond the runtimes: ``/proc/cmdline`` is the host kernel's command line (boot
-#: device, disk-encryption and network-boot parameters, sometimes tokens, and which hardening
-#: is on or off: a map for a kernel exploit); nothing an agent runs needs it.
-OUR_MASKED: tuple[str, ...] = ("/proc/cmdline",)
+#: Masked beyond the runtimes (found by ``tests/sandbox/test_audit_surface.py``):
+#:
+#: - ``/proc/cmdline``: the host kernel's command line (boot device, disk-encryption and
+#:   network-boot parameters, sometimes tokens, and which hardening is on or off: a map for
+#:   a kernel exploit); nothing an agent runs needs it;
+#: - the entries only root may read on the host (mode 0400/0500 or a root-only write):
+#:   a root-started sandbox runs as host uid 0 and would read them, an ordinary user's never
+#:   can. Physical page flags and counts (``kpage*``: the raw material of Rowhammer-style
+#:   attacks), the kernel heap's layout (``slabinfo``, ``vmallocinfo``, ``pagetypeinfo``),
+#:   physical memory map and MTRRs (``iomem``, ``mtrr``: root-writable by mode), serial
+#:   port details (``tty/driver``).
+OUR_MASKED: tuple[str, ...] = (
+    "/proc/cmdline",
+    "/proc/kpagecgroup",
+    "/proc/kpagecount",
+    "/proc/kpageflags",
+    "/proc/slabinfo",
+    "/proc/vmallocinfo",
+    "/proc/pagetypeinfo",
+    "/proc/iomem",
+    "/proc/mtrr",
+    "/proc/tty/driver",
+)
 
 #: runc ``MaskedPaths`` (/sys part) plus moby's powercap: applied only when a policy makes
 #: ``/sys`` (or a parent of these) visible; no shipped policy binds ``/sys``.

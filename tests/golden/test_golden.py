@@ -56,6 +56,15 @@ _PROC_FULL = {
     "/proc/latency_stats": M,  # CONFIG_LATENCYTOP off
     "/proc/scsi": D,
     "/proc/cmdline": F,
+    "/proc/kpagecgroup": F,
+    "/proc/kpagecount": F,
+    "/proc/kpageflags": F,
+    "/proc/slabinfo": F,
+    "/proc/vmallocinfo": F,
+    "/proc/pagetypeinfo": F,
+    "/proc/iomem": F,
+    "/proc/mtrr": F,
+    "/proc/tty/driver": D,
 }
 #: a minimal kernel (no sysrq, no kcore, no ACPI, no sound): only what exists is covered
 _PROC_MINIMAL = {
