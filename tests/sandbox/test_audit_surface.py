@@ -291,8 +291,11 @@ def test_proc_1_cmdline_does_not_show_the_plan(cli: Cli, project: Path) -> None:
 # --- control: the same compiled argv without the /proc covers -----------------------------
 
 
-def _launch_plan(project: Path, workdir: Path, *, covers: bool) -> Any:
-    """Compile ``base`` for this host; launch it with or without the /proc covers."""
+def _launch_plan(
+    project: Path, workdir: Path, *, covers: bool, command: tuple[str, ...] = ()
+) -> Any:
+    """Compile ``base`` for this host; launch it with or without the /proc covers; the
+    JSON its command (by default the walker) prints."""
     from dataclasses import replace
 
     from bwsandbox.compile import Workspace, compile_plan, paths_to_probe
@@ -311,7 +314,7 @@ def _launch_plan(project: Path, workdir: Path, *, covers: bool) -> Any:
         project=str(project),
         workdir=str(workdir),
         session_id="audit",
-        command=("python3", str(script), "/", "/usr"),
+        command=command or ("python3", str(script), "/", "/usr"),
     )
     facts = probe_host()
     facts = probe_paths(facts, paths_to_probe(policy, facts, workspace))
@@ -337,11 +340,50 @@ def _launch_plan(project: Path, workdir: Path, *, covers: bool) -> Any:
     return json.loads(out.read_text())
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="the uncovered /proc/sys is writable only as root")
 def test_control_audit_fails_on_the_argv_without_proc_covers(project: Path, tmp_path: Path) -> None:
+    """As root the uncovered argv has writable sysctls (the finding: core_pattern); as a
+    user, host details (/proc/cmdline, keys, timer_list) readable. With covers: clean."""
     without = _launch_plan(project, tmp_path / "without", covers=False)
-    bad = unexpected_writable(without, project)
-    assert "/proc/sys/kernel/core_pattern" in bad, bad
-    assert unexpected_readable(without, project) != []  # /proc/keys, cmdline, kpage*...
+    if IS_ROOT:
+        assert "/proc/sys/kernel/core_pattern" in unexpected_writable(without, project)
+    bad = unexpected_readable(without, project)
+    assert "/proc/cmdline (masked, yet" in " ".join(bad), bad
     with_covers = _launch_plan(project, tmp_path / "with", covers=True)
     assert unexpected_writable(with_covers, project) == [], with_covers["writable"]
+    assert unexpected_readable(with_covers, project) == [], with_covers["readable"]
+
+
+#: opens every sysctl for writing and closes it at once: a sysctl changes on write(), never
+#: on open(), so this finds the write path without touching a kernel setting
+OPEN_SYSCTLS = """
+import json, os
+opened, refused = [], 0
+for top, dirs, files in os.walk("/proc/sys"):
+    for name in files:
+        path = os.path.join(top, name)
+        try:
+            fd = os.open(path, os.O_WRONLY)
+        except OSError:
+            refused += 1
+            continue
+        os.close(fd)
+        opened.append(path)
+print(json.dumps({"opened": opened, "refused": refused}))
+"""
+
+
+def test_attack_no_sysctl_opens_for_writing(cli: Cli, project: Path, tmp_path: Path) -> None:
+    """The finding's write path (core_pattern as host root), tried on every sysctl; the
+    control is the same compiled argv without the covers, where root opens them."""
+    result = cli("run", "--", "python3", "-c", OPEN_SYSCTLS)
+    assert result.returncode == 0, result.describe()
+    inside = json.loads(result.stdout)
+    assert inside["opened"] == [], inside["opened"][:20]
+    assert inside["refused"] > 100
+    command = ("python3", "-c", OPEN_SYSCTLS)
+    uncovered = _launch_plan(project, tmp_path / "control", covers=False, command=command)
+    if IS_ROOT:
+        assert "/proc/sys/kernel/core_pattern" in uncovered["opened"]
+        assert len(uncovered["opened"]) > 100, len(uncovered["opened"])
+    else:  # an ordinary user: only the sysctls of its own namespaces (hostname...)
+        assert "/proc/sys/kernel/core_pattern" not in uncovered["opened"]
