@@ -242,6 +242,32 @@ def test_writable_and_readable_surface_of_every_shipped_policy(
     assert found["errors"] == []
 
 
+def _agents() -> list[str]:
+    from bwsandbox.agents._specs import KNOWN_AGENTS
+
+    return sorted(KNOWN_AGENTS)
+
+
+@pytest.mark.parametrize("agent", _agents())
+def test_surface_of_every_agent_launch(cli: Cli, project: Path, tmp_path: Path, agent: str) -> None:
+    """The agent profiles as users start them (``agent-sandbox NAME``: the agent's binds, its
+    state dir in the home, filtered network), with a fake agent binary that runs the walker."""
+    script = project / ".surface_walk.py"
+    shutil.copyfile(WALKER, script)
+    fake = tmp_path / "bin" / agent
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\nexec python3 {script} / /usr\n")
+    fake.chmod(0o755)
+    env = {f"BWSANDBOX_AGENT_BIN_{agent.upper()}": str(fake)}
+    result = cli(agent, "--no-tty", "--", env=env)
+    assert result.returncode == 0, result.describe()
+    found = json.loads(result.stdout)
+    _report(f"agent:{agent}", {k: found[k] for k in ("writable", "readable")})
+    assert unexpected_writable(found, project) == [], found["writable"]
+    extra = (str(fake), "/run/agent-sandbox/bin")
+    assert unexpected_readable(found, project, extra) == [], found["readable"]
+
+
 def test_base_surface_including_all_of_usr_and_an_explicit_rw_bind(
     cli: Cli, project: Path, tmp_path: Path
 ) -> None:
@@ -387,3 +413,15 @@ def test_attack_no_sysctl_opens_for_writing(cli: Cli, project: Path, tmp_path: P
         assert len(uncovered["opened"]) > 100, len(uncovered["opened"])
     else:  # an ordinary user: only the sysctls of its own namespaces (hostname...)
         assert "/proc/sys/kernel/core_pattern" not in uncovered["opened"]
+
+
+def test_a_policy_that_binds_sys_gets_the_sys_masks(cli: Cli) -> None:
+    """No shipped policy binds /sys; one that does gets runc's /sys masks (firmware tables:
+    ACPI, memory map...). Control: the host's /sys/firmware lists entries."""
+    firmware = Path("/sys/firmware")
+    if not firmware.is_dir() or not any(firmware.iterdir()):
+        pytest.skip("this host has no /sys/firmware entries to mask")
+    script = "ls -A /sys/firmware | wc -l; ls -A /sys | grep -c '^firmware$'"
+    result = cli("run", "--ro", "/sys", "--", "sh", "-c", script)
+    assert result.returncode == 0, result.describe()
+    assert result.stdout.split() == ["0", "1"], result.describe()  # there, and empty
