@@ -62,7 +62,10 @@ PROC_WRITABLE = {
 }
 
 #: readable roots outside /proc, /dev, the project, home and /tmp
-READABLE_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/var", "/run")
+READABLE_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+#: private mount points and directories on bwrap's root tmpfs: readable themselves, but a host
+#: path mounted below one of them must be explained by another entry
+READABLE_EXACT = ("/tmp", "/home", "/run", "/var")
 #: the /etc files every sandbox gets (generated, or bound by base's curated list if present)
 ETC_GENERATED = ("/etc/passwd", "/etc/group", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
 
@@ -155,7 +158,7 @@ def unexpected_readable(
     from bwsandbox.policy import load_policy
 
     etc = set(ETC_GENERATED) | set(load_policy(("base",)).filesystem.etc) | {"/etc"}
-    roots = (*READABLE_SYSTEM, str(project), _home(), "/tmp", "/home", *extra)
+    roots = (*READABLE_SYSTEM, str(project), _home(), *extra)
     points = {mount[0] for mount in found["mounts"]}
     bad: list[str] = []
     for path in found["readable"]:
@@ -168,7 +171,7 @@ def unexpected_readable(
         elif path.startswith("/etc/") or path == "/etc":
             if path not in etc and not any(path.startswith(e + "/") for e in etc):
                 bad.append(path)
-        elif path == "/proc":
+        elif path == "/proc" or path in READABLE_EXACT:
             continue
         elif not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
             bad.append(path)
