@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from bwsandbox._errors import DependencyError
 from bwsandbox.compile._facts import HostFacts, PathKind
 from bwsandbox.compile._options import (
     BindMount,
@@ -130,7 +131,18 @@ def proc_mounts(
     visible: list[str],
     data_file: Callable[[str, bytes], FdRef],
 ) -> Iterator[MountAdd]:
-    """The covers, in order; ``visible``: sandbox paths already mounted (for ``/sys``)."""
+    """The covers, in order; ``visible``: sandbox paths already mounted (for ``/sys``).
+
+    Started as root, a host ``/proc`` without ``/proc/sys`` (``subset=pid``, an odd
+    container) would leave the sandbox's own ``/proc/sys`` writable as host uid 0 with
+    nothing to cover it from: that fails closed.
+    """
+    sysctl = facts.path("/proc/sys")
+    if facts.is_root and sysctl is not None and sysctl.kind is not PathKind.DIR:
+        raise DependencyError(
+            "the host's /proc has no sys/ directory to cover the sandbox's /proc/sys with",
+            hint="mount /proc without subset=pid, or start agent-sandbox as an ordinary user",
+        )
     for path in RUNTIME_READONLY:
         info = facts.path(path)
         if info is not None and info.kind in (PathKind.DIR, PathKind.FILE, PathKind.OTHER):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
 
+from bwsandbox._errors import DependencyError
 from bwsandbox.compile import HostFacts, PathInfo, PathKind
 from bwsandbox.compile._options import BindMount, DataBind, FdRef, RemountRo, TmpfsMount
 from bwsandbox.compile._procfs import (
@@ -91,7 +93,10 @@ def _check(kinds: dict[str, PathKind], sys_visible: bool) -> None:
         return FdRef(f"data:{name}")
 
     visible = ["/proc", "/sys"] if sys_visible else ["/proc"]
-    adds = list(proc_mounts(_facts(kinds), visible, data_file))
+    facts = _facts(kinds)  # root
+    if kinds["/proc/sys"] is not PathKind.DIR:
+        facts = replace(facts, uid=1000, gid=1000)  # root fails closed there (test below)
+    adds = list(proc_mounts(facts, visible, data_file))
     by_dest: dict[str, list[object]] = {}
     for option, _entry, dest in adds:
         by_dest.setdefault(dest, []).append(option)
@@ -111,3 +116,16 @@ def _check(kinds: dict[str, PathKind], sys_visible: bool) -> None:
             assert isinstance(options[0], DataBind)
             assert options[0].readonly
             assert options[0].perms == "0444"
+
+
+def test_root_without_a_host_proc_sys_fails_closed() -> None:
+    kinds = dict.fromkeys(PATHS, PathKind.FILE)
+    kinds["/proc/sys"] = PathKind.MISSING
+
+    def data_file(name: str, content: bytes) -> FdRef:
+        return FdRef(name)
+
+    with pytest.raises(DependencyError, match="/proc/sys"):
+        list(proc_mounts(_facts(kinds), ["/proc"], data_file))
+    user = replace(_facts(kinds), uid=1000, gid=1000)
+    assert list(proc_mounts(user, ["/proc"], data_file))  # a user's sysctls stay its own
