@@ -10,7 +10,8 @@ allowlists below, each entry with its reason; anything new fails with the path.
 The control runs the same compiled argv without the ``/proc`` covers (straight through the
 runtime's launcher) and shows the audit failing there as root: ``/proc/sys`` writable.
 
-Set ``BWSANDBOX_SURFACE_REPORT=FILE`` to append the lists found (JSON lines) to FILE.
+Each audit prints the lists it found (``pytest -s``); ``BWSANDBOX_SURFACE_REPORT=FILE`` also
+appends them to FILE as JSON lines.
 """
 
 from __future__ import annotations
@@ -118,9 +119,12 @@ def _home() -> str:
 
 
 def _report(label: str, data: dict[str, Any]) -> None:
+    """Print what was found (``pytest -s`` or ``-rP`` shows it), and append it as a JSON
+    line to ``$BWSANDBOX_SURFACE_REPORT`` when set."""
+    record = {"case": label, "root": IS_ROOT, **data}
+    print(json.dumps(record, indent=1))
     target = os.environ.get("BWSANDBOX_SURFACE_REPORT")
     if target:
-        record = {"case": label, "root": IS_ROOT, **data}
         with Path(target).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
 
