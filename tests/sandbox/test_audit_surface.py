@@ -432,3 +432,19 @@ def test_a_policy_that_binds_sys_gets_the_sys_masks(cli: Cli) -> None:
     result = cli("run", "--ro", "/sys", "--", "sh", "-c", script)
     assert result.returncode == 0, result.describe()
     assert result.stdout.split() == ["0", "1"], result.describe()  # there, and empty
+
+
+def test_read_only_proc_sys_still_shows_the_sandboxs_own_namespaces(cli: Cli) -> None:
+    """``/proc/sys`` is bound from the host's procfs (bwrap binds host paths); sysctls are
+    resolved against the reader's namespaces, so the sandbox still sees its own network
+    devices and hostname there, not the host's (control: the host's own listing)."""
+    conf = Path("/proc/sys/net/ipv4/conf")
+    host_ifaces = {p.name for p in conf.iterdir()} - {"all", "default", "lo"}
+    result = cli(
+        "run", "--", "sh", "-c", "ls /proc/sys/net/ipv4/conf; cat /proc/sys/kernel/hostname"
+    )
+    assert result.returncode == 0, result.describe()
+    *ifaces, hostname = result.stdout.split()
+    assert hostname == "sandbox"
+    assert not host_ifaces & set(ifaces), (host_ifaces, ifaces)
+    assert "lo" in ifaces
