@@ -197,9 +197,9 @@ class _Launch:
                 actions += [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
             actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in leaked_fds(passed)]
             try:
-                end = recipe.get("options_end")
-                options_end = end if isinstance(end, int) else argv.index("--")
-                self.pid = spawn_bwrap(argv, options_end, env, actions)
+                count = recipe.get("command_len")
+                end = len(argv) - count - 1 if isinstance(count, int) else argv.index("--")
+                self.pid = spawn_bwrap(argv, end, env, actions)
             except OSError as exc:
                 raise LaunchError(
                     f"cannot run {bwrap}: {exc.strerror}", hint="check `agent-sandbox doctor`"

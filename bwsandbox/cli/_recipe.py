@@ -11,7 +11,8 @@ The recipe is plain marshal-able data:
 
 - ``bwrap``, ``argv``: the rendered argv; the work dir appears as :data:`WORKDIR` and each fd
   as an empty token whose position is listed in ``fds`` (``[(index, name)]``);
-  ``options_end``: the index of the ``--`` before the command (see ``runtime._spawn``);
+  ``command_len``: how many tokens at the end are the command (bwrap's options before its
+  ``--`` travel in an ``--args`` memfd, see ``runtime._spawn``);
 - ``env``: ``[(name, value)]``; ``value`` None means "the host's value" (the key covers the
   whole environment, so it is the same): host secrets never enter the cache file;
 - ``data``: ``[(fd name, content)]`` for ``--ro-bind-data`` (work dir as :data:`WORKDIR_B`);
@@ -176,7 +177,7 @@ def _render(
     return {
         "bwrap": plan.bwrap,
         "argv": argv,
-        "options_end": len(argv) - len(plan.command) - 1,  # the "--" before the command
+        "command_len": len(plan.command),  # argv[-command_len - 1] is the "--" before it
         "fds": fds,
         "env": env,
         "data": data,
