@@ -13,21 +13,22 @@ dataclasses (tens of ms). ``cli._recipe.REVIEWED_RUNTIME`` pins the runtime sour
 mirror was checked against: when they change, nothing is cached until it is checked again.
 ``tests/sandbox/test_cli_cache.py`` runs both paths against each other.
 
-Imports: builtin modules, ``fcntl``, ``bwsandbox._errors`` and ``bwsandbox.runtime._workdir``.
+Imports: builtin modules, ``bwsandbox._errors``, ``bwsandbox.runtime._workdir`` and
+``bwsandbox.runtime._spawn`` (the spawn itself, shared with the runtime: ``--args`` memfd).
 """
 
 # os-level on purpose: no pathlib or dataclasses on the start-up path
-# ruff: noqa: PTH103, PTH118, PTH208, SIM105
+# ruff: noqa: PTH103, PTH118, SIM105
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sys
 import time
 
 from bwsandbox._errors import LaunchError, WorkspaceError
+from bwsandbox.runtime._spawn import leaked_fds, memfd, spawn_bwrap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,20 +44,6 @@ _WORKDIR_B = _WORKDIR.encode()
 _WORKDIR_JSON = "@@bwsandbox-workdir@@"
 _SESSION = "@@bwsandbox-session@@"
 _TIME = "@@bwsandbox-time@@"
-_DEFAULT_SIGNALS = (
-    signal.SIGPIPE,
-    signal.SIGXFSZ,
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
-    signal.SIGTSTP,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-)
 _FORWARDED = (
     signal.SIGINT,
     signal.SIGTERM,
@@ -126,31 +113,6 @@ class _Audit:
         os.close(self.fd)
 
 
-def _memfd(name: str, content: bytes) -> int:
-    fd = os.memfd_create(name.replace("/", "_")[:200], os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    view = memoryview(content)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
-    return fd
-
-
-def _leaked_fds(passed: set[int]) -> list[int]:
-    """Inheritable fds above 2 that the sandbox must not get (e.g. left open by a caller)."""
-    leaked = []
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in passed:
-            try:
-                if os.get_inheritable(fd):
-                    leaked.append(fd)
-            except OSError:
-                continue  # the listdir fd itself, already closed
-    return leaked
-
-
 def _child_pid(info_fd: int) -> int | None:
     data = b""
     while True:
@@ -208,7 +170,7 @@ class _Launch:
                     content = data[name]
                     if _WORKDIR_B in content:
                         content = content.replace(_WORKDIR_B, self.workdir.encode())
-                    fd = _memfd(name, content)
+                    fd = memfd(name, content)
                     child_ends.append(fd)
                 elif name == "block":
                     fd, self.block_write = os.pipe()
@@ -230,20 +192,14 @@ class _Launch:
             self.env = env
             bwrap = str(recipe["bwrap"])
             passed = {int(argv[index]) for index, _ in recipe["fds"]}  # type: ignore[attr-defined]
-            actions: list[tuple[int, int] | tuple[int, int, int]] = []
+            actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = []
             if stdio is not None:
                 actions += [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
-            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _leaked_fds(passed)]
+            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in leaked_fds(passed)]
             try:
-                self.pid = os.posix_spawn(
-                    bwrap,
-                    argv,
-                    env,
-                    file_actions=actions,
-                    setsid=True,
-                    setsigmask=(),
-                    setsigdef=_DEFAULT_SIGNALS,
-                )
+                count = recipe.get("command_len")
+                end = len(argv) - count - 1 if isinstance(count, int) else argv.index("--")
+                self.pid = spawn_bwrap(argv, end, env, actions)
             except OSError as exc:
                 raise LaunchError(
                     f"cannot run {bwrap}: {exc.strerror}", hint="check `agent-sandbox doctor`"

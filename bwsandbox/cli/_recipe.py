@@ -11,6 +11,8 @@ The recipe is plain marshal-able data:
 
 - ``bwrap``, ``argv``: the rendered argv; the work dir appears as :data:`WORKDIR` and each fd
   as an empty token whose position is listed in ``fds`` (``[(index, name)]``);
+  ``command_len``: how many tokens at the end are the command (bwrap's options before its
+  ``--`` travel in an ``--args`` memfd, see ``runtime._spawn``);
 - ``env``: ``[(name, value)]``; ``value`` None means "the host's value" (the key covers the
   whole environment, so it is the same): host secrets never enter the cache file;
 - ``data``: ``[(fd name, content)]`` for ``--ro-bind-data`` (work dir as :data:`WORKDIR_B`);
@@ -76,7 +78,7 @@ _PIPES = ("info", "block", "json-status")
 #: checks that the fast launcher still does what ``Sandbox`` does and updates this table;
 #: ``tests/unit/test_cli_cache.py`` fails meanwhile, saying so.
 REVIEWED_RUNTIME: dict[str, str] = {
-    "_launch.py": "8360b4b3a9a77ad0aba7664e325af3af9acf501790e153a1e657f16545c3a971",
+    "_launch.py": "61f3863a6e5d2a34e3fc7cb667b968c1eca1dde54b536cd06675a7ee683b88fa",
     "_protect.py": "64b80b7edfd3ff9572d130ca9075857c8fcb177160f0023cafe24afff5262711",
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
     "_sandbox.py": "6086eeb6fb901264b07e3797ec252375bd6bb4ae340758992992e0817082b0f7",
@@ -175,6 +177,7 @@ def _render(
     return {
         "bwrap": plan.bwrap,
         "argv": argv,
+        "command_len": len(plan.command),  # argv[-command_len - 1] is the "--" before it
         "fds": fds,
         "env": env,
         "data": data,

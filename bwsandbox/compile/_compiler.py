@@ -39,6 +39,7 @@ from bwsandbox.compile._plan import (
     SandboxPlan,
     SandboxUser,
 )
+from bwsandbox.compile._procfs import proc_mounts, proc_paths_to_probe
 from bwsandbox.compile._secrets import plan_secrets
 from bwsandbox.net._constants import PROXY_ENV, RESOLV_CONF
 from bwsandbox.policy._model import NetworkMode, Policy
@@ -108,7 +109,7 @@ def paths_to_probe(policy: Policy, facts: HostFacts, workspace: Workspace) -> tu
     user = sandbox_user(policy, facts)
     variables = variables_for(facts, workspace, user)
     fs = policy.filesystem
-    paths: list[str] = [*ROOT_LAYOUT, "/usr", "/nix/store", "/etc"]
+    paths: list[str] = [*ROOT_LAYOUT, "/usr", "/nix/store", "/etc", *proc_paths_to_probe()]
     paths += [_expand(b.src, variables, "filesystem.ro") for b in fs.ro]
     paths += [_expand(b.src, variables, "filesystem.rw") for b in fs.rw]
     paths += [_expand(p, variables, "filesystem.mask") for p in fs.mask]
@@ -473,6 +474,8 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
     # 5. masks and protections apply only where the path is visible (inside a bind), so
     #    they never expose a host path by themselves
     visible = [entry.dest for entry in mounts.entries()]
+    for option, entry, dest in proc_mounts(facts, visible, data_file):
+        mounts.add(option, entry, dest)
     for index, template in enumerate(fs.mask):
         path = posixpath.normpath(_expand(template, variables, f"filesystem.mask[{index}]"))
         info = facts.path(path)

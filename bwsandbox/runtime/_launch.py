@@ -3,6 +3,8 @@
 - data files (``--ro-bind-data``) come from sealed memfds: the content never touches the disk;
 - ``info`` is a pipe bwrap writes ``{"child-pid": N}`` to, ``block`` a pipe it waits on before
   running the command (the network is set up in between), ``json-status`` a pipe drained at exit;
+- bwrap gets its options through ``--args`` (a sealed memfd, see :mod:`._spawn`), so the
+  sandbox's ``/proc/1/cmdline`` does not show the host paths of the plan;
 - bwrap runs in a session of its own (``setsid``), so keys typed at the host terminal reach the
   supervisor, never bwrap's monitor process directly.
 
@@ -12,12 +14,11 @@ that far.
 """
 
 # os-level on purpose: fd-relative calls, and no pathlib import on the start-up path
-# ruff: noqa: PTH110, PTH208
+# ruff: noqa: PTH110
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import select
@@ -28,27 +29,13 @@ from dataclasses import dataclass
 from bwsandbox._errors import DependencyError, LaunchError, SandboxError
 from bwsandbox.compile._options import BindMount, FdRef
 from bwsandbox.compile._plan import SandboxPlan
+from bwsandbox.runtime._spawn import leaked_fds, memfd, spawn_bwrap
 
 __all__ = ["BwrapProcess", "Stdio", "diagnose", "launch", "preflight"]
 
 INFO, BLOCK, JSON_STATUS = "info", "block", "json-status"
 _PIPES = (INFO, BLOCK, JSON_STATUS)
 _CHILD_PID = re.compile(rb'"child-pid"\s*:\s*(\d+)')
-#: signals the supervisor may ignore or handle; bwrap and the sandbox start with defaults
-_DEFAULT_SIGNALS = (
-    signal.SIGPIPE,
-    signal.SIGXFSZ,
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
-    signal.SIGTSTP,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,32 +142,6 @@ def _read_retry(fd: int) -> bytes:
             continue
 
 
-def _memfd(name: str, content: bytes) -> int:
-    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
-    fd = os.memfd_create(name.replace("/", "_")[:200], flags)
-    view = memoryview(content)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
-    return fd
-
-
-def _leaked_fds(passed: set[int]) -> list[int]:
-    """Inheritable fds above 2 that the sandbox must not get (e.g. left open by a caller)."""
-    leaked = []
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in passed:
-            try:
-                if os.get_inheritable(fd):
-                    leaked.append(fd)
-            except OSError:
-                continue  # the listdir fd itself, already closed
-    return leaked
-
-
 def preflight(plan: SandboxPlan) -> None:
     """Catch what bwrap would fail on with a worse message: required bind sources missing."""
     for option in plan.options:
@@ -203,7 +164,7 @@ def _allocate(plan: SandboxPlan) -> tuple[dict[FdRef, int], dict[str, int], list
     try:
         for ref in plan.fd_refs():
             if ref in data:
-                fd = _memfd(ref.name, data[ref].content)
+                fd = memfd(ref.name, data[ref].content)
                 child[ref] = fd
                 to_close.append(fd)
             elif ref.name in (INFO, JSON_STATUS):
@@ -226,8 +187,8 @@ def launch(plan: SandboxPlan, stdio: Stdio, *, command_prefix: Sequence[str] = (
     """Spawn bwrap with the plan's argv and environment; read its child pid; do not release."""
     child_fds, ours, to_close = _allocate(plan)
     argv = plan.argv(child_fds)
+    cut = len(argv) - len(plan.command)
     if command_prefix:
-        cut = len(argv) - len(plan.command)
         argv = [*argv[:cut], *command_prefix, *argv[cut:]]
     actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = []
     if stdio.ctty_path is not None:
@@ -238,19 +199,11 @@ def launch(plan: SandboxPlan, stdio: Stdio, *, command_prefix: Sequence[str] = (
             if fd is not None:
                 actions.append((os.POSIX_SPAWN_DUP2, fd, target))
     passed = set(child_fds.values())
-    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _leaked_fds(passed)]
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in leaked_fds(passed)]
     for fd in passed:
         os.set_inheritable(fd, True)
     try:
-        pid = os.posix_spawn(
-            plan.bwrap,
-            argv,
-            dict(plan.env),
-            file_actions=actions,
-            setsid=True,
-            setsigmask=(),
-            setsigdef=_DEFAULT_SIGNALS,
-        )
+        pid = spawn_bwrap(argv, cut - 1, dict(plan.env), actions)
     except OSError as exc:
         for fd in {*to_close, *ours.values()}:
             os.close(fd)

@@ -38,8 +38,47 @@ _ETC_COMMON = {
     "/etc/alternatives": D,
 }
 
+#: a typical distribution kernel's /proc (what the runtimes' covers apply to)
+_PROC_FULL = {
+    "/proc/bus": D,
+    "/proc/fs": D,
+    "/proc/irq": D,
+    "/proc/sys": D,
+    "/proc/sysrq-trigger": F,
+    "/proc/acpi": D,
+    "/proc/asound": D,
+    "/proc/interrupts": F,
+    "/proc/kcore": F,
+    "/proc/keys": F,
+    "/proc/timer_list": F,
+    "/proc/sched_debug": M,  # moved to debugfs in 5.13
+    "/proc/timer_stats": M,  # removed in 4.11
+    "/proc/latency_stats": M,  # CONFIG_LATENCYTOP off
+    "/proc/scsi": D,
+    "/proc/cmdline": F,
+    "/proc/kpagecgroup": F,
+    "/proc/kpagecount": F,
+    "/proc/kpageflags": F,
+    "/proc/slabinfo": F,
+    "/proc/vmallocinfo": F,
+    "/proc/pagetypeinfo": F,
+    "/proc/iomem": F,
+    "/proc/mtrr": F,
+    "/proc/tty/driver": D,
+}
+#: a minimal kernel (no sysrq, no kcore, no ACPI, no sound): only what exists is covered
+_PROC_MINIMAL = {
+    **_PROC_FULL,
+    "/proc/sysrq-trigger": M,
+    "/proc/kcore": M,
+    "/proc/acpi": M,
+    "/proc/asound": M,
+    "/proc/scsi": M,
+}
+
 LAYOUTS: dict[str, dict[str, PathInfo]] = {
     "debian": {
+        **_PROC_FULL,
         "/usr": D,
         "/bin": _link("usr/bin"),
         "/sbin": _link("usr/sbin"),
@@ -51,6 +90,7 @@ LAYOUTS: dict[str, dict[str, PathInfo]] = {
         "/etc/ca-certificates": D,
     },
     "fedora": {
+        **_PROC_FULL,
         "/usr": D,
         "/bin": _link("usr/bin"),
         "/sbin": _link("usr/sbin"),
@@ -62,6 +102,7 @@ LAYOUTS: dict[str, dict[str, PathInfo]] = {
         "/etc/alternatives": D,
     },
     "arch": {
+        **_PROC_MINIMAL,
         "/usr": D,
         "/bin": _link("usr/bin"),
         "/sbin": _link("usr/bin"),
@@ -71,6 +112,7 @@ LAYOUTS: dict[str, dict[str, PathInfo]] = {
         "/etc/alternatives": M,
     },
     "nixos": {
+        **_PROC_FULL,
         "/usr": D,  # only /usr/bin/env
         "/bin": D,  # only /bin/sh
         "/nix/store": D,
@@ -82,6 +124,7 @@ LAYOUTS: dict[str, dict[str, PathInfo]] = {
         "/etc/localtime": _link("/etc/zoneinfo/UTC"),
     },
     "legacy": {
+        **_PROC_FULL,
         "/usr": D,
         "/bin": D,
         "/sbin": D,
