@@ -12,9 +12,16 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bwsandbox.net._constants import HOST_LOOPBACK_NAME
 from bwsandbox.net._rules import IPAddress, IPNetwork, Rule, RuleKind, normalize_name, parse_rule
 
-__all__ = ["Allowlist", "Verdict", "is_special", "suggest"]
+__all__ = ["HOST_LOOPBACK", "Allowlist", "Verdict", "is_special", "suggest"]
+
+#: where ``host.agent-sandbox.internal`` leads: the host's loopback, dialled from the host
+HOST_LOOPBACK: tuple[IPAddress, ...] = (
+    ipaddress.IPv4Address("127.0.0.1"),
+    ipaddress.IPv6Address("::1"),
+)
 
 _SPECIAL: tuple[IPNetwork, ...] = tuple(
     ipaddress.ip_network(n)
@@ -109,6 +116,8 @@ class Allowlist:
                 return Verdict(False, str(rule), "denied address")
         if name is not None and self.hosts.get(name) == address:
             return Verdict(True, "add-host")
+        if name == HOST_LOOPBACK_NAME and name not in self.hosts and address in HOST_LOOPBACK:
+            return Verdict(True, "host loopback")
         special = is_special(address)
         for rule in self.allow:
             if rule.matches_address(address, port) and (not special or _explicit(rule)):
