@@ -64,7 +64,8 @@ class Verdict:
 def suggest(host: str, port: int | None) -> str:
     """The ``--allow`` that would permit ``host`` (and ``port``)."""
     if port is None:
-        return f"--allow {host}"
+        # the host's loopback opens one port at a time: a bare name would be refused
+        return f"--allow {host}:PORT" if host == HOST_LOOPBACK_NAME else f"--allow {host}"
     if ":" in host:
         return f"--allow [{host}]:{port}"
     return f"--allow {host}:{port}"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bwsandbox.net._allowlist import Allowlist
+from bwsandbox.net._allowlist import Allowlist, suggest
 from bwsandbox.net._constants import HOST_LOOPBACK_NAME
 from bwsandbox.net._rules import parse_rule
 from tests.conftest import Cli
@@ -108,6 +108,12 @@ def test_wildcards_never_open_the_host_loopback(wildcard: str) -> None:
     assert not allowlist.check_name(NAME, 5432).allowed
     # control: the wildcard does match its other names
     assert allowlist.check_name("other.agent-sandbox.internal", 5432).allowed
+
+
+def test_the_suggestion_for_the_name_always_carries_a_port() -> None:
+    assert suggest(NAME, None) == f"--allow {NAME}:PORT"
+    assert suggest(NAME, 5432) == f"--allow {NAME}:5432"
+    parse_rule(suggest(NAME, 5432).split()[1])  # a suggestion that is accepted
 
 
 def test_a_deny_rule_for_the_loopback_wins() -> None:
