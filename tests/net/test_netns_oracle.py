@@ -134,7 +134,8 @@ _messages = st.lists(
 ).map(b"".join)
 
 
-@settings(max_examples=400, deadline=None)
+# a longer run: BWSBX_FUZZ_EXAMPLES=200000 pytest tests/net/test_netns_oracle.py -k fuzzed
+@settings(max_examples=int(os.environ.get("BWSBX_FUZZ_EXAMPLES", "400")), deadline=None)
 @given(data=_messages)
 def test_fuzzed_replies_give_a_clear_oserror_or_an_honest_result(data: bytes) -> None:
     pending = {1, 2, 3, 4, 5, 6}
