@@ -54,6 +54,14 @@ def _explicit(rule: Rule) -> bool:
     )
 
 
+def _allows(rule: Rule, name: str, port: int | None = None) -> bool:
+    """An allow rule's match; the host's loopback opens to its exact name only (deny rules,
+    wildcards included, still match it)."""
+    if name == HOST_LOOPBACK_NAME and rule.kind is not RuleKind.NAME:
+        return False
+    return rule.matches_name(name, port)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     allowed: bool
@@ -80,7 +88,7 @@ class Allowlist:
         deny: Iterable[str] = (),
         add_hosts: Iterable[tuple[str, str]] = (),
     ) -> None:
-        self.allow = tuple(parse_rule(text) for text in allow)
+        self.allow = tuple(parse_rule(text, allow=True) for text in allow)
         self.deny = tuple(parse_rule(text) for text in deny)
         self.hosts: dict[str, IPAddress] = {
             normalize_name(name): ipaddress.ip_address(ip) for name, ip in add_hosts
@@ -94,7 +102,7 @@ class Allowlist:
         if name in self.hosts:
             return Verdict(True, "add-host")
         for rule in self.allow:
-            if rule.matches_name(name):
+            if _allows(rule, name):
                 return Verdict(True, str(rule))
         return Verdict(False, "", "name not allowed")
 
@@ -103,9 +111,9 @@ class Allowlist:
             if rule.matches_name(name, port):
                 return Verdict(False, str(rule), "denied name")
         for rule in self.allow:
-            if rule.matches_name(name, port):
+            if _allows(rule, name, port):
                 return Verdict(True, str(rule))
-        if any(rule.matches_name(name) for rule in self.allow):
+        if any(_allows(rule, name) for rule in self.allow):
             return Verdict(False, "", "port not allowed")
         return Verdict(False, "", "name not allowed")
 

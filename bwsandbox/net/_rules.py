@@ -71,8 +71,7 @@ class Rule:
         if self.kind is RuleKind.NAME:
             return name == self.host
         if self.kind is RuleKind.WILDCARD:
-            # the host's loopback is opened by its exact name only, never by a wildcard
-            return name.endswith("." + self.host) and name != HOST_LOOPBACK_NAME
+            return name.endswith("." + self.host)
         return False
 
     def matches_address(self, address: IPAddress, port: int) -> bool:
@@ -120,7 +119,8 @@ def _parse_network(text: str, whole: str) -> IPNetwork | None:
     raise ValueError(f"{whole!r}: host bits set in {text!r} (did you mean {loose}?)")
 
 
-def parse_rule(text: str) -> Rule:
+def parse_rule(text: str, *, allow: bool = False) -> Rule:
+    """One rule; ``allow=True`` for an allow rule (stricter for the host's loopback)."""
     whole = text
     text = text.strip()
     if not text or any(c.isspace() for c in text):
@@ -158,11 +158,13 @@ def parse_rule(text: str) -> Rule:
     if host.replace(".", "").isdigit():
         raise ValueError(f"{whole!r}: not a valid IPv4 address")
     name = normalize_name(host)
-    _check_loopback_names(name, ports, whole)
+    _check_loopback_names(name, ports, whole, allow=allow)
     return Rule(RuleKind.NAME, name, None, ports)
 
 
-def _check_loopback_names(name: str, ports: tuple[int, int] | None, whole: str) -> None:
+def _check_loopback_names(
+    name: str, ports: tuple[int, int] | None, whole: str, *, allow: bool
+) -> None:
     """``localhost`` is the sandbox's own; the host's loopback opens one port at a time."""
     port = (
         ""
@@ -177,7 +179,7 @@ def _check_loopback_names(name: str, ports: tuple[int, int] | None, whole: str) 
             f" always open); to reach a port on the host's loopback, allow"
             f" {HOST_LOOPBACK_NAME}{port or ':PORT'}"
         )
-    if name == HOST_LOOPBACK_NAME and ports is None:
+    if allow and name == HOST_LOOPBACK_NAME and ports is None:
         raise ValueError(
             f"{whole!r}: the host's loopback opens one port (or range) at a time:"
             f" write {HOST_LOOPBACK_NAME}:PORT"

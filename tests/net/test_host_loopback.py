@@ -83,8 +83,12 @@ def test_localhost_rules_are_refused_with_a_hint_to_the_name(text: str) -> None:
 
 def test_the_host_loopback_name_needs_a_port() -> None:
     with pytest.raises(ValueError, match="one port"):
-        parse_rule(NAME)
-    assert str(parse_rule(f"{NAME}:5432")) == f"{NAME}:5432"
+        parse_rule(NAME, allow=True)
+    with pytest.raises(ValueError, match="one port"):
+        Allowlist([NAME])
+    assert str(parse_rule(f"{NAME}:5432", allow=True)) == f"{NAME}:5432"
+    # denying it on every port is fine
+    assert str(parse_rule(NAME)) == NAME
 
 
 def test_only_the_allowed_port_of_the_host_loopback_is_open() -> None:
@@ -114,6 +118,14 @@ def test_the_suggestion_for_the_name_always_carries_a_port() -> None:
     assert suggest(NAME, None) == f"--allow {NAME}:PORT"
     assert suggest(NAME, 5432) == f"--allow {NAME}:5432"
     parse_rule(suggest(NAME, 5432).split()[1])  # a suggestion that is accepted
+
+
+@pytest.mark.parametrize("deny", ["*.internal", NAME, f"{NAME}:5432"])
+def test_deny_rules_wildcards_included_still_close_the_name(deny: str) -> None:
+    allowlist = Allowlist([f"{NAME}:5432"], deny=[deny])
+    assert not allowlist.check_name(NAME, 5432).allowed
+    # control: without the deny rule the same allowlist opens it
+    assert Allowlist([f"{NAME}:5432"]).check_name(NAME, 5432).allowed
 
 
 def test_a_deny_rule_for_the_loopback_wins() -> None:
