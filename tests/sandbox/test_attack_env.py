@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bwsandbox._paths import shipped_policies_dir
+from bwsandbox.net._constants import OFFLINE_ENV
 
 if TYPE_CHECKING:
     from .conftest import SandboxRunner
@@ -70,14 +71,17 @@ def _base_allowlist() -> tuple[list[str], set[str]]:
 def test_only_allowlisted_variables_are_inside(sbx: SandboxRunner) -> None:
     passthrough, set_names = _base_allowlist()
     shell_own = {"PWD", "SHLVL", "_", "OLDPWD"}
+    offline = dict(OFFLINE_ENV)  # fixed values for --network none (no retries), not the host's
     result = sbx.run("env", "-0", env={**_secrets_env(), "LANG": "C.UTF-8", "LC_ALL": "C"})
     assert result.returncode == 0, result.describe()
     names = {item.partition("=")[0] for item in result.stdout.split("\0") if item}
     unexpected = {
         name
-        for name in names - set_names - shell_own
+        for name in names - set_names - shell_own - set(offline)
         if not any(fnmatch.fnmatchcase(name, pattern) for pattern in passthrough)
         and not (name.startswith("AGENT_SANDBOX_") and name not in HOST_ONLY)
     }
     assert not unexpected, f"not allowlisted: {sorted(unexpected)}\n{result.describe()}"
     assert "LANG" in names, "control: an allowlisted variable passes"
+    for name, value in offline.items():
+        assert f"{name}={value}\0" in result.stdout, result.describe()
