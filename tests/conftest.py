@@ -23,6 +23,45 @@ import pytest
 
 IS_ROOT = os.geteuid() == 0
 
+#: the Debian package of each tool a test runs on the host or in a sandbox
+#: (scripts/system-packages.txt: [dev] ones scripts/test.sh installs, [ci] ones are optional)
+TOOL_PACKAGES = {
+    "asciinema": "asciinema",
+    "curl": "curl",
+    "fish": "fish",
+    "gcc": "gcc",
+    "git": "git",
+    "make": "make",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "sshd": "openssh-server",
+    "strace": "strace",
+    "zsh": "zsh",
+}
+_SBIN = "/usr/local/sbin:/usr/sbin:/sbin"  # sshd lives there; not on an ordinary user's PATH
+
+
+def missing_tools(names: Sequence[str], path: str | None = None) -> list[str]:
+    """Those of ``names`` found neither on ``path`` (default: ``PATH``) nor in the sbin dirs."""
+    search = f"{os.environ.get('PATH', '') if path is None else path}:{_SBIN}"
+    return [name for name in names if shutil.which(name, path=search) is None]
+
+
+def require_tools(*names: str, path: str | None = None) -> None:
+    """Skip, saying which package to install, when a tool is missing.
+
+    With ``BWSBX_REQUIRE_TOOLS=1`` (CI, after installing the ``[ci]`` packages) a missing tool
+    fails the test instead: there, a skip would hide a test that never ran.
+    """
+    missing = missing_tools(names, path)
+    if not missing:
+        return
+    packages = " ".join(sorted({TOOL_PACKAGES.get(name, name) for name in missing}))
+    problem = f"needs {', '.join(missing)} (apt-get install {packages})"
+    if os.environ.get("BWSBX_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"BWSBX_REQUIRE_TOOLS=1 and a tool is missing: {problem}", pytrace=False)
+    pytest.skip(problem)
+
 
 def agent_sandbox_command() -> list[str]:
     """How to start the installed CLI: the console script beside the interpreter if present."""
@@ -185,6 +224,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip("needs to run as root (CI runs the suite as root too)")
     if item.get_closest_marker("nonroot") and IS_ROOT:
         pytest.skip("needs an ordinary user (CI runs the suite as one too)")
+    for marker in item.iter_markers("tools"):
+        require_tools(*marker.args)
     problem = None
     if item.get_closest_marker("bwrap") and shutil.which("bwrap") is None:
         problem = "bwrap is not installed (apt-get install bubblewrap)"

@@ -41,7 +41,7 @@ from bwsandbox.compile._plan import (
 )
 from bwsandbox.compile._procfs import proc_mounts, proc_paths_to_probe
 from bwsandbox.compile._secrets import plan_secrets
-from bwsandbox.net._constants import PROXY_ENV, RESOLV_CONF
+from bwsandbox.net._constants import NSSWITCH_CONF, OFFLINE_ENV, PROXY_ENV, RESOLV_CONF
 from bwsandbox.policy._model import NetworkMode, Policy
 from bwsandbox.policy._vars import expand
 
@@ -184,7 +184,8 @@ def _environment(
     git_env: Mapping[str, str],
 ) -> tuple[tuple[str, str], ...]:
     patterns = policy.env.passthrough
-    env = {
+    env = dict(OFFLINE_ENV) if policy.network.mode is NetworkMode.NONE else {}
+    env |= {
         name: value
         for name, value in facts.environ.items()
         if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
@@ -414,6 +415,7 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
             )
     else:
         generated["/etc/hosts"] = _hosts(hard.hostname)
+        generated["/etc/nsswitch.conf"] = NSSWITCH_CONF[net.mode.value].encode()
         if net.mode is NetworkMode.FILTERED:
             generated["/etc/resolv.conf"] = RESOLV_CONF.encode()
     for index, template in enumerate(fs.etc):

@@ -12,9 +12,16 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bwsandbox.net._constants import HOST_LOOPBACK_NAME
 from bwsandbox.net._rules import IPAddress, IPNetwork, Rule, RuleKind, normalize_name, parse_rule
 
-__all__ = ["Allowlist", "Verdict", "is_special", "suggest"]
+__all__ = ["HOST_LOOPBACK", "Allowlist", "Verdict", "is_special", "suggest"]
+
+#: where ``host.agent-sandbox.internal`` leads: the host's loopback, dialled from the host
+HOST_LOOPBACK: tuple[IPAddress, ...] = (
+    ipaddress.IPv4Address("127.0.0.1"),
+    ipaddress.IPv6Address("::1"),
+)
 
 _SPECIAL: tuple[IPNetwork, ...] = tuple(
     ipaddress.ip_network(n)
@@ -47,6 +54,14 @@ def _explicit(rule: Rule) -> bool:
     )
 
 
+def _allows(rule: Rule, name: str, port: int | None = None) -> bool:
+    """An allow rule's match; the host's loopback opens to its exact name only (deny rules,
+    wildcards included, still match it)."""
+    if name == HOST_LOOPBACK_NAME and rule.kind is not RuleKind.NAME:
+        return False
+    return rule.matches_name(name, port)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     allowed: bool
@@ -57,7 +72,8 @@ class Verdict:
 def suggest(host: str, port: int | None) -> str:
     """The ``--allow`` that would permit ``host`` (and ``port``)."""
     if port is None:
-        return f"--allow {host}"
+        # the host's loopback opens one port at a time: a bare name would be refused
+        return f"--allow {host}:PORT" if host == HOST_LOOPBACK_NAME else f"--allow {host}"
     if ":" in host:
         return f"--allow [{host}]:{port}"
     return f"--allow {host}:{port}"
@@ -72,7 +88,7 @@ class Allowlist:
         deny: Iterable[str] = (),
         add_hosts: Iterable[tuple[str, str]] = (),
     ) -> None:
-        self.allow = tuple(parse_rule(text) for text in allow)
+        self.allow = tuple(parse_rule(text, allow=True) for text in allow)
         self.deny = tuple(parse_rule(text) for text in deny)
         self.hosts: dict[str, IPAddress] = {
             normalize_name(name): ipaddress.ip_address(ip) for name, ip in add_hosts
@@ -86,7 +102,7 @@ class Allowlist:
         if name in self.hosts:
             return Verdict(True, "add-host")
         for rule in self.allow:
-            if rule.matches_name(name):
+            if _allows(rule, name):
                 return Verdict(True, str(rule))
         return Verdict(False, "", "name not allowed")
 
@@ -95,9 +111,9 @@ class Allowlist:
             if rule.matches_name(name, port):
                 return Verdict(False, str(rule), "denied name")
         for rule in self.allow:
-            if rule.matches_name(name, port):
+            if _allows(rule, name, port):
                 return Verdict(True, str(rule))
-        if any(rule.matches_name(name) for rule in self.allow):
+        if any(_allows(rule, name) for rule in self.allow):
             return Verdict(False, "", "port not allowed")
         return Verdict(False, "", "name not allowed")
 
@@ -109,6 +125,8 @@ class Allowlist:
                 return Verdict(False, str(rule), "denied address")
         if name is not None and self.hosts.get(name) == address:
             return Verdict(True, "add-host")
+        if name == HOST_LOOPBACK_NAME and name not in self.hosts and address in HOST_LOOPBACK:
+            return Verdict(True, "host loopback")
         special = is_special(address)
         for rule in self.allow:
             if rule.matches_address(address, port) and (not special or _explicit(rule)):

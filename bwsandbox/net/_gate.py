@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox._audit import AuditSink
-from bwsandbox.net._allowlist import Allowlist, Verdict, suggest
+from bwsandbox.net._allowlist import HOST_LOOPBACK, Allowlist, Verdict, suggest
+from bwsandbox.net._constants import HOST_LOOPBACK_NAME
 from bwsandbox.net._names import SyntheticNames
 from bwsandbox.net._rules import IPAddress, normalize_name
 
@@ -200,7 +201,12 @@ class Gate:
             raise Denied(name, port, verdict.reason, verdict.rule)
         pinned = self.allowlist.hosts.get(name)
         try:
-            candidates = [pinned] if pinned is not None else list(self._resolver(name, port))
+            if pinned is not None:
+                candidates = [pinned]
+            elif name == HOST_LOOPBACK_NAME:
+                candidates = list(HOST_LOOPBACK)  # the host's loopback, dialled from the host
+            else:
+                candidates = list(self._resolver(name, port))
         except OSError as exc:
             reason = f"cannot resolve on the host: {exc}"
             raise Denied(name, port, reason, verdict.rule, failed=True) from None

@@ -6,18 +6,21 @@ Runs inside the sandbox's network namespace (in the setup helper); raises ``OSEr
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import socket
 import struct
 
-__all__ = ["VETH_INDEX", "VETH_NAME", "configure_links"]
+__all__ = ["VETH_INDEX", "VETH_NAME", "build_batch", "configure_links", "parse_acks"]
 
 VETH_NAME = "sbx0"
 VETH_PEER = "sbx1"
 VETH_INDEX = 2
 _PEER_INDEX = 3
 
+_HEADER = 16  # struct nlmsghdr
+_ACK_TIMEOUT = 5.0
 _RTM_NEWLINK = 16
 _RTM_NEWADDR = 20
 _RTM_NEWROUTE = 24
@@ -85,11 +88,12 @@ def _default_route(family: int) -> tuple[int, bytes]:
     return _RTM_NEWROUTE, header + _attr(_RTA_OIF, struct.pack("=i", VETH_INDEX))
 
 
-def configure_links(address_v4: str, address_v6: str) -> None:
-    """A veth pair (both ends here) with one address per family and default routes.
+def build_batch(address_v4: str, address_v6: str) -> tuple[bytes, int]:
+    """The request batch :func:`configure_links` sends, and how many requests it holds (pure).
 
-    The peer stays in this namespace: nothing routed to it leaves the namespace, so the only
-    way out is the host-side listeners the nft redirect leads to.
+    A veth pair (both ends here) with one address per family and default routes. The peer
+    stays in this namespace: nothing routed to it leaves the namespace, so the only way out is
+    the host-side listeners the nft redirect leads to.
     """
     requests = [
         _veth_pair(),
@@ -113,22 +117,57 @@ def configure_links(address_v4: str, address_v6: str) -> None:
         + body
         for seq, (kind, body) in enumerate(requests, start=1)
     )
+    return batch, len(requests)
+
+
+def configure_links(address_v4: str, address_v6: str) -> None:
+    """Send :func:`build_batch` and wait for every acknowledgement; raises ``OSError``."""
+    batch, count = build_batch(address_v4, address_v6)
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
         sock.bind((0, 0))
+        sock.settimeout(_ACK_TIMEOUT)
         sock.sendall(batch)
-        _read_acks(sock, len(requests))
+        _read_acks(sock, count)
 
 
 def _read_acks(sock: socket.socket, count: int) -> None:
     pending = set(range(1, count + 1))
     while pending:
-        data = sock.recv(65536)
-        offset = 0
-        while offset + 16 <= len(data):
-            length, kind, _flags, seq, _pid = struct.unpack_from("=IHHII", data, offset)
-            if kind == _NLMSG_ERROR:
-                (error,) = struct.unpack_from("=i", data, offset + 16)
-                if error:
-                    raise OSError(-error, f"rtnetlink request {seq}: {os.strerror(-error)}")
-                pending.discard(seq)
-            offset += (length + 3) & ~3 if length else len(data)
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            missing = ", ".join(map(str, sorted(pending)))
+            raise OSError(errno.ETIMEDOUT, f"rtnetlink: no acknowledgement for {missing}") from None
+        if not data:
+            raise OSError(errno.EPROTO, "rtnetlink: the socket closed before every acknowledgement")
+        parse_acks(data, pending)
+
+
+def parse_acks(data: bytes, pending: set[int]) -> None:
+    """Take the acknowledged requests out of ``pending``; raises ``OSError``, nothing else.
+
+    A refused request raises with the kernel's errno. A reply that is not well-formed netlink
+    (short header, a length that does not fit, an error code out of range, an answer to a
+    request that is not pending) raises ``EPROTO``: it never loops, crashes or is skipped.
+    """
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < _HEADER:
+            raise OSError(errno.EPROTO, f"rtnetlink: truncated header at byte {offset}")
+        length, kind, _flags, seq, _pid = struct.unpack_from("=IHHII", data, offset)
+        if length < _HEADER or length > len(data) - offset:
+            raise OSError(errno.EPROTO, f"rtnetlink: bad message length {length} at byte {offset}")
+        if kind == _NLMSG_ERROR:
+            if length < _HEADER + 4:
+                raise OSError(
+                    errno.EPROTO, f"rtnetlink: truncated acknowledgement at byte {offset}"
+                )
+            (error,) = struct.unpack_from("=i", data, offset + _HEADER)
+            if seq not in pending:
+                raise OSError(errno.EPROTO, f"rtnetlink: answer to unknown request {seq}")
+            if not -4095 <= error <= 0:
+                raise OSError(errno.EPROTO, f"rtnetlink: bad error code {error} for request {seq}")
+            if error:
+                raise OSError(-error, f"rtnetlink request {seq}: {os.strerror(-error)}")
+            pending.discard(seq)
+        offset += (length + 3) & ~3

@@ -20,6 +20,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from bwsandbox.net._constants import HOST_LOOPBACK_NAME
+
 __all__ = ["IPAddress", "IPNetwork", "Rule", "RuleKind", "normalize_name", "parse_rule"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -117,7 +119,8 @@ def _parse_network(text: str, whole: str) -> IPNetwork | None:
     raise ValueError(f"{whole!r}: host bits set in {text!r} (did you mean {loose}?)")
 
 
-def parse_rule(text: str) -> Rule:
+def parse_rule(text: str, *, allow: bool = False) -> Rule:
+    """One rule; ``allow=True`` for an allow rule (stricter for the host's loopback)."""
     whole = text
     text = text.strip()
     if not text or any(c.isspace() for c in text):
@@ -154,7 +157,33 @@ def parse_rule(text: str) -> Rule:
         raise ValueError(f"{whole!r}: '*' is only allowed as the first label (*.domain)")
     if host.replace(".", "").isdigit():
         raise ValueError(f"{whole!r}: not a valid IPv4 address")
-    return Rule(RuleKind.NAME, normalize_name(host), None, ports)
+    name = normalize_name(host)
+    _check_loopback_names(name, ports, whole, allow=allow)
+    return Rule(RuleKind.NAME, name, None, ports)
+
+
+def _check_loopback_names(
+    name: str, ports: tuple[int, int] | None, whole: str, *, allow: bool
+) -> None:
+    """``localhost`` is the sandbox's own; the host's loopback opens one port at a time."""
+    port = (
+        ""
+        if ports is None
+        else f":{ports[0]}"
+        if ports[0] == ports[1]
+        else f":{ports[0]}-{ports[1]}"
+    )
+    if name == "localhost" or name.endswith(".localhost"):
+        raise ValueError(
+            f"{whole!r}: inside the sandbox, localhost is the sandbox itself (its loopback is"
+            f" always open); to reach a port on the host's loopback, allow"
+            f" {HOST_LOOPBACK_NAME}{port or ':PORT'}"
+        )
+    if allow and name == HOST_LOOPBACK_NAME and ports is None:
+        raise ValueError(
+            f"{whole!r}: the host's loopback opens one port (or range) at a time:"
+            f" write {HOST_LOOPBACK_NAME}:PORT"
+        )
 
 
 def _looks_ip(text: str) -> bool:

@@ -19,6 +19,7 @@ from bwsandbox.policy._vars import variables_in
 __all__ = [
     "PATH_VARIABLES",
     "Invalid",
+    "check_allow_rule",
     "check_argv",
     "check_bind",
     "check_bool",
@@ -314,20 +315,25 @@ def check_network_mode(value: object) -> NetworkMode:
     return NetworkMode(text)
 
 
-def check_rule(value: object) -> str:
+def check_rule(value: object, *, allow: bool = False) -> str:
     """A network allow/deny rule, checked by the rule grammar of ``bwsandbox.net``."""
     what = "host, host:port, *.domain, IP or CIDR"
     text = check_string(value, what=what)
     from bwsandbox.net._rules import parse_rule
 
     try:
-        parse_rule(text)
+        parse_rule(text, allow=allow)
     except ValueError as exc:
         message = str(exc) or f"expected {what}"
         if repr(text) not in message:
             message = f"{message}, got {_short(text)}"
         raise Invalid(message) from exc
     return text
+
+
+def check_allow_rule(value: object) -> str:
+    """An allow rule: the grammar, and a port for the host's loopback name."""
+    return check_rule(value, allow=True)
 
 
 def check_size(value: object) -> str:

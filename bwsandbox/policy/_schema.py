@@ -86,7 +86,7 @@ _CHECKS: dict[str, Spec] = {
     "command.argv": _scalar(c.check_argv),
     "command.cwd": _scalar(c.check_path),
     "network.mode": _scalar(c.check_network_mode),
-    "network.allow": _list(c.check_rule),
+    "network.allow": _list(c.check_allow_rule),
     "network.deny": _list(c.check_rule),
     "network.add_hosts": _table(c.check_hostname, c.check_ip),
     "hardening.nested_userns": _scalar(c.check_bool),

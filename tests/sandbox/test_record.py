@@ -149,10 +149,9 @@ def test_replay_plays_the_recording_back(cli: Cli) -> None:
     assert by_file.stdout == cast.text()
 
 
+@pytest.mark.tools("asciinema")
 def test_asciinema_reads_the_recording(cli: Cli) -> None:
-    asciinema = shutil.which("asciinema")
-    if asciinema is None:
-        pytest.skip("asciinema is not installed (apt-get install asciinema)")
+    asciinema = shutil.which("asciinema") or "asciinema"
     _, path, _ = _interactive_session(cli, "--record")
     for argv in ([asciinema, "cat", str(path)], [asciinema, "play", "-s", "100", str(path)]):
         term = Terminal(argv, cli.env, cli.cwd)  # asciinema wants a terminal

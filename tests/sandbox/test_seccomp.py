@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,6 +85,7 @@ def test_filter_is_installed(sbx: SandboxRunner) -> None:
     assert "Seccomp:\t2" in result.stdout, result.describe()
 
 
+@pytest.mark.tools("git", "gcc", "make")
 def test_everyday_tools_work_under_the_filter(sbx: SandboxRunner, tmp_path: Path) -> None:
     script = (
         "set -e; cd /tmp; git init -q r; cd r; git config user.email a@b; git config user.name a;"
@@ -103,7 +103,7 @@ def test_everyday_tools_work_under_the_filter(sbx: SandboxRunner, tmp_path: Path
     assert "[1, 2]" in result.stdout, result.describe()
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.tools("strace")
 def test_strace_needs_ptrace_relaxed(sbx: SandboxRunner, policy_file: PolicyFile) -> None:
     denied = sbx.run("strace", "-o", "/dev/null", "true")
     assert denied.returncode != 0, denied.describe()

@@ -21,7 +21,7 @@ FAKE = '#!/bin/sh\necho "fake-claude active=${AGENT_SANDBOX_ACTIVE:-no} host=$(u
 INSIDE = "fake-claude active=1 host=sandbox"
 BYPASS = "agent-sandbox: AGENT_SANDBOX=false: running claude WITHOUT the sandbox"
 
-SHELLS = ["bash", "zsh", "fish"]
+SHELLS = ["bash", *(pytest.param(s, marks=pytest.mark.tools(s)) for s in ("zsh", "fish"))]
 
 
 @pytest.fixture
@@ -109,14 +109,14 @@ def test_unset_runs_outside_silently(cli: Cli, fake_bin: Path, shell: str) -> No
     assert done.stderr == ""
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh"])
+@pytest.mark.parametrize("shell", ["bash", pytest.param("zsh", marks=pytest.mark.tools("zsh"))])
 def test_exit_status_of_the_real_command_is_kept(cli: Cli, fake_bin: Path, shell: str) -> None:
     (fake_bin / "claude").write_text("#!/bin/sh\nexit 7\n")
     done = _shell(cli, fake_bin, shell, "claude; echo a=$?; AGENT_SANDBOX=false claude; echo b=$?")
     assert done.stdout.split() == ["a=7", "b=7"]
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh"])
+@pytest.mark.parametrize("shell", ["bash", pytest.param("zsh", marks=pytest.mark.tools("zsh"))])
 def test_no_recursion_inside_a_sandbox(cli: Cli, fake_bin: Path, shell: str) -> None:
     """The hook loaded inside a sandbox (say from /etc/bash.bashrc) runs the real command."""
     binary = shutil.which(shell)

@@ -31,7 +31,12 @@ from bwsandbox.policy import load_policy
 from bwsandbox.runtime import Sandbox
 from bwsandbox.runtime._ssh import issue_certificate
 
-pytestmark = [pytest.mark.bwrap, pytest.mark.userns, pytest.mark.netns]
+pytestmark = [
+    pytest.mark.bwrap,
+    pytest.mark.userns,
+    pytest.mark.netns,
+    pytest.mark.tools("sshd", "ssh", "ssh-keygen"),
+]
 
 SSHD = "/usr/sbin/sshd"
 NAME = "ssh.test"

@@ -9,6 +9,7 @@ import pytest
 from bwsandbox._errors import PolicyError
 from bwsandbox.compile import HostFacts, PathInfo, PathKind, Workspace, compile_plan
 from bwsandbox.compile._plan import SandboxPlan
+from bwsandbox.net._constants import OFFLINE_ENV
 from bwsandbox.policy._model import (
     Bind,
     CommandPolicy,
@@ -138,7 +139,28 @@ def test_env_is_clean() -> None:
         env=EnvPolicy(passthrough=("TERM", "LC_*"), set=(("HOME", "{home}"),), unset=("LC_ALL",))
     )
     env = dict(compile_plan(pol, facts(), workspace()).env)
-    assert env == {"TERM": "xterm", "HOME": "/home/alice"}
+    assert env == {"TERM": "xterm", "HOME": "/home/alice", **dict(OFFLINE_ENV)}
+
+
+@pytest.mark.parametrize("mode", [NetworkMode.NONE, NetworkMode.FILTERED])
+def test_names_fail_at_once_without_a_network(mode: NetworkMode) -> None:
+    """none: /etc/hosts only ("not found", never "try again") and no package-manager retries."""
+    pol = policy(network=NetworkPolicy(mode=mode, allow=("example.com",)))
+    plan = compile_plan(pol, facts(), workspace())
+    (nsswitch,) = [d for d in plan.data if d.fd.name == "data:nsswitch.conf"]
+    hosts = [ln for ln in nsswitch.content.decode().splitlines() if ln.startswith("hosts:")]
+    env = dict(plan.env)
+    if mode is NetworkMode.NONE:
+        assert hosts == ["hosts: files"]
+        assert env["npm_config_fetch_retries"] == "0"
+    else:
+        assert hosts == ["hosts: files dns"]
+        assert "npm_config_fetch_retries" not in env
+
+
+def test_policy_env_wins_over_the_offline_defaults() -> None:
+    pol = policy(env=EnvPolicy(set=(("PIP_RETRIES", "3"),)))
+    assert dict(compile_plan(pol, facts(), workspace()).env)["PIP_RETRIES"] == "3"
 
 
 def test_filtered_network_sets_proxy_and_resolver() -> None:

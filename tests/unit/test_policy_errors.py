@@ -191,7 +191,7 @@ def test_message_reads_as_one_line(tmp_path: Path) -> None:
 
 
 def test_rule_grammar_errors_are_converted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def parse_rule(text: str) -> str:
+    def parse_rule(text: str, *, allow: bool = False) -> str:
         raise ValueError("expected host, host:port, *.domain, IP or CIDR")
 
     monkeypatch.setattr("bwsandbox.net._rules.parse_rule", parse_rule)

@@ -46,7 +46,7 @@ def test_agent_sandbox_argv_is_absolute() -> None:
     assert argv[0].startswith("/")
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh"])
+@pytest.mark.parametrize("shell", ["bash", pytest.param("zsh", marks=pytest.mark.tools("zsh"))])
 def test_generated_code_parses(shell: str) -> None:
     binary = shutil.which(shell)
     if binary is None:
