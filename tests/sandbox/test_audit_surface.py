@@ -28,6 +28,7 @@ import pytest
 
 from bwsandbox._paths import shipped_policies_dir
 from bwsandbox.compile._procfs import OUR_MASKED, RUNTIME_MASKED
+from bwsandbox.runtime._limits import is_host_root
 
 if TYPE_CHECKING:
     from tests.conftest import Cli
@@ -36,6 +37,9 @@ pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
 
 WALKER = Path(__file__).with_name("_surface_walk.py")
 IS_ROOT = os.geteuid() == 0
+#: root of the initial user namespace: only it gets host-root sysctl writes (root in a
+#: rootless container is an ordinary user on the host)
+IS_HOST_ROOT = is_host_root()
 
 #: writable, and why that is harmless
 DEVICES = {
@@ -377,7 +381,7 @@ def test_control_audit_fails_on_the_argv_without_proc_covers(project: Path, tmp_
     """As root the uncovered argv has writable sysctls (the finding: core_pattern); as a
     user, host details (/proc/cmdline, keys, timer_list) readable. With covers: clean."""
     without = _launch_plan(project, tmp_path / "without", covers=False)
-    if IS_ROOT:
+    if IS_HOST_ROOT:
         assert "/proc/sys/kernel/core_pattern" in unexpected_writable(without, project)
     bad = unexpected_readable(without, project)
     assert "/proc/cmdline (masked, yet" in " ".join(bad), bad
@@ -415,7 +419,7 @@ def test_attack_no_sysctl_opens_for_writing(cli: Cli, project: Path, tmp_path: P
     assert inside["refused"] > 100
     command = ("python3", "-c", OPEN_SYSCTLS)
     uncovered = _launch_plan(project, tmp_path / "control", covers=False, command=command)
-    if IS_ROOT:
+    if IS_HOST_ROOT:
         assert "/proc/sys/kernel/core_pattern" in uncovered["opened"]
         assert len(uncovered["opened"]) > 100, len(uncovered["opened"])
     else:  # an ordinary user: only the sysctls of its own namespaces (hostname...)
