@@ -24,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from bwsandbox._paths import record_key
 from bwsandbox.runtime._exec import exec_in_session
 from bwsandbox.runtime._registry import (
+    _mac,
     find_session,
     list_sessions,
     proc_start_time,
@@ -404,16 +406,25 @@ def test_a_cache_hit_registers_too(cli: Cli, project: Path) -> None:
 
 
 def test_a_tampered_record_cannot_redirect_exec(cli: Cli, running: Running) -> None:
-    """A record naming some other process (not this sandbox's pid 1) is refused."""
+    """A changed record fails its MAC; re-signed (as if unchecked), the process chain refuses."""
     path = Path(registry_dir(str(cli.runtime_dir))) / f"{running.id}.json"
     raw = json.loads(path.read_text())
     raw["init"] = {"pid": os.getpid(), "start": proc_start_time(os.getpid())}
     path.write_text(json.dumps(raw))
-    record = find_session(running.id, str(cli.runtime_dir))
     result = cli("exec", running.id, "--", "true")
     assert result.returncode == 125, result.describe()
     assert len(result.error_lines) == 1
-    assert record.init.pid == os.getpid()
+    assert "no running sandbox" in result.error_lines[0], "the forged record is not trusted"
+    assert not path.exists(), "pruned"
+    raw["mac"] = _mac(record_key(), raw)  # the next defence, alone: the MAC is made to pass
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.write_text(json.dumps(raw))
+    record = find_session(running.id, str(cli.runtime_dir))
+    assert record.init.pid == os.getpid(), "control: a re-signed record is read"
+    result = cli("exec", running.id, "--", "true")
+    assert result.returncode == 125, result.describe()
+    assert len(result.error_lines) == 1
+    assert "no longer running" in result.error_lines[0]
 
 
 LIMITS = "cat /proc/self/cgroup; grep -E '^Max (data size|processes|open files)' /proc/self/limits"
