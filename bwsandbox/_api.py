@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._paths import normalize
 
 __all__ = ["COMMAND_LINE", "RunResult", "build_overlay", "run"]
 
@@ -60,7 +61,7 @@ def _binds(paths: Sequence[str], base: str) -> list[dict[str, Any]]:
     # literal paths: braces are doubled so they are not read as policy variables
     return [
         {
-            "src": _literal(os.path.abspath(os.path.join(base, os.path.expanduser(p)))),
+            "src": _literal(normalize(os.path.abspath(os.path.join(base, os.path.expanduser(p))))),
             "optional": False,
         }
         for p in paths
