@@ -29,9 +29,10 @@ from bwsandbox._errors import WorkspaceError
 
 TYPE_CHECKING = False  # typing's constant costs an import on the start-up path
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 __all__ = [
+    "bind_exposure",
     "check_project",
     "client_dir",
     "config_dir",
@@ -310,3 +311,28 @@ def check_project(project: str, environ: Mapping[str, str] | None = None) -> str
             "share more with --ro/--rw",
         )
     return real
+
+
+def bind_exposure(
+    binds: Iterable[tuple[str, bool]], environ: Mapping[str, str] | None = None
+) -> str | None:
+    """Why one of ``binds`` (host source, writable) must not be bound; None when none is.
+
+    Beyond the project (:func:`check_project`), no bind may hand the sandbox what the host
+    later trusts: writable, the runtime dir (session records, the plan cache), the record
+    key's dir or the config dir (user policies); read-only, the runtime dir (records hold
+    each session's environment).
+    """
+    runtime = _real(runtime_dir_path(environ))
+    trusted = (
+        ("the runtime dir", runtime, False),
+        ("the session-record key", _real(os.path.dirname(record_key_path())), True),
+        ("agent-sandbox's config dir", _real(config_dir()), True),
+    )
+    for source, writable in binds:
+        real = _real(source)
+        for what, directory, only_writable in trusted:
+            if (writable or not only_writable) and _inside(directory, real):
+                kind = "read-write" if writable else "read-only"
+                return f"the {kind} bind {source} contains {what} {directory}"
+    return None

@@ -238,6 +238,7 @@ class Sandbox:
             interactive=interactive,
         )
         plan = self._compile(facts, workspace)
+        _check_binds(plan, environ)
         self._plan = plan
         audit = self._open_audit()
         from bwsandbox._events import policy_digest
@@ -593,6 +594,21 @@ def _bwrap_message(stderr: bytes | None) -> str:
         line for line in stderr.decode(errors="replace").splitlines() if line.startswith("bwrap: ")
     ]
     return lines[-1].removeprefix("bwrap: ") if lines else ""
+
+
+def _check_binds(plan: SandboxPlan, environ: Mapping[str, str]) -> None:
+    """No bind may expose the session records, their key, the plan cache or user policies."""
+    from bwsandbox._paths import bind_exposure
+    from bwsandbox.compile._plan import MountKind
+
+    binds = [
+        (m.src, m.kind is MountKind.RW)
+        for m in plan.mounts
+        if m.kind in (MountKind.RO, MountKind.RW) and m.src
+    ]
+    reason = bind_exposure(binds, environ)
+    if reason is not None:
+        raise WorkspaceError(reason, hint="bind a directory below it, or something else")
 
 
 def _close_network(network: Any, audit: AuditSink) -> list[str]:

@@ -6,13 +6,14 @@ program, environment, cwd, uid and gid to use. When the runtime dir lies inside 
 sandbox can rewrite it: the attack below removes the seccomp program and plants
 ``LD_PRELOAD``. The defences, each shown with the others removed:
 
-1. the project guard refuses such a project at start (exit 125, one ``error:`` line);
+1. the project guard refuses such a project at start (exit 125, one ``error:`` line), and
+   no bind (``--rw``/``--ro``, policies) may contain the runtime dir either;
 2. the record is authenticated with a key the sandbox cannot read (the data dir): the
    rewritten record is not trusted;
 3. ``exec`` re-derives what the kernel can tell: a record without a seccomp program is
    refused while the sandbox's command runs under a filter.
 
-The control removes all three (the guard through its seam ``project_refusal``, the MAC
+The control removes all three (the guards through ``project_refusal``/``bind_exposure``, the MAC
 check through ``_authentic``, the re-derivation through ``exec_in_session``'s ``_skip``) and
 the attack works: ``exec`` runs with no filter and the planted variable.
 """
@@ -96,7 +97,8 @@ def attacked(
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(_paths, "project_refusal", lambda *_args, **_kw: None)  # seam
+    monkeypatch.setattr(_paths, "project_refusal", lambda *_args, **_kw: None)  # seams
+    monkeypatch.setattr(_paths, "bind_exposure", lambda *_args, **_kw: None)
     out = (tmp_path / "out").open("wb")
     box = Sandbox(
         load_policy(("base",)),
@@ -162,3 +164,26 @@ def test_a_tampered_record_is_not_trusted(
     assert first is not None
     status = Path(f"/proc/{first}/status").read_text()
     assert re.search(r"^Seccomp:\s+2$", status, re.MULTILINE), "the first process is filtered"
+
+
+def test_no_bind_exposes_the_records_the_key_or_the_policies(cli: Cli, tmp_path: Path) -> None:
+    """Beyond the project: ``--rw``/``--ro`` (and policies) cannot hand them to the sandbox."""
+    runtime = str(cli.runtime_dir)
+    config = cli.env["AGENT_SANDBOX_CONFIG_DIR"]
+    key_dir = str(Path(_paths.record_key_path()).parent)
+    _paths.record_key()  # makes the key's dir (0700)
+    for flag, path, what in (
+        ("--rw", str(cli.runtime_dir.parent), "the runtime dir"),
+        ("--ro", runtime, "the runtime dir"),
+        ("--rw", key_dir, "the session-record key"),
+        ("--rw", config, "agent-sandbox's config dir"),
+    ):
+        result = cli("run", flag, path, "--", "true")
+        assert result.returncode == 125, result.describe()
+        assert len(result.error_lines) == 1, result.describe()
+        assert what in result.error_lines[0], result.describe()
+    sibling = tmp_path / "elsewhere"
+    sibling.mkdir()
+    for flag, path in (("--ro", config), ("--ro", key_dir), ("--rw", str(sibling))):
+        control = cli("run", flag, path, "--", "true")
+        assert control.returncode == 0, control.describe()
