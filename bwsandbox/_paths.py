@@ -319,20 +319,25 @@ def bind_exposure(
     """Why one of ``binds`` (host source, writable) must not be bound; None when none is.
 
     Beyond the project (:func:`check_project`), no bind may hand the sandbox what the host
-    later trusts: writable, the runtime dir (session records, the plan cache), the record
-    key's dir or the config dir (user policies); read-only, the runtime dir (records hold
-    each session's environment).
+    later trusts: the runtime dir or anything in its ``agent-sandbox/`` (session records hold
+    each session's environment; the plan cache), and writable, the record key's dir or the
+    config dir (user policies), or anything in them.
     """
     runtime = _real(runtime_dir_path(environ))
+    ours = os.path.join(runtime, "agent-sandbox")
     trusted = (
-        ("the runtime dir", runtime, False),
-        ("the session-record key", _real(os.path.dirname(record_key_path())), True),
-        ("agent-sandbox's config dir", _real(config_dir()), True),
+        ("the runtime dir", runtime, ours, False),
+        ("the session-record key", *(2 * (_real(os.path.dirname(record_key_path())),)), True),
+        ("agent-sandbox's config dir", *(2 * (_real(config_dir()),)), True),
     )
     for source, writable in binds:
         real = _real(source)
-        for what, directory, only_writable in trusted:
-            if (writable or not only_writable) and _inside(directory, real):
-                kind = "read-write" if writable else "read-only"
+        kind = "read-write" if writable else "read-only"
+        for what, directory, below, only_writable in trusted:
+            if only_writable and not writable:
+                continue
+            if _inside(directory, real):
                 return f"the {kind} bind {source} contains {what} {directory}"
+            if _inside(real, below):
+                return f"the {kind} bind {source} is inside agent-sandbox's own {below}"
     return None

@@ -175,6 +175,7 @@ def test_no_bind_exposes_the_records_the_key_or_the_policies(cli: Cli, tmp_path:
     for flag, path, what in (
         ("--rw", str(cli.runtime_dir.parent), "the runtime dir"),
         ("--ro", runtime, "the runtime dir"),
+        ("--ro", f"{runtime}/agent-sandbox", "inside agent-sandbox's own"),
         ("--rw", key_dir, "the session-record key"),
         ("--rw", config, "agent-sandbox's config dir"),
     ):
