@@ -277,16 +277,20 @@ def project_refusal(project: str, environ: Mapping[str, str] | None = None) -> s
         if _inside(home, real):
             return f"the project {real} contains your home directory {home}"
     owned = (
-        ("agent-sandbox's data dir", _real(data_dir())),
+        ("agent-sandbox's data dir (every client's agent state)", _real(data_dir())),
         ("agent-sandbox's config dir", _real(config_dir())),
         ("the runtime dir", _real(runtime_dir_path(env))),
     )
     for what, directory in owned:
         if _inside(directory, real):
-            return f"the project {real} contains {what} {directory}"
+            return f"the project {real} contains {what.split(' (')[0]} {directory}{_why(what)}"
         if what != "the runtime dir" and _inside(real, directory):
-            return f"the project {real} is inside {what} {directory}"
+            return f"the project {real} is inside {what.split(' (')[0]} {directory}{_why(what)}"
     return None
+
+
+def _why(what: str) -> str:
+    return f" ({what.split(' (', 1)[1]}" if " (" in what else ""
 
 
 def check_project(project: str, environ: Mapping[str, str] | None = None) -> str:

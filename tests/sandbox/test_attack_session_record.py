@@ -172,6 +172,7 @@ def test_no_bind_exposes_the_records_the_key_or_the_policies(cli: Cli, tmp_path:
     config = cli.env["AGENT_SANDBOX_CONFIG_DIR"]
     key_dir = str(Path(_paths.record_key_path()).parent)
     _paths.record_key()  # makes the key's dir (0700)
+    (cli.runtime_dir / "agent-sandbox").mkdir(mode=0o700, exist_ok=True)
     for flag, path, what in (
         ("--rw", str(cli.runtime_dir.parent), "the runtime dir"),
         ("--ro", runtime, "the runtime dir"),
