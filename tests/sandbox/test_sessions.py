@@ -144,10 +144,25 @@ def test_ps_lists_the_running_sandbox(cli: Cli, running: Running, project: Path)
     assert row["supervisor_pid"] == running.proc.pid
     assert "env" not in row, "ps never shows the sandbox's environment (it may hold secrets)"
 
+    status = Path(f"/proc/{running.proc.pid}/status").read_text()
+    assert row["supervisor_threads"] == int(status_field(status, "Threads"))
+    rss = int(status_field(status, "VmRSS"))
+    assert rss // 2 < row["supervisor_rss_kib"] < rss * 2, "the supervisor's memory, in KiB"
+
     table = cli("ps")
     header, entry = table.stdout.splitlines()
-    assert header.split() == ["ID", "CLIENT", "AGENT", "PROJECT", "STARTED", "NETWORK"]
-    assert entry.split() == [
+    assert header.split() == [
+        "ID",
+        "CLIENT",
+        "AGENT",
+        "PROJECT",
+        "STARTED",
+        "NETWORK",
+        "SUP-MEM",
+        "SUP-THREADS",
+    ]
+    cells = entry.split()
+    assert cells[:6] == [
         running.id,
         "default",
         "base",
@@ -155,6 +170,8 @@ def test_ps_lists_the_running_sandbox(cli: Cli, running: Running, project: Path)
         row["started"],
         "none",
     ]
+    assert re.fullmatch(r"\d+M", cells[6]), cells
+    assert cells[7] == str(row["supervisor_threads"]), "the supervisor's threads"
 
 
 def test_the_record_is_private(cli: Cli, running: Running) -> None:
