@@ -25,7 +25,7 @@ import json
 import os
 import stat
 import time
-from hashlib import blake2b
+from _blake2 import blake2b  # hashlib itself loads OpenSSL: milliseconds on the start-up path
 
 from bwsandbox._errors import LaunchError, WorkspaceError
 from bwsandbox.runtime._workdir import proc_start_time
