@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -189,3 +190,37 @@ def test_no_bind_exposes_the_records_the_key_or_the_policies(cli: Cli, tmp_path:
     for flag, path in (("--ro", config), ("--ro", key_dir), ("--rw", str(sibling))):
         control = cli("run", flag, path, "--", "true")
         assert control.returncode == 0, control.describe()
+
+
+def test_env_delivered_secrets_stay_out_of_the_record(cli: Cli, project: Path) -> None:
+    """The record holds the sandbox's environment: never a secret delivered through it."""
+    policy = project.parent / "secret.toml"
+    policy.write_text(
+        '[secrets.token]\nsource = "env:HOST_TOKEN"\ndeliver = "env"\nenv = "TOKEN"\n'
+    )
+    script = 'echo "first=$TOKEN"; touch ready; exec sleep 60'
+    env = {**cli.env, "HOST_TOKEN": "canary-4f2a"}
+    proc = subprocess.Popen(
+        [*cli.command, "run", "--policy", str(policy), "--", "sh", "-c", script],
+        env=env,
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (project / "ready").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        (record_file,) = Path(registry_dir(str(cli.runtime_dir))).glob("*.json")
+        assert "canary-4f2a" not in record_file.read_text()
+        record = find_session(record_file.stem, str(cli.runtime_dir))
+        result = cli("exec", record.id, "--", "sh", "-c", 'echo "exec=${TOKEN-unset}"')
+        assert result.returncode == 0, result.describe()
+        assert result.stdout == "exec=unset\n"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert b"first=canary-4f2a" in out, "control: the first process got the secret"
