@@ -269,14 +269,17 @@ def _inside(path: str, parent: str) -> bool:
 
 
 def _homes(environ: Mapping[str, str]) -> list[str]:
-    """The home dirs to protect: ``$HOME`` and the account's (they may differ)."""
-    homes = [environ.get("HOME", "")]
-    try:
-        import pwd
+    """The home dirs to protect: ``$HOME``, the account's, and under sudo the caller's."""
+    import pwd
 
-        homes.append(pwd.getpwuid(os.getuid()).pw_dir)
-    except (KeyError, ImportError):
-        pass
+    homes = [environ.get("HOME", "")]
+    uids = [os.getuid()]
+    sudo = environ.get("SUDO_UID", "")
+    if sudo.isdigit():
+        uids.append(int(sudo))
+    for uid in uids:
+        with contextlib.suppress(KeyError):
+            homes.append(pwd.getpwuid(uid).pw_dir)
     return [_real(home) for home in homes if home and os.path.isabs(home)]
 
 

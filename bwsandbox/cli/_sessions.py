@@ -61,7 +61,8 @@ def exec_command(
     """Run COMMAND inside a running sandbox, with the restrictions of its first process.
 
     Same namespaces (files, processes, network, hostname), same uid/gid, no capabilities,
-    no_new_privs, the sandbox's environment and working directory. Exit status: the
+    no_new_privs, the sandbox's environment (without env-delivered secrets) and working
+    directory. Exit status: the
     command's; 125 when the sandbox cannot be entered; 126/127 when the command cannot be
     run / is not found; 128+N when it died of signal N.
     """

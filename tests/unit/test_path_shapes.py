@@ -16,6 +16,7 @@ removal's path split (``remove_workdir`` on a missing path).
 from __future__ import annotations
 
 import contextlib
+import os
 import posixpath
 import signal
 import tempfile
@@ -224,3 +225,17 @@ def test_overlay_bind_sources_are_absolute_and_normalized(path: str) -> None:
 def test_removing_a_missing_work_dir_terminates(path: str) -> None:
     missing = "/nonexistent-bwsandbox/" + path.lstrip("/")
     _bounded(lambda: remove_workdir(missing))
+
+
+def test_under_sudo_the_callers_home_is_refused_too(tmp_path: Path) -> None:
+    """``sudo agent-sandbox run`` from the user's home: that home is refused like $HOME."""
+    import pwd
+
+    other = next(
+        (e for e in pwd.getpwall() if e.pw_uid != os.getuid() and Path(e.pw_dir).is_dir()), None
+    )
+    if other is None or other.pw_dir in ("/", ""):
+        pytest.skip("no other account with a home dir here")
+    env = {"HOME": str(tmp_path), "SUDO_UID": str(other.pw_uid)}
+    assert _paths.project_refusal(other.pw_dir, env) is not None
+    assert _paths.project_refusal(other.pw_dir, {"HOME": str(tmp_path)}) is None, "control"
