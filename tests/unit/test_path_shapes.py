@@ -10,7 +10,9 @@ so a hang fails the test instead of stalling the suite.
 Covered: ``_paths.normalize``, ``project_refusal``, ``check_project``, ``runtime_dir_path``;
 the compiler's ``paths_to_probe`` and ``compile_plan`` with such a project; the runtime's
 ``sandbox_lookup``; the library's ``build_overlay`` (``--ro``/``--rw`` sources); the work-dir
-removal's path split (``remove_workdir`` on a missing path).
+removal's path split (``remove_workdir`` on a missing path); the agents' ``search_dirs`` (HOME,
+npm prefix); policy references by path (``load_policy``). Not covered here: paths that come
+from git's own output (worktrees, the nested-repo scan) and ``agent_sandbox_argv`` (argv[0]).
 """
 
 from __future__ import annotations
@@ -239,3 +241,22 @@ def test_under_sudo_the_callers_home_is_refused_too(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path), "SUDO_UID": str(other.pw_uid)}
     assert _paths.project_refusal(other.pw_dir, env) is not None
     assert _paths.project_refusal(other.pw_dir, {"HOME": str(tmp_path)}) is None, "control"
+
+
+@SETTINGS
+@given(path_shapes(), path_shapes())
+def test_agent_search_dirs_terminate(home: str, prefix: str) -> None:
+    from bwsandbox.agents._discover import search_dirs
+    from bwsandbox.agents._prepare import agent_spec
+
+    environ = {"HOME": home, "NPM_CONFIG_PREFIX": prefix, "PATH": f"{prefix}:{home}"}
+    dirs = _bounded(lambda: search_dirs(agent_spec("claude"), environ))
+    assert all(posixpath.normpath(d) == d for d in dirs), dirs
+
+
+@SETTINGS
+@given(path_shapes())
+def test_policy_references_terminate(ref: str) -> None:
+    """A policy named by a path of any shape loads or is refused (PolicyError), never hangs."""
+    with contextlib.suppress(SandboxError):
+        _bounded(lambda: load_policy((ref + ".toml",)))
