@@ -12,12 +12,11 @@
 ``AGENT_SANDBOX_CONFIG_DIR`` / ``AGENT_SANDBOX_DATA_DIR`` override the first two (tests use
 them to stay out of the real home).
 
-:func:`check_project` is the one project guard: every way of starting a sandbox (``run``,
-``shell``, ``explain``, the agents, the plan-cache fast path, :func:`bwsandbox.run`) calls it.
+The guards that keep these out of every sandbox are in :mod:`bwsandbox._guard`.
 """
 
 # os.path on purpose: imported on the start-up path, where pathlib costs milliseconds
-# ruff: noqa: PTH100, PTH102, PTH103, PTH108, PTH112, PTH116, PTH117, PTH118, PTH120
+# ruff: noqa: PTH100, PTH102, PTH103, PTH108, PTH112, PTH117, PTH118, PTH120
 
 from __future__ import annotations
 
@@ -30,17 +29,15 @@ from bwsandbox._errors import WorkspaceError
 
 TYPE_CHECKING = False  # typing's constant costs an import on the start-up path
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
 __all__ = [
-    "bind_exposure",
-    "check_project",
     "client_dir",
     "config_dir",
     "data_dir",
     "normalize",
     "private_dir",
-    "project_refusal",
+    "real",
     "record_key",
     "record_key_path",
     "runtime_dir",
@@ -134,7 +131,7 @@ def runtime_dir_path(environ: Mapping[str, str] | None = None) -> str:
     xdg = _xdg_runtime_dir(env)
     if xdg is not None:
         return xdg
-    return os.path.join(_real(_runtime_base(env)), os.uname().nodename)
+    return os.path.join(real(_runtime_base(env)), os.uname().nodename)
 
 
 def _runtime_base(environ: Mapping[str, str]) -> str:
@@ -212,7 +209,7 @@ def record_key(path: str | None = None) -> bytes:
 
     The file must be a regular file of ours, mode 0600, in a 0700 dir of ours: the data dir
     itself is never bound into a sandbox (only ``clients/<client>/...`` below it are), and
-    :func:`check_project` refuses a project that contains it.
+    :func:`bwsandbox._guard.check_project` refuses a project that contains it.
     """
     key_path = record_key_path() if path is None else path
     directory = os.path.dirname(key_path)
@@ -259,115 +256,6 @@ def record_key(path: str | None = None) -> bytes:
     return key
 
 
-def _real(path: str) -> str:
+def real(path: str) -> str:
+    """``os.path.realpath``, normalized (:func:`normalize`)."""
     return normalize(os.path.realpath(path))
-
-
-def _inside(path: str, parent: str) -> bool:
-    """``path`` is ``parent`` or below it (both normalized, absolute)."""
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def _homes(environ: Mapping[str, str]) -> list[str]:
-    """The home dirs to protect: ``$HOME``, the account's, and under sudo the caller's."""
-    import pwd
-
-    homes = [environ.get("HOME", "")]
-    uids = [os.getuid()]
-    sudo = environ.get("SUDO_UID", "")
-    if sudo.isdigit():
-        uids.append(int(sudo))
-    for uid in uids:
-        with contextlib.suppress(KeyError):
-            homes.append(pwd.getpwuid(uid).pw_dir)
-    return [_real(home) for home in homes if home and os.path.isabs(home)]
-
-
-def project_refusal(project: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """Why ``project`` (a real, absolute path) must not be a project; None when it may be.
-
-    A project is bound read-write, so it must not be ``/``, a home dir or an ancestor of one
-    (~/.ssh, every client's compartment), inside agent-sandbox's own data or config dir, nor
-    contain the data, config or runtime dir (session records, the record key, the plan cache,
-    user policies: what the host later trusts).
-    """
-    env = os.environ if environ is None else environ
-    real = _real(project)
-    if real == "/":
-        return "the project is the root directory /"
-    for home in _homes(env):
-        if home == "/":
-            continue
-        if real == home:
-            return f"the project {real} is your home directory"
-        if _inside(home, real):
-            return f"the project {real} contains your home directory {home}"
-    owned = (
-        ("agent-sandbox's data dir (every client's agent state)", _real(data_dir())),
-        ("agent-sandbox's config dir", _real(config_dir())),
-        ("the runtime dir", _real(runtime_dir_path(env))),
-    )
-    for what, directory in owned:
-        if _inside(directory, real):
-            return f"the project {real} contains {what.split(' (')[0]} {directory}{_why(what)}"
-        if what != "the runtime dir" and _inside(real, directory):
-            return f"the project {real} is inside {what.split(' (')[0]} {directory}{_why(what)}"
-    return None
-
-
-def _why(what: str) -> str:
-    return f" ({what.split(' (', 1)[1]}" if " (" in what else ""
-
-
-def check_project(project: str, environ: Mapping[str, str] | None = None) -> str:
-    """The project's real path; WorkspaceError when it is missing or refused (see above)."""
-    real = _real(os.path.abspath(project))
-    try:
-        st = os.stat(real)
-    except (OSError, ValueError) as exc:
-        raise WorkspaceError(
-            f"the project directory {project!r} does not exist or is not a directory",
-            hint="pass an existing directory with --project",
-        ) from exc
-    if not stat.S_ISDIR(st.st_mode):
-        raise WorkspaceError(
-            f"the project {project!r} is not a directory", hint="pass a directory with --project"
-        )
-    reason = project_refusal(real, environ)
-    if reason is not None:
-        raise WorkspaceError(
-            reason,
-            hint="run agent-sandbox from a project directory (cd into it, or --project DIR); "
-            "share more with --ro/--rw",
-        )
-    return real
-
-
-def bind_exposure(
-    binds: Iterable[tuple[str, bool]], environ: Mapping[str, str] | None = None
-) -> str | None:
-    """Why one of ``binds`` (host source, writable) must not be bound; None when none is.
-
-    Beyond the project (:func:`check_project`), no bind may hand the sandbox what the host
-    later trusts: the runtime dir or anything in its ``agent-sandbox/`` (session records hold
-    each session's environment; the plan cache), and writable, the record key's dir or the
-    config dir (user policies), or anything in them.
-    """
-    runtime = _real(runtime_dir_path(environ))
-    ours = os.path.join(runtime, "agent-sandbox")
-    trusted = (
-        ("the runtime dir", runtime, ours, False),
-        ("the session-record key", *(2 * (_real(os.path.dirname(record_key_path())),)), True),
-        ("agent-sandbox's config dir", *(2 * (_real(config_dir()),)), True),
-    )
-    for source, writable in binds:
-        real = _real(source)
-        kind = "read-write" if writable else "read-only"
-        for what, directory, below, only_writable in trusted:
-            if only_writable and not writable:
-                continue
-            if _inside(directory, real):
-                return f"the {kind} bind {source} contains {what} {directory}"
-            if _inside(real, below):
-                return f"the {kind} bind {source} is inside agent-sandbox's own {below}"
-    return None

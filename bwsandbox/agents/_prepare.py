@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bwsandbox import _paths
 from bwsandbox._errors import PolicyError, WorkspaceError
+from bwsandbox._guard import check_project
 from bwsandbox.agents._compartment import Compartment, open_compartment
 from bwsandbox.agents._discover import AgentBinary, find_agent
 from bwsandbox.agents._specs import AGENT_SPECS, KNOWN_AGENTS, SANDBOX_BIN, AgentSpec
@@ -191,9 +191,9 @@ def _config_args(spec: AgentSpec, environ: Mapping[str, str]) -> list[str]:
 
 
 def _check_project(project: str, environ: Mapping[str, str]) -> None:
-    """The one project guard (``_paths.check_project``); it also refuses a project that
+    """The one project guard (``_guard.check_project``); it also refuses a project that
     contains every client's compartments (they live in the data dir)."""
-    _paths.check_project(project, environ)
+    check_project(project, environ)
 
 
 def prepare_agent(

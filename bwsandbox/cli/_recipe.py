@@ -79,7 +79,7 @@ REVIEWED_RUNTIME: dict[str, str] = {
     "_launch.py": "8360b4b3a9a77ad0aba7664e325af3af9acf501790e153a1e657f16545c3a971",
     "_protect.py": "64b80b7edfd3ff9572d130ca9075857c8fcb177160f0023cafe24afff5262711",
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "8764cdb142ff414b29c3c451d1e0574845073672711396d334aa7b7d1dbfb82c",
+    "_sandbox.py": "170afbb4711f76da0efac15a1453da74ce845bb2d5ea67b18f8e4b98dd0bc399",
     "_supervise.py": "3d6ca069e30d27e835f897912d50e1bc366eb445be2ee6658839ba7d139c42e9",
     "_workdir.py": "d571913633dca9952bde85746d9f9d7e0bba7457043b78b046dd5301d4e74deb",
 }

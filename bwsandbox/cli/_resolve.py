@@ -37,8 +37,8 @@ def interactive_default(tty: object) -> bool:
 
 
 def _project(values: dict[str, object]) -> str:
-    """The project's real path, through the one project guard (``_paths.check_project``)."""
-    from bwsandbox._paths import check_project
+    """The project's real path, through the one project guard (``_guard.check_project``)."""
+    from bwsandbox._guard import check_project
 
     given = values.get("project")
     return check_project(str(given) if given else os.getcwd())

@@ -216,7 +216,7 @@ class Sandbox:
     # -- start ---------------------------------------------------------------------------
 
     def _start(self) -> None:
-        from bwsandbox._paths import check_project
+        from bwsandbox._guard import check_project
 
         project = check_project(self.project, self.environ)
         environ = dict(os.environ if self.environ is None else self.environ)
@@ -598,7 +598,7 @@ def _bwrap_message(stderr: bytes | None) -> str:
 
 def _check_binds(plan: SandboxPlan, environ: Mapping[str, str]) -> None:
     """No bind may expose the session records, their key, the plan cache or user policies."""
-    from bwsandbox._paths import bind_exposure
+    from bwsandbox._guard import bind_exposure
     from bwsandbox.compile._plan import MountKind
 
     binds = [

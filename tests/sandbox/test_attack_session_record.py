@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from bwsandbox import _paths
+from bwsandbox import _guard, _paths
 from bwsandbox._errors import LaunchError
 from bwsandbox.policy import load_policy
 from bwsandbox.runtime import Sandbox, _registry
@@ -98,8 +98,8 @@ def attacked(
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(_paths, "project_refusal", lambda *_args, **_kw: None)  # seams
-    monkeypatch.setattr(_paths, "bind_exposure", lambda *_args, **_kw: None)
+    monkeypatch.setattr(_guard, "project_refusal", lambda *_args, **_kw: None)  # seams
+    monkeypatch.setattr(_guard, "bind_exposure", lambda *_args, **_kw: None)
     out = (tmp_path / "out").open("wb")
     box = Sandbox(
         load_policy(("base",)),

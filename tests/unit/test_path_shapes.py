@@ -7,7 +7,7 @@ non-UTF-8 bytes (as Python's surrogate escapes), relative paths, and symlinks (t
 ``..``, to themselves, in a loop) under a real directory. Each function runs under an alarm,
 so a hang fails the test instead of stalling the suite.
 
-Covered: ``_paths.normalize``, ``project_refusal``, ``check_project``, ``runtime_dir_path``;
+Covered: ``_paths.normalize``, ``runtime_dir_path``; ``_guard.project_refusal``, ``check_project``;
 the compiler's ``paths_to_probe`` and ``compile_plan`` with such a project; the runtime's
 ``sandbox_lookup``; the library's ``build_overlay`` (``--ro``/``--rw`` sources); the work-dir
 removal's path split (``remove_workdir`` on a missing path); the agents' ``search_dirs`` (HOME,
@@ -32,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bwsandbox import _paths
+from bwsandbox import _guard, _paths
 from bwsandbox._api import build_overlay
 from bwsandbox._errors import SandboxError, WorkspaceError
 from bwsandbox.compile import HostFacts, Workspace, compile_plan, paths_to_probe
@@ -135,11 +135,11 @@ def test_normalize(path: str) -> None:
 @given(path_shapes())
 def test_the_project_guard(path: str) -> None:
     absolute = path if path.startswith("/") else "/" + path
-    reason = _bounded(lambda: _paths.project_refusal(absolute))
+    reason = _bounded(lambda: _guard.project_refusal(absolute))
     assert reason is None or reason.startswith("the project ")
     refused: list[WorkspaceError] = []
     try:
-        real = _bounded(lambda: _paths.check_project(path or "."))
+        real = _bounded(lambda: _guard.check_project(path or "."))
     except WorkspaceError as exc:
         refused.append(exc)
     if refused:
@@ -153,7 +153,7 @@ def test_the_project_guard(path: str) -> None:
 @pytest.mark.parametrize("root", ["/", "//", "///", "/.", "/..", "//..//", "/./"])
 def test_the_root_in_any_spelling_is_refused(root: str) -> None:
     with pytest.raises(WorkspaceError, match="root directory"):
-        _bounded(lambda: _paths.check_project(root))
+        _bounded(lambda: _guard.check_project(root))
 
 
 def test_the_runtime_dir_path_is_normalized(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -239,8 +239,8 @@ def test_under_sudo_the_callers_home_is_refused_too(tmp_path: Path) -> None:
     if other is None or other.pw_dir in ("/", ""):
         pytest.skip("no other account with a home dir here")
     env = {"HOME": str(tmp_path), "SUDO_UID": str(other.pw_uid)}
-    assert _paths.project_refusal(other.pw_dir, env) is not None
-    assert _paths.project_refusal(other.pw_dir, {"HOME": str(tmp_path)}) is None, "control"
+    assert _guard.project_refusal(other.pw_dir, env) is not None
+    assert _guard.project_refusal(other.pw_dir, {"HOME": str(tmp_path)}) is None, "control"
 
 
 @SETTINGS
