@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, overload
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._paths import normalize
 
 if TYPE_CHECKING:
     from typing_extensions import deprecated
@@ -77,7 +78,7 @@ def _binds(paths: Sequence[str], base: str) -> list[dict[str, Any]]:
     # literal paths: braces are doubled so they are not read as policy variables
     return [
         {
-            "src": _literal(os.path.abspath(os.path.join(base, os.path.expanduser(p)))),
+            "src": _literal(normalize(os.path.abspath(os.path.join(base, os.path.expanduser(p))))),
             "optional": False,
         }
         for p in paths

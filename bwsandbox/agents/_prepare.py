@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bwsandbox import _paths
 from bwsandbox._errors import PolicyError, WorkspaceError
+from bwsandbox._guard import check_project
 from bwsandbox.agents._compartment import Compartment, open_compartment
 from bwsandbox.agents._discover import AgentBinary, find_agent
 from bwsandbox.agents._specs import AGENT_SPECS, KNOWN_AGENTS, SANDBOX_BIN, AgentSpec
@@ -190,15 +190,10 @@ def _config_args(spec: AgentSpec, environ: Mapping[str, str]) -> list[str]:
     return args
 
 
-def _check_project(project: str) -> None:
-    """Refuse a project that contains the compartments: it is bound read-write."""
-    clients = os.path.realpath(os.path.join(_paths.data_dir(), "clients"))
-    root = os.path.realpath(project)
-    if clients == root or clients.startswith(root.rstrip("/") + "/"):
-        raise WorkspaceError(
-            f"the project {project} contains every client's agent state ({clients})",
-            hint="run the agent from the project directory, not from your home directory",
-        )
+def _check_project(project: str, environ: Mapping[str, str]) -> None:
+    """The one project guard (``_guard.check_project``); it also refuses a project that
+    contains every client's compartments (they live in the data dir)."""
+    check_project(project, environ)
 
 
 def prepare_agent(
@@ -224,7 +219,7 @@ def prepare_agent(
         raise PolicyError("agent_args must be a sequence of arguments, not one string")
     if resume and spec.resume is None:
         raise PolicyError(f"{spec.name} has no way to continue its last conversation")
-    _check_project(project)
+    _check_project(project, environ)
     agent = find_agent(spec, environ)
     compartment = open_compartment(spec, client)
     home = environ.get("HOME", "")

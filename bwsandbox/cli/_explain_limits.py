@@ -21,12 +21,41 @@ def limits_document(policy: Policy, plan: SandboxPlan) -> dict[str, object]:
             seccomp.allow, seccomp.deny, nested_userns=policy.hardening.nested_userns
         )
         rules = found.describe()
+    notes: list[str] = []
+    for record in records:
+        if record.limit == "memory" and record.how.startswith("rlimit"):
+            notes += memory_notes(record.value)
+    if records:
+        notes.append(SUPERVISOR_NOTE)
     return {
         "limits": {
             r.limit: {"value": r.value, "how": r.how, "enforced": r.enforced} for r in records
         },
+        "notes": notes,
         "seccomp": {"enabled": seccomp.enabled, "rules": rules},
     }
+
+
+#: the host-side supervisor (proxy, DNS responder) is not in the sandbox's limits
+SUPERVISOR_NOTE = (
+    "the session's supervisor (the host-side proxy and DNS responder of a filtered "
+    "network) is outside these limits; `agent-sandbox ps` shows its memory and threads"
+)
+
+
+def memory_notes(value: str) -> list[str]:
+    """What ``--memory`` means when it is the per-process ``RLIMIT_DATA`` (no usable cgroup)."""
+    return [
+        (
+            f"--memory {value} is a per-process cap here, not a sandbox total: each process "
+            f"may allocate up to {value} (20 processes of 240M each were held under --memory 256M)"
+        ),
+        "memory in memfd, /dev/shm, tmpfs and shared mappings is not counted at all",
+        (
+            "a sandbox total needs a memory cgroup: run as root, or from a delegated cgroup "
+            "(`agent-sandbox doctor` says what this user can get; docs/limits.md)"
+        ),
+    ]
 
 
 def limit_lines(policy: Policy, plan: SandboxPlan) -> list[str]:
@@ -40,6 +69,9 @@ def limit_lines(policy: Policy, plan: SandboxPlan) -> list[str]:
     for name, item in limits.items():
         mark = "" if item["enforced"] else "  <- NOT ENFORCED"
         lines.append(f"  {name} = {item['value']}: {item['how']}{mark}")
+    notes = document["notes"]
+    assert isinstance(notes, list)
+    lines += [f"  note: {note}" for note in notes]
     seccomp = document["seccomp"]
     assert isinstance(seccomp, dict)
     if not seccomp["enabled"]:

@@ -358,6 +358,7 @@ def _register(recipe: dict[str, object], session: str, launch: _Launch) -> str:
     """The runtime's ``Sandbox._register``: the session record for ps/exec/stop."""
     import json  # already loaded by the runtime's work dir module
 
+    from bwsandbox._paths import record_key
     from bwsandbox.runtime._registry import register, runtime_dir
 
     start = json.loads(str(recipe["audit_start"]))
@@ -382,6 +383,7 @@ def _register(recipe: dict[str, object], session: str, launch: _Launch) -> str:
         cwd=found["--chdir"],
         uid=int(found["--uid"]),
         gid=int(found["--gid"]),
+        key=record_key(str(recipe["record_key"])),
         seccomp=_seccomp(recipe),
     )
 

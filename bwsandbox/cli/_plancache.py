@@ -24,7 +24,7 @@ Import-light: only builtin modules (on the start-up path).
 """
 
 # os-level on purpose: fd-relative calls and no pathlib on the start-up path
-# ruff: noqa: PTH102, PTH109, PTH112, PTH115, PTH116, PTH117, PTH118, PTH120, SIM105
+# ruff: noqa: PTH102, PTH109, PTH115, PTH116, PTH118, PTH120, SIM105
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ __all__ = [
     "store",
 ]
 
-FORMAT = 2  # 2: recipes carry "watched"
+FORMAT = 3  # 2: recipes carry "watched"; 3: "record_key"
 MAX_ENTRIES = 64
 DISABLE_VAR = "AGENT_SANDBOX_PLAN_CACHE"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -123,14 +123,11 @@ def _private_dir(path: str) -> bool:
 
 def cache_dir() -> str | None:
     """``<runtime dir>/agent-sandbox/plans`` (the runtime dir as the host probe chooses it)."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    if not (runtime and os.path.isabs(runtime) and _private_dir(runtime)):
-        tmpdir = os.environ.get("TMPDIR", "")
-        if not (tmpdir and os.path.isabs(tmpdir) and os.path.isdir(tmpdir)):
-            tmpdir = "/tmp"
-        runtime = os.path.join(os.path.realpath(tmpdir), f"bwsandbox-runtime-{os.getuid()}")
-        if not _private_dir(runtime):
-            return None
+    from bwsandbox._paths import runtime_dir_path
+
+    runtime = runtime_dir_path()
+    if not _private_dir(runtime):
+        return None  # not made yet (the first full run makes it)
     return os.path.join(runtime, "agent-sandbox", "plans")
 
 

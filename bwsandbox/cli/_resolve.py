@@ -5,7 +5,7 @@ plan itself and starts nothing).
 """
 
 # os.path like the runtime: paths stay plain strings end to end
-# ruff: noqa: PTH109, PTH112
+# ruff: noqa: PTH109
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bwsandbox._api import COMMAND_LINE, build_overlay
-from bwsandbox._errors import PolicyError, WorkspaceError
+from bwsandbox._errors import PolicyError
 from bwsandbox.cli._spec import AGENT_COMMANDS, AGENTS
 from bwsandbox.compile import HostFacts, SandboxPlan, Workspace
 from bwsandbox.policy import load_policy
@@ -37,15 +37,11 @@ def interactive_default(tty: object) -> bool:
 
 
 def _project(values: dict[str, object]) -> str:
+    """The project's real path, through the one project guard (``_guard.check_project``)."""
+    from bwsandbox._guard import check_project
+
     given = values.get("project")
-    path = str(given) if given else os.getcwd()
-    real = os.path.realpath(path)
-    if not os.path.isdir(real):
-        raise WorkspaceError(
-            f"the project directory {path!r} does not exist or is not a directory",
-            hint="pass an existing directory with --project",
-        )
-    return real
+    return check_project(str(given) if given else os.getcwd())
 
 
 def overlay_for(values: dict[str, object]) -> dict[str, object]:

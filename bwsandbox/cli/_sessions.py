@@ -15,7 +15,11 @@ from bwsandbox._errors import LaunchError
 
 __all__ = ["exec_command", "ps", "stop"]
 
-_COLUMNS = ("ID", "CLIENT", "AGENT", "PROJECT", "STARTED", "NETWORK")
+_COLUMNS = ("ID", "CLIENT", "AGENT", "PROJECT", "STARTED", "NETWORK", "SUP-MEM", "SUP-THREADS")
+
+
+def _mem(kib: int) -> str:
+    return f"{kib / 1024:.0f}M" if kib < 10 << 20 else f"{kib / (1 << 20):.1f}G"
 
 
 def ps(
@@ -23,7 +27,12 @@ def ps(
         bool, typer.Option("--json", help="One JSON object per line instead of a table.")
     ] = False,
 ) -> int:
-    """List this user's running sandboxes: id, client, agent, project, started, network."""
+    """List this user's running sandboxes: id, client, agent, project, started, network.
+
+    SUP-MEM and SUP-THREADS are the resident memory and threads of the session's supervisor, the
+    host-side process outside the sandbox's limits that also runs its proxy and DNS responder
+    (filtered network).
+    """
     from bwsandbox.runtime._registry import list_sessions
 
     sessions = list_sessions()
@@ -31,9 +40,11 @@ def ps(
         for session in sessions:
             typer.echo(json.dumps(session.to_json(), separators=(",", ":")))
         return 0
-    rows = [_COLUMNS] + [
-        (s.id, s.client, s.policy, s.project, s.started, s.network) for s in sessions
-    ]
+    rows = [_COLUMNS]
+    for s in sessions:
+        usage = s.supervisor_usage()
+        mem, threads = (_mem(usage[0]), str(usage[1])) if usage else ("-", "-")
+        rows.append((s.id, s.client, s.policy, s.project, s.started, s.network, mem, threads))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
@@ -50,7 +61,8 @@ def exec_command(
     """Run COMMAND inside a running sandbox, with the restrictions of its first process.
 
     Same namespaces (files, processes, network, hostname), same uid/gid, no capabilities,
-    no_new_privs, the sandbox's environment and working directory. Exit status: the
+    no_new_privs, the sandbox's environment (without env-delivered secrets) and working
+    directory. Exit status: the
     command's; 125 when the sandbox cannot be entered; 126/127 when the command cannot be
     run / is not found; 128+N when it died of signal N.
     """

@@ -116,7 +116,10 @@ def paths_to_probe(policy: Policy, facts: HostFacts, workspace: Workspace) -> tu
     for template in fs.protect:
         path = posixpath.normpath(_expand(template, variables, "filesystem.protect"))
         paths.append(path)
-        while path != "/" and not any(_under(path, b) for b in ("/usr", "/etc")):
+        # a fixed point of dirname, not "/": "//x" climbs to "//", a relative path to ""
+        while path != posixpath.dirname(path) and not any(
+            _under(path, b) for b in ("/usr", "/etc")
+        ):
             path = posixpath.dirname(path)
             paths.append(path)
     paths += [_expand(p, variables, "filesystem.etc") for p in fs.etc]

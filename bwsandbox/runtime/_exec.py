@@ -18,9 +18,14 @@ the command with the sandbox's environment. The helper first joins the session's
 (resource limits), so the command is born inside them.
 
 The namespaces come from the sandbox's pid 1 (bwrap's init), never from a process the
-sandboxed code controls. Failures before the command runs travel back over a pipe as
-``fail STAGE ERRNO``; the exit status follows the CLI contract (126/127 when the command
-cannot be run / is not found, 128+N for signal N).
+sandboxed code controls. The record is authenticated (``_registry``), and what the kernel can
+tell is re-derived rather than taken from it (:func:`rederive`): the uid and gid are the ones
+the sandbox's first command runs as, mapped through its user namespace, and a record without a
+seccomp program is refused while that command runs under a filter.
+
+Failures before the command runs travel back over a pipe as ``fail STAGE ERRNO``; the exit
+status follows the CLI contract (126/127 when the command cannot be run / is not found, 128+N
+for signal N).
 """
 
 # os-level on purpose: /proc paths and descriptors
@@ -39,6 +44,7 @@ import signal
 import termios
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bwsandbox._errors import CommandNotExecutableError, CommandNotFoundError, LaunchError
@@ -47,7 +53,7 @@ from bwsandbox.runtime._exec_pty import open_exec_pty, relay
 if TYPE_CHECKING:
     from bwsandbox.runtime._registry_record import SessionRecord
 
-__all__ = ["NAMESPACES", "exec_in_session"]
+__all__ = ["NAMESPACES", "exec_in_session", "rederive"]
 
 #: namespaces joined, in order, after the owner of the mount namespace ("user" comes last)
 NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "cgroup")
@@ -103,19 +109,65 @@ def exec_in_session(
     CommandNotExecutableError (126) when the command cannot be run. When ``stdin`` and
     ``stdout`` are terminals the command gets a private pty (relayed; the host terminal is in
     raw mode meanwhile). ``_skip`` removes named defences (``"caps"``, ``"no-new-privs"``,
-    ``"seccomp"``, ``"limits"``, ``"pty"``, ``"setsid"``, ``"close-fds"`` or a namespace
-    name) and exists only
-    so tests can show that each one matters.
+    ``"seccomp"``, ``"limits"``, ``"pty"``, ``"setsid"``, ``"close-fds"``, ``"rederive"`` or a
+    namespace name) and exists only so tests can show that each one matters.
     """
     if not argv:
         raise LaunchError("no command to run", hint="agent-sandbox exec ID -- COMMAND [ARG...]")
     session.verify()
+    if "rederive" not in _skip:
+        session = rederive(session)
     fds = _Namespaces(session, _skip)
     try:
         session.verify()  # the pid was still the sandbox's once its namespaces were open
         return _run(session, list(argv), fds, (stdin, stdout, stderr), _skip)
     finally:
         fds.close()
+
+
+def rederive(session: SessionRecord) -> SessionRecord:
+    """``session`` with what the kernel tells instead of what the record says; LaunchError.
+
+    - uid and gid: the ids the sandbox's first command runs as (pid 1 when it has none), read
+      from ``/proc/PID/status`` and mapped through ``/proc/PID/{uid,gid}_map`` into its user
+      namespace;
+    - seccomp: when that command runs under a filter (``Seccomp: 2``), a record without a
+      program is refused (it was changed, or written by something else).
+    """
+    pid = session.command_pid() or session.init.pid
+    try:
+        status = _status(pid)
+        uid = _inside_id(pid, "uid", int(status["Uid"].split()[0]))
+        gid = _inside_id(pid, "gid", int(status["Gid"].split()[0]))
+    except (OSError, KeyError, ValueError, IndexError) as exc:
+        raise LaunchError(
+            f"cannot read the credentials of sandbox {session.id}'s process {pid}",
+            hint="is it still running? `agent-sandbox ps` lists the running sandboxes",
+        ) from exc
+    filtered = pid != session.init.pid and status.get("Seccomp", "0").strip() == "2"
+    if filtered and not session.seccomp:
+        raise LaunchError(
+            f"the record of sandbox {session.id} has no seccomp program, but its command "
+            "runs under one: the record was changed",
+            hint=f"not entering it; `agent-sandbox stop {session.id}` stops the sandbox",
+        )
+    return replace(session, uid=uid, gid=gid)
+
+
+def _status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as file:
+        lines = file.read().splitlines()
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
+def _inside_id(pid: int, kind: str, outside: int) -> int:
+    """The id in ``pid``'s user namespace that the host id ``outside`` maps to."""
+    with open(f"/proc/{pid}/{kind}_map", encoding="ascii") as file:
+        for line in file:
+            inside, lower, count = (int(word) for word in line.split())
+            if lower <= outside < lower + count:
+                return inside + outside - lower
+    raise ValueError(f"host {kind} {outside} is not mapped in process {pid}'s namespace")
 
 
 #: every rlimit the kernel has, as ``resource`` names them

@@ -5,7 +5,7 @@ the paths the policy names) is read here; the compiler itself stays pure.
 """
 
 # os-level on purpose: fd-relative calls, and no pathlib import on the start-up path
-# ruff: noqa: PTH102, PTH112, PTH115, PTH116, PTH117, PTH118, PTH123
+# ruff: noqa: PTH112, PTH115, PTH116, PTH117, PTH118, PTH123
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def probe_host(*, environ: Mapping[str, str] | None = None, paths: Iterable[str]
         user=user,
         home=home,
         tmpdir=tmpdir,
-        runtime_dir=_runtime_dir(env, uid, tmpdir),
+        runtime_dir=_runtime_dir(env),
         environ=MappingProxyType(env),
         git=probe_git(env, home),
     )
@@ -205,24 +205,8 @@ def _private_dir(path: str, uid: int) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == uid and stat.S_IMODE(st.st_mode) & 0o077 == 0
 
 
-def _runtime_dir(environ: Mapping[str, str], uid: int, tmpdir: str) -> str:
-    """``$XDG_RUNTIME_DIR`` when it exists and is ours, else a private 0700 dir under tmpdir."""
-    candidate = environ.get("XDG_RUNTIME_DIR", "")
-    if candidate and os.path.isabs(candidate) and _private_dir(candidate, uid):
-        return candidate
-    fallback = os.path.join(tmpdir, f"bwsandbox-runtime-{uid}")
-    try:
-        os.mkdir(fallback, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise DependencyError(
-            f"cannot create a runtime dir {fallback}: {exc.strerror}",
-            hint="set XDG_RUNTIME_DIR to a private directory you own",
-        ) from exc
-    if not _private_dir(fallback, uid):
-        raise DependencyError(
-            f"{fallback} is not a private directory owned by uid {uid}",
-            hint="remove it or set XDG_RUNTIME_DIR to a private directory you own",
-        )
-    return fallback
+def _runtime_dir(environ: Mapping[str, str]) -> str:
+    """The runtime dir (one decision, in :func:`bwsandbox._paths.runtime_dir`)."""
+    from bwsandbox._paths import runtime_dir
+
+    return runtime_dir(environ)

@@ -8,10 +8,16 @@ it. Only the invoking uid's runtime dir is read, and only records that uid owns.
 
 Writing is import-light (``os``, ``json``): the cache-hit launcher registers too. Reading gives
 :class:`~bwsandbox.runtime._registry_record.SessionRecord` values.
+
+``exec`` trusts a record's seccomp program, environment, cwd, uid and gid, so a record is
+authenticated: ``mac`` is a keyed BLAKE2b of the rest, with the key from
+:func:`bwsandbox._paths.record_key` (in the data dir, never bound into a sandbox). A record
+without a valid ``mac`` is ignored (and pruned) like a malformed one. Env-delivered secrets
+never enter a record (``hidden``); ``exec`` runs without them.
 """
 
 # os-level on purpose: the writer is on the start-up path (no pathlib)
-# ruff: noqa: PTH102, PTH104, PTH106, PTH108, PTH112, PTH117, PTH118, PTH120, PTH208, SIM105
+# ruff: noqa: PTH102, PTH104, PTH106, PTH108, PTH118, PTH120, PTH208, SIM105
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import json
 import os
 import stat
 import time
+from _blake2 import blake2b  # hashlib itself loads OpenSSL: milliseconds on the start-up path
 
 from bwsandbox._errors import LaunchError, WorkspaceError
 from bwsandbox.runtime._workdir import proc_start_time
@@ -39,37 +46,14 @@ __all__ = [
     "unregister",
 ]
 
-_VERSION = 1
+_VERSION = 2  # 2: authenticated (``mac``)
 
 
 def runtime_dir(environ: Mapping[str, str] | None = None) -> str:
     """The runtime dir as :func:`bwsandbox.runtime.probe_host` picks it (created if needed)."""
-    env = os.environ if environ is None else environ
-    uid = os.getuid()
-    candidate = env.get("XDG_RUNTIME_DIR", "")
-    if candidate and os.path.isabs(candidate) and _private_dir(candidate, uid):
-        return candidate
-    tmpdir = env.get("TMPDIR", "")
-    usable = (
-        tmpdir
-        and os.path.isabs(tmpdir)
-        and os.path.isdir(tmpdir)
-        and os.access(tmpdir, os.W_OK | os.X_OK)
-    )
-    base = os.path.realpath(tmpdir) if usable else "/tmp"  # the probe's fallback
-    fallback = os.path.join(base, f"bwsandbox-runtime-{uid}")
-    try:
-        os.mkdir(fallback, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise WorkspaceError(f"cannot create the runtime dir {fallback}: {exc.strerror}") from exc
-    if not _private_dir(fallback, uid):
-        raise WorkspaceError(
-            f"{fallback} is not a private directory owned by uid {uid}",
-            hint="remove it or set XDG_RUNTIME_DIR to a private directory you own",
-        )
-    return fallback
+    from bwsandbox._paths import runtime_dir as chosen
+
+    return chosen(environ)
 
 
 def registry_dir(runtime: str) -> str:
@@ -119,14 +103,19 @@ def register(
     cwd: str,
     uid: int,
     gid: int,
+    key: bytes,
     seccomp: bytes = b"",
+    hidden: Iterable[str] = (),
 ) -> str:
     """Write this sandbox's record atomically; returns its path (for :func:`unregister`).
 
     ``init_pid`` is the sandbox's pid 1 as bwrap's info fd reports it: every namespace of the
     sandboxed command, the nested user namespace included, is also its. ``seccomp`` is the
     BPF program bwrap installed (``--seccomp``), for ``exec`` to install the same one.
+    ``key`` authenticates the record (:func:`bwsandbox._paths.record_key`); variables named
+    in ``hidden`` (env-delivered secrets) are left out.
     """
+    secret = frozenset(hidden)
     record = {
         "version": _VERSION,
         "id": session,
@@ -138,12 +127,13 @@ def register(
         "supervisor": _process(os.getpid()),
         "bwrap": _process(bwrap_pid),
         "init": _process(init_pid),
-        "env": [[name, value] for name, value in env],
+        "env": [[name, value] for name, value in env if name not in secret],
         "cwd": cwd,
         "uid": uid,
         "gid": gid,
         "seccomp": seccomp.hex(),
     }
+    record["mac"] = _mac(key, record)
     directory = registry_dir(runtime)
     path = os.path.join(directory, f"{session}.json")
     data = json.dumps(record, separators=(",", ":")).encode()
@@ -160,6 +150,20 @@ def register(
         break
     _prune(directory, keep=f"{session}.json")
     return path
+
+
+def _mac(key: bytes, record: Mapping[str, object]) -> str:
+    """The record's authenticator: keyed BLAKE2b over its canonical JSON (without ``mac``)."""
+    body = {name: value for name, value in record.items() if name != "mac"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return blake2b(canonical, key=key[:64], digest_size=32, person=b"bwsandbox-rec").hexdigest()
+
+
+def _authentic(key: bytes, record: Mapping[str, object]) -> bool:
+    import hmac
+
+    mac = record.get("mac")
+    return isinstance(mac, str) and hmac.compare_digest(mac, _mac(key, record))
 
 
 def _prune(directory: str, keep: str) -> None:
@@ -236,20 +240,29 @@ def _load(path: str, uid: int) -> dict[str, object] | None:
     return value if isinstance(value, dict) and value.get("version") == _VERSION else None
 
 
-def list_sessions(runtime: str | None = None, *, prune: bool = True) -> list[SessionRecord]:
-    """Live sessions of this uid, oldest first; stale or malformed records are removed."""
+def list_sessions(
+    runtime: str | None = None, *, prune: bool = True, key: bytes | None = None
+) -> list[SessionRecord]:
+    """Live sessions of this uid, oldest first; stale, malformed or forged records are removed.
+
+    ``key``: the record key (default: :func:`bwsandbox._paths.record_key`).
+    """
+    from bwsandbox._paths import record_key
     from bwsandbox.runtime._registry_record import SessionRecord
 
     directory = registry_dir(runtime_dir() if runtime is None else runtime)
     uid = os.getuid()
     if not _private_dir(directory, uid):
         return []
+    secret = record_key() if key is None else key
     found: list[SessionRecord] = []
     for name in sorted(os.listdir(directory)):
         if not name.endswith(".json") or name.startswith("."):
             continue
         path = os.path.join(directory, name)
         raw = _load(path, uid)
+        if raw is not None and not _authentic(secret, raw):
+            raw = None  # changed by someone without the key: never trusted
         record = None if raw is None else SessionRecord.from_json(raw, path)
         if record is not None and record.id == name.removesuffix(".json") and record.alive():
             found.append(record)
@@ -259,9 +272,11 @@ def list_sessions(runtime: str | None = None, *, prune: bool = True) -> list[Ses
     return found
 
 
-def find_session(ident: str, runtime: str | None = None) -> SessionRecord:
+def find_session(
+    ident: str, runtime: str | None = None, *, key: bytes | None = None
+) -> SessionRecord:
     """The live session whose id is ``ident`` or starts with it (unique); else LaunchError."""
-    sessions = list_sessions(runtime)
+    sessions = list_sessions(runtime, key=key)
     exact = [s for s in sessions if s.id == ident]
     matches = exact or [s for s in sessions if ident and s.id.startswith(ident)]
     if len(matches) == 1:

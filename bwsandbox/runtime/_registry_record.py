@@ -124,8 +124,30 @@ class SessionRecord:
             return self.init.pid
         return min(children, key=lambda pid: (proc_start_time(pid) or 0, pid))
 
+    def supervisor_usage(self) -> tuple[int, int] | None:
+        """The supervisor's resident memory (KiB) and threads, from ``/proc/PID/status``.
+
+        The supervisor is the host-side process that holds the session's proxy and DNS
+        responder (filtered network), outside every limit set for the sandbox.
+        """
+        if not self.supervisor.alive():
+            return None
+        try:
+            with open(f"/proc/{self.supervisor.pid}/status", "rb") as file:
+                lines = file.read().splitlines()
+        except OSError:
+            return None
+        fields = dict(line.split(b":", 1) for line in lines if b":" in line)
+        try:
+            rss = int(fields[b"VmRSS"].split()[0])
+            threads = int(fields[b"Threads"].split()[0])
+        except (KeyError, IndexError, ValueError):
+            return None
+        return rss, threads
+
     def to_json(self) -> dict[str, object]:
         """What ``ps --json`` prints (no environment: it may hold secrets)."""
+        usage = self.supervisor_usage()
         return {
             "id": self.id,
             "client": self.client,
@@ -134,6 +156,8 @@ class SessionRecord:
             "started": self.started,
             "network": self.network,
             "supervisor_pid": self.supervisor.pid,
+            "supervisor_rss_kib": usage[0] if usage else None,
+            "supervisor_threads": usage[1] if usage else None,
             "bwrap_pid": self.bwrap.pid,
             "init_pid": self.init.pid,
             "command_pid": self.command_pid(),

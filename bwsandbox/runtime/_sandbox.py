@@ -7,7 +7,7 @@ when an earlier one failed (failures are kept in :attr:`Sandbox.cleanup_errors` 
 """
 
 # os-level on purpose: fd-relative calls, and no pathlib import on the start-up path
-# ruff: noqa: PTH100, PTH116, PTH118
+# ruff: noqa: PTH118
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import contextlib
 import enum
 import os
 import signal
-import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -217,7 +216,9 @@ class Sandbox:
     # -- start ---------------------------------------------------------------------------
 
     def _start(self) -> None:
-        project = _check_project(self.project)
+        from bwsandbox._guard import check_project
+
+        project = check_project(self.project, self.environ)
         environ = dict(os.environ if self.environ is None else self.environ)
         facts = probe_host(environ=environ)
         sweep_stale_workdirs(facts.tmpdir)
@@ -237,6 +238,7 @@ class Sandbox:
             interactive=interactive,
         )
         plan = self._compile(facts, workspace)
+        _check_binds(plan, environ)
         self._plan = plan
         audit = self._open_audit()
         from bwsandbox._events import policy_digest
@@ -295,7 +297,9 @@ class Sandbox:
         self, facts: HostFacts, plan: SandboxPlan, project: str, bwrap: int, init: int
     ) -> None:
         """Record the running sandbox for ``ps``/``exec``/``stop``; removed at teardown."""
+        from bwsandbox._paths import record_key
         from bwsandbox.compile._options import Fd
+        from bwsandbox.policy._model_secrets import SecretDelivery
         from bwsandbox.runtime._registry import register, unregister
 
         filters = {o.fd for o in plan.options if isinstance(o, Fd) and o.name == "--seccomp"}
@@ -312,7 +316,9 @@ class Sandbox:
             cwd=plan.cwd,
             uid=plan.user.uid,
             gid=plan.user.gid,
+            key=record_key(),
             seccomp=b"".join(d.content for d in plan.data if d.fd in filters),
+            hidden=(u.env for u in plan.secrets if u.deliver is SecretDelivery.ENV),
         )
         self._teardown(lambda: unregister(path))
 
@@ -610,17 +616,19 @@ def _bwrap_message(stderr: bytes | None) -> str:
     return lines[-1].removeprefix("bwrap: ") if lines else ""
 
 
-def _check_project(project: str) -> str:
-    path = os.path.realpath(os.path.abspath(project))
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise WorkspaceError(
-            f"project directory {project} does not exist", hint="pass an existing directory"
-        ) from exc
-    if not stat.S_ISDIR(st.st_mode):
-        raise WorkspaceError(f"project {project} is not a directory", hint="pass a directory")
-    return path
+def _check_binds(plan: SandboxPlan, environ: Mapping[str, str]) -> None:
+    """No bind may expose the session records, their key, the plan cache or user policies."""
+    from bwsandbox._guard import bind_exposure
+    from bwsandbox.compile._plan import MountKind
+
+    binds = [
+        (m.src, m.kind is MountKind.RW)
+        for m in plan.mounts
+        if m.kind in (MountKind.RO, MountKind.RW) and m.src
+    ]
+    reason = bind_exposure(binds, environ)
+    if reason is not None:
+        raise WorkspaceError(reason, hint="bind a directory below it, or something else")
 
 
 def _close_network(network: Any, audit: AuditSink) -> list[str]:

@@ -320,13 +320,15 @@ def test_keys_go_in_as_env_when_there_is_no_proxy(fake_host: FakeHost) -> None:
 
     fake_host.executable(fake_host.home / ".local" / "bin" / "claude")
     environ = {**fake_host.environ, "ANTHROPIC_API_KEY": "sk-x"}
+    project = fake_host.root / "project"  # not the root: it holds the (fake) home
+    project.mkdir(exist_ok=True)
     injected = prepare_agent(
-        "claude", client="c", project=str(fake_host.root), environ=environ, agent_args=()
+        "claude", client="c", project=str(project), environ=environ, agent_args=()
     )
     direct = prepare_agent(
         "claude",
         client="c",
-        project=str(fake_host.root),
+        project=str(project),
         environ=environ,
         agent_args=(),
         inject_keys=False,

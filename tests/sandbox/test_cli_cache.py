@@ -203,15 +203,24 @@ def test_a_command_removed_later_is_not_found(cached: Cli, project: Path) -> Non
 def test_a_sandbox_that_can_write_the_cache_dir_poisons_nothing(
     cached: Cli, runtime_dir: Path
 ) -> None:
+    """Binding the runtime dir (or the cache in it) is refused before anything runs.
+
+    (The cache also drops every entry a sandbox could have touched; with the bind refused,
+    that second defence is no longer reachable from the command line.)
+    """
     assert cached("run", "--", "true").returncode == 0
-    assert entries(runtime_dir)
+    before = {path: path.read_bytes() for path in entries(runtime_dir)}
+    assert before
     plans = runtime_dir / "agent-sandbox" / "plans"
     plant = f"for f in {plans}/*; do echo bad > $f; done; echo bad > {plans}/planted"
-    result = cached("run", "--rw", str(runtime_dir), "--", "sh", "-c", plant)
-    assert result.returncode == 0, result.describe()
-    assert entries(runtime_dir) == [], "everything the sandbox could touch is dropped"
+    for bound in (runtime_dir, plans):
+        result = cached("run", "--rw", str(bound), "--", "sh", "-c", plant)
+        assert result.returncode == 125, result.describe()
+        assert len(result.error_lines) == 1, result.describe()
+    assert {path: path.read_bytes() for path in entries(runtime_dir)} == before, "untouched"
+    assert not (plans / "planted").exists()
     again = cached("run", "--", "true")
-    assert (path_taken(again), again.returncode) == ("full", 0)
+    assert again.returncode == 0, again.describe()
 
 
 def test_keep_workdir_on_a_hit(cached: Cli) -> None:

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from bwsandbox._paths import record_key
 from bwsandbox.runtime._exec import exec_in_session
 from bwsandbox.runtime._registry import (
+    _mac,
     find_session,
     list_sessions,
     proc_start_time,
@@ -142,10 +144,25 @@ def test_ps_lists_the_running_sandbox(cli: Cli, running: Running, project: Path)
     assert row["supervisor_pid"] == running.proc.pid
     assert "env" not in row, "ps never shows the sandbox's environment (it may hold secrets)"
 
+    status = Path(f"/proc/{running.proc.pid}/status").read_text()
+    assert row["supervisor_threads"] == int(status_field(status, "Threads"))
+    rss = int(status_field(status, "VmRSS"))
+    assert rss // 2 < row["supervisor_rss_kib"] < rss * 2, "the supervisor's memory, in KiB"
+
     table = cli("ps")
     header, entry = table.stdout.splitlines()
-    assert header.split() == ["ID", "CLIENT", "AGENT", "PROJECT", "STARTED", "NETWORK"]
-    assert entry.split() == [
+    assert header.split() == [
+        "ID",
+        "CLIENT",
+        "AGENT",
+        "PROJECT",
+        "STARTED",
+        "NETWORK",
+        "SUP-MEM",
+        "SUP-THREADS",
+    ]
+    cells = entry.split()
+    assert cells[:6] == [
         running.id,
         "default",
         "base",
@@ -153,6 +170,8 @@ def test_ps_lists_the_running_sandbox(cli: Cli, running: Running, project: Path)
         row["started"],
         "none",
     ]
+    assert re.fullmatch(r"\d+M", cells[6]), cells
+    assert cells[7] == str(row["supervisor_threads"]), "the supervisor's threads"
 
 
 def test_the_record_is_private(cli: Cli, running: Running) -> None:
@@ -404,16 +423,25 @@ def test_a_cache_hit_registers_too(cli: Cli, project: Path) -> None:
 
 
 def test_a_tampered_record_cannot_redirect_exec(cli: Cli, running: Running) -> None:
-    """A record naming some other process (not this sandbox's pid 1) is refused."""
+    """A changed record fails its MAC; re-signed (as if unchecked), the process chain refuses."""
     path = Path(registry_dir(str(cli.runtime_dir))) / f"{running.id}.json"
     raw = json.loads(path.read_text())
     raw["init"] = {"pid": os.getpid(), "start": proc_start_time(os.getpid())}
     path.write_text(json.dumps(raw))
-    record = find_session(running.id, str(cli.runtime_dir))
     result = cli("exec", running.id, "--", "true")
     assert result.returncode == 125, result.describe()
     assert len(result.error_lines) == 1
-    assert record.init.pid == os.getpid()
+    assert "no running sandbox" in result.error_lines[0], "the forged record is not trusted"
+    assert not path.exists(), "pruned"
+    raw["mac"] = _mac(record_key(), raw)  # the next defence, alone: the MAC is made to pass
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.write_text(json.dumps(raw))
+    record = find_session(running.id, str(cli.runtime_dir))
+    assert record.init.pid == os.getpid(), "control: a re-signed record is read"
+    result = cli("exec", running.id, "--", "true")
+    assert result.returncode == 125, result.describe()
+    assert len(result.error_lines) == 1
+    assert "no longer running" in result.error_lines[0]
 
 
 LIMITS = "cat /proc/self/cgroup; grep -E '^Max (data size|processes|open files)' /proc/self/limits"

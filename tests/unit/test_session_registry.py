@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from bwsandbox._errors import LaunchError, WorkspaceError
+from bwsandbox._paths import record_key
 from bwsandbox.runtime._exec import _lowest
+from bwsandbox.runtime._probe import probe_host
 from bwsandbox.runtime._registry import (
     find_session,
     list_sessions,
@@ -45,6 +47,7 @@ def _register(runtime: str, session: str, **overrides: object) -> str:
         "uid": 1000,
         "gid": 1000,
         "seccomp": b"\x06\x00\x00\x00\x00\x00\xff\x7f",
+        "key": record_key(),
     }
     fields.update(overrides)
     return register(runtime, **fields)  # type: ignore[arg-type]
@@ -145,7 +148,8 @@ def test_runtime_dir_follows_the_probe(tmp_path: Path) -> None:
     loose.mkdir(mode=0o755)
     loose.chmod(0o755)
     fallback = runtime_dir({"XDG_RUNTIME_DIR": str(loose), "TMPDIR": str(tmp_path)})
-    assert fallback == str(tmp_path.resolve() / f"bwsandbox-runtime-{os.getuid()}")
+    assert fallback == probe_host(environ={"XDG_RUNTIME_DIR": str(loose)}).runtime_dir
+    assert not fallback.startswith(str(tmp_path)), "$TMPDIR is not where the runtime dir goes"
 
 
 def test_verify_checks_the_process_chain(runtime: str) -> None:
