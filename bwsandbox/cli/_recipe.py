@@ -308,6 +308,8 @@ def finish(
     workdir = sandbox.workdir
     if workdir is None:
         return None
+    if sandbox.policy.hardening.terminal_filter and (os.isatty(1) or os.isatty(2)):
+        return None  # the output goes through the terminal filter: the runtime's relay
     recipe = _render(resolved, sandbox.plan, workdir, environ)
     if recipe is None or recipe != prepared.recipe:
         return None

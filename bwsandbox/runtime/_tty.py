@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["HostTerminal", "Pty", "open_pty"]
+__all__ = ["HostTerminal", "Pty", "open_output_pty", "open_pty"]
 
 _TIOCGSID = getattr(termios, "TIOCGSID", 0x5429)
 _WINSIZE = struct.Struct("HHHH")
@@ -142,3 +142,15 @@ def open_pty(host: HostTerminal | None) -> Pty:
     pty.sync_winsize()
     os.set_blocking(master, False)
     return pty
+
+
+def open_output_pty(out_fd: int) -> Pty:
+    """A pty for output only (a non-interactive session writing to the terminal ``out_fd``):
+    the command still sees a terminal on stdout/stderr, and what it writes reaches the user's
+    terminal through the supervisor's relay (and the terminal filter)."""
+    master, slave = os.openpty()
+    with contextlib.suppress(termios.error):
+        termios.tcsetattr(slave, termios.TCSANOW, termios.tcgetattr(out_fd))
+    _copy_winsize(out_fd, master)
+    os.set_blocking(master, False)
+    return Pty(master=master, slave=slave, slave_path="")
