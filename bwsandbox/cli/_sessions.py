@@ -31,8 +31,11 @@ def ps(
         for session in sessions:
             typer.echo(json.dumps(session.to_json(), separators=(",", ":")))
         return 0
-    rows = [_COLUMNS] + [
-        (s.id, s.client, s.policy, s.project, s.started, s.network) for s in sessions
+    from bwsandbox._printable import printable
+
+    rows: list[tuple[str, ...]] = [_COLUMNS] + [
+        tuple(printable(c) for c in (s.id, s.client, s.policy, s.project, s.started, s.network))
+        for s in sessions
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS) - 1)]
     for row in rows:

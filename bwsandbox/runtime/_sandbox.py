@@ -278,7 +278,9 @@ class Sandbox:
         if process.child_pid is None:
             raise self._setup_error(exit_code(process.wait()))
         if plan.network.mode is NetworkMode.FILTERED:
-            network = _open_network(plan, audit, self._session_id, injections)
+            network = _open_network(
+                plan, audit, self._session_id, injections, self.policy.network.quiet
+            )
             self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
             network.attach(process.child_pid)
         self._register(facts, plan, project, process.pid, process.child_pid)
@@ -672,7 +674,11 @@ def _deliver_secrets(
 
 
 def _open_network(
-    plan: SandboxPlan, audit: AuditSink, session_id: str, injections: tuple[Any, ...] = ()
+    plan: SandboxPlan,
+    audit: AuditSink,
+    session_id: str,
+    injections: tuple[Any, ...] = (),
+    quiet: tuple[str, ...] = (),
 ) -> Any:
     try:
         from bwsandbox.net import open_network
@@ -681,6 +687,9 @@ def _open_network(
             "filtered networking is not available in this installation",
             hint="reinstall bwsandbox, or use --network none",
         ) from exc
+    extra: dict[str, Any] = {}  # only what is set: test fakes take the minimal signature
     if injections:
-        return open_network(plan.network, audit=audit, session_id=session_id, injections=injections)
-    return open_network(plan.network, audit=audit, session_id=session_id)
+        extra["injections"] = injections
+    if quiet:
+        extra["quiet"] = quiet
+    return open_network(plan.network, audit=audit, session_id=session_id, **extra)

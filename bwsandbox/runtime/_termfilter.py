@@ -246,9 +246,10 @@ class TermFilter:
                 return m.end()
             params, inter, final = m.group(1), m.group(2), m.group(3)[0]
             if _csi_verdict(params, inter, final):
-                if final in b"cnu" or (final == 0x70 and inter == b"$"):
-                    if final != 0x75 or params == b"?":
-                        self.answered += 1
+                if (final in b"cn" or (final == 0x70 and inter == b"$")) or (
+                    final == 0x75 and params == b"?"
+                ):
+                    self.answered += 1
                 out.append(m.group())
             else:
                 self.dropped += 1
