@@ -13,7 +13,8 @@ lets through only
   movement and editing, scroll regions, DEC private modes (alternate screen, bracketed
   paste, mouse, focus, synchronized output), cursor shape, kitty keyboard flags, charset
   designations, titles (OSC 0/1/2), http(s) hyperlinks (OSC 8), colour settings, desktop
-  notifications (OSC 9, OSC 777), prompt marks (OSC 133);
+  notifications (OSC 9, OSC 777), prompt marks (OSC 133), the agent state that Claude Code
+  and Codex announce (``OSC 7501;state=idle:app=codex``);
 - a few *numeric* reports TUIs cannot work without (see :data:`ANSWERED`): the terminal's
   answer is made of digits (and colour values) that the sandbox cannot choose.
 
@@ -124,6 +125,7 @@ def _esc_verdict(inter: bytes, final: int) -> bool:
 _HTTP = re.compile(rb"https?://", re.IGNORECASE)
 _COLOUR_SPEC = re.compile(rb"[\x21-\x7e]*")
 _CONEMU = re.compile(rb"\d+(?:;|\Z)")
+_AGENT_STATE = re.compile(rb"state=[a-z]+(?::app=[a-z0-9_-]+)?")
 
 
 def _osc_verdict(payload: bytes) -> bool:
@@ -142,6 +144,8 @@ def _osc_verdict(payload: bytes) -> bool:
         return True  # colour resets, pointer shape, prompt marks
     if code == b"9":  # desktop notification (iTerm2); of ConEmu's 9;N commands only 9;4 progress
         return _CONEMU.match(rest) is None or rest.startswith(b"4;")
+    if code == b"7501":  # agent state (Claude Code, Codex): the set form only, never "?"
+        return _AGENT_STATE.fullmatch(rest) is not None
     return code == b"777" and rest.startswith(b"notify;")
 
 

@@ -48,9 +48,7 @@ def _policy(tmp_path: Path) -> Path:
     return path
 
 
-def test_summary_escapes_names_groups_hosts_and_hushes_quiet_ones(
-    cli: Cli, tmp_path: Path
-) -> None:
+def test_summary_escapes_names_groups_hosts_and_hushes_quiet_ones(cli: Cli, tmp_path: Path) -> None:
     result = cli("run", "--policy", str(_policy(tmp_path)), "--", "python3", "-c", _ASK)
     assert result.returncode == 0, result.describe()
     assert "refused" in result.stdout, result.describe()

@@ -27,6 +27,8 @@ DROPPED = {
     "osc50-font-query": b"\x1b]50;?\x07",
     "osc9-conemu-run": b"\x1b]9;7;calc.exe\x07",
     "osc99-kitty-notify-query": b"\x1b]99;i=1:p=?;\x1b\\",
+    "osc7501-query": b"\x1b]7501;?\x07",
+    "osc7501-other": b"\x1b]7501;run=/bin/sh\x07",
     "title-report": b"\x1b[21t",
     "icon-report": b"\x1b[20t",
     "size-px-report": b"\x1b[14t",
@@ -97,6 +99,7 @@ KEPT = {
     "notify": b"\x1b]9;Claude is waiting\x07\x1b]777;notify;Codex;done\x07",
     "progress": b"\x1b]9;4;1;50\x07",
     "prompt-marks": b"\x1b]133;A\x07\x1b]133;B\x07",
+    "agent-state": b"\x1b]7501;state=working:app=codex\x1b\\\x1b]7501;state=clear\x1b\\",
     "reset": b"\x1bc\x1b[!p",
     "utf8-text": "héllo ─│█\u276f✓ 日本語 🙂\r\n\tend\x07\x08".encode(),
     # the report requests passed on purpose (numeric answers; the module docstring)
@@ -259,6 +262,7 @@ def _osc_violation(payload: bytes) -> list[str]:
     code, _, rest = payload.partition(b";")
     bad = (
         code in (b"52", b"7", b"1337", b"50", b"99", b"5", b"51", b"666")
+        or (code == b"7501" and re.fullmatch(rb"state=[a-z]+(:app=[a-z0-9_-]+)?", rest) is None)
         or (code == b"8" and rest.partition(b";")[2][:4] not in (b"", b"http", b"HTTP"))
         or (code == b"8" and b"://" in rest and not re.search(rb";https?://", rest, re.I))
         or (b"?" in payload and code not in (b"4", b"10", b"11", b"12", b"17", b"19", b"8", b"0"))
