@@ -185,6 +185,7 @@ def _render(
         "watched": [path.replace(workdir, WORKDIR) for path in plan.watched],
         "sessions": os.path.join(_paths.client_dir(resolved.client), "sessions"),
         "keep_workdir": resolved.keep_workdir,
+        "terminal_filter": resolved.policy.hardening.terminal_filter,
         "audit_start": _audit_start(resolved, plan, workdir),
     }
 
@@ -308,8 +309,6 @@ def finish(
     workdir = sandbox.workdir
     if workdir is None:
         return None
-    if sandbox.policy.hardening.terminal_filter and (os.isatty(1) or os.isatty(2)):
-        return None  # the output goes through the terminal filter: the runtime's relay
     recipe = _render(resolved, sandbox.plan, workdir, environ)
     if recipe is None or recipe != prepared.recipe:
         return None

@@ -54,6 +54,13 @@ _TEXT = re.compile(
     rb"|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
     rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})+"
 )
+# the fast path: text bytes (valid UTF-8 checked apart) and the commonest allowed sequences,
+# each also allowed by the tables below (a test checks that); C1 code points found apart
+_FAST = re.compile(
+    rb"(?:[\x07-\x0f\x20-\x7e\x80-\xff]+|\x1b\[[0-9;:]{0,64}[@A-HJKLMPSTXdfmr]"
+    rb"|\x1b\[\?[0-9;]{0,64}[hl]|\x1b[78=>])+"
+)
+_C1 = re.compile(rb"\xc2[\x80-\x9f]")
 # a proper prefix of a well-formed multibyte sequence, at the end of the buffer
 _UTF8_PREFIX = re.compile(
     rb"(?:\xc2|[\xc3-\xdf]|\xe0(?:[\xa0-\xbf])?|[\xe1-\xec\xee\xef](?:[\x80-\xbf])?"
@@ -84,6 +91,10 @@ _CSI_ALLOWED: dict[tuple[bytes, bytes], frozenset[int]] = {
     (b"", b"!"): frozenset(b"p"),  # DECSTR soft reset
     (b"", b'"'): frozenset(b"pq"),  # DECSCL, DECSCA
 }
+
+
+#: verdicts of sequences seen (SGR and cursor moves repeat a lot); bounded
+_CSI_SEEN: dict[bytes, bool] = {}
 
 
 def _csi_verdict(params: bytes, inter: bytes, final: int) -> bool:
@@ -174,6 +185,19 @@ class TermFilter:
         i = self._resume(buf, 0)
         n = len(buf)
         while i < n:
+            # fast path: a run of text and the commonest allowed sequences (SGR, cursor moves,
+            # DEC modes), the text checked by the C decoder
+            m = _FAST.match(buf, i)
+            if m is not None:
+                run = m.group()
+                try:
+                    run.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    run = run[: exc.start]  # the well-formed part; the rest byte-wise
+                if run and _C1.search(run) is None:
+                    out.append(run)
+                    i += len(run)
+                    continue
             m = _TEXT.match(buf, i)
             if m is not None:
                 out.append(m.group())
@@ -249,7 +273,14 @@ class TermFilter:
                 self.dropped += 1
                 return m.end()
             params, inter, final = m.group(1), m.group(2), m.group(3)[0]
-            if _csi_verdict(params, inter, final):
+            seq = m.group()
+            verdict = _CSI_SEEN.get(seq)
+            if verdict is None:
+                verdict = _csi_verdict(params, inter, final)
+                if len(_CSI_SEEN) >= 4096:
+                    _CSI_SEEN.clear()
+                _CSI_SEEN[seq] = verdict
+            if verdict:
                 if (final in b"cn" or (final == 0x70 and inter == b"$")) or (
                     final == 0x75 and params == b"?"
                 ):

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Cli, agent_sandbox_command
+
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
 
 SUPERVISOR = """
@@ -121,3 +123,62 @@ def test_stderr_on_the_terminal_is_filtered_when_stdout_is_not(
     for sequence in DANGEROUS:
         assert (sequence in out) is not filter_on, (sequence, out)
     assert log.read_bytes().startswith(b"to-file\x1b]52;c;eA==\x07")  # a file: unchanged
+
+
+def _cli_on_a_terminal(cli: Cli, *args: str) -> tuple[bytes, str]:
+    """``agent-sandbox ARGS`` with stdin /dev/null and stdout/stderr on a fresh terminal:
+    (what the terminal got, which path ran: "fast" or "full")."""
+    master, slave = os.openpty()
+    env = dict(cli.env, PYTHONPROFILEIMPORTTIME="1")
+    env.pop("AGENT_SANDBOX_PLAN_CACHE", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    proc = subprocess.Popen(
+        [*agent_sandbox_command(), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=cli.cwd,
+    )
+    os.close(slave)
+    output = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            proc.kill()
+            pytest.fail(f"no end; output so far: {output!r}")
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    assert proc.wait(timeout=30) == 0, output
+    path = "full" if b"bwsandbox.cli._resolve" in output else "fast"
+    assert path == "full" or b"bwsandbox.cli._fastlaunch" in output, output
+    return output, path
+
+
+@pytest.mark.parametrize("filter_on", [True, False], ids=["filter", "control-no-filter"])
+def test_cached_launches_filter_the_terminal_too(cli: Cli, tmp_path: Path, filter_on: bool) -> None:
+    from bwsandbox.cli._recipe import runtime_changes
+
+    assert runtime_changes() == [], "the plan cache is off: review the fast launcher"
+    args = ["run"]
+    if not filter_on:
+        policy = tmp_path / "nofilter.toml"
+        policy.write_text("[hardening]\nterminal_filter = false\n")
+        args += ["--policy", str(policy)]
+    shell = f"printf '{ATTACK}'; test -t 1 && echo STDOUT-IS-A-TTY; printf '{ATTACK}' >&2"
+    args += ["--", "sh", "-c", shell]
+    paths = []
+    for _ in range(2):  # a miss (the runtime), then a hit (the fast launcher)
+        out, path = _cli_on_a_terminal(cli, *args)
+        paths.append(path)
+        assert out.count(b"\x1b[1;31mRED\x1b[0m") == 2, out
+        assert b"STDOUT-IS-A-TTY" in out
+        for sequence in DANGEROUS:
+            assert (sequence in out) is not filter_on, (path, sequence, out)
+    assert paths == ["full", "fast"]

@@ -350,3 +350,20 @@ def test_text_and_allowed_sequences_pass_byte_identical(
 ) -> None:
     data = b"".join(pieces)
     assert _run(_split(data, cuts)) == data
+
+
+def test_fast_path_sequences_are_allowed_by_the_tables() -> None:
+    """Every sequence the fast path lets through whole is one the tables allow."""
+    from bwsandbox.runtime import _termfilter as tf
+
+    for final in b"@ABCDEFGHJKLMPSTXdfmr":
+        for params in (b"", b"1", b"1;2", b"38:2::1:2:3", b";;"):
+            assert tf._FAST.fullmatch(b"\x1b[" + params + bytes([final]))
+            assert tf._csi_verdict(params, b"", final), (params, final)
+    for final in b"hl":
+        assert tf._csi_verdict(b"?1049", b"", final)
+    for final in b"78=>":
+        assert tf._esc_verdict(b"", final)
+    for byte in range(0x40, 0x7F):  # nothing else ends a fast-path CSI
+        if byte not in b"@ABCDEFGHJKLMPSTXdfmr":
+            assert not tf._FAST.fullmatch(b"\x1b[1" + bytes([byte]))
