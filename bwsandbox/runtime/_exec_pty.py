@@ -3,7 +3,9 @@
 Like the first process of an interactive sandbox, a command run by ``exec`` from a terminal
 never holds the host's terminal: it gets the slave of a new pty as its controlling terminal
 (TIOCSTI and job control stay inside), and the caller relays bytes between that pty's master
-and the host terminal, which is in raw mode meanwhile (restored by the caller).
+and the host terminal, which is in raw mode meanwhile (restored by the caller). What the
+command writes goes through the terminal filter (:mod:`bwsandbox.runtime._termfilter`), as
+in the session itself.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def relay(
     pty: Pty, in_fd: int, out_fd: int, report_r: int, on_report: Callable[[bytes], None]
 ) -> None:
     """Host terminal <-> the pty's master until the helper is done (the command exited)."""
+    from bwsandbox.runtime._termfilter import TermFilter
+
+    clean = TermFilter().feed
     sources = [report_r, pty.master, in_fd]
     while report_r in sources:
         try:
@@ -53,7 +58,7 @@ def relay(
             elif fd == report_r:
                 on_report(data)
             elif fd == pty.master:
-                _write_all(out_fd, data)
+                _write_all(out_fd, clean(data))
             else:
                 _write_all(pty.master, data)
     while pty.master in sources:  # what the command wrote last
@@ -63,7 +68,7 @@ def relay(
             break
         if not data:
             break
-        _write_all(out_fd, data)
+        _write_all(out_fd, clean(data))
 
 
 def _write_all(fd: int, data: bytes) -> None:
