@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from bwsandbox import _paths  # noqa: E402
 from bwsandbox.runtime._termfilter import filter_bytes  # noqa: E402
+from tests.conftest import agent_sandbox_command  # noqa: E402
 from tests.fakes import FakeAnthropic, FakeOpenAI  # noqa: E402
 
 REPLY = "Hi from the fake API, tui-7731."
@@ -116,15 +117,18 @@ def main() -> int:
     parser.add_argument("agent", choices=("claude", "codex"))
     parser.add_argument("--no-filter", action="store_true", help="the control run")
     parser.add_argument("--patience", type=float, default=60)
+    parser.add_argument("--bindir", help="where the agent is (default: install-agents.sh)")
     args = parser.parse_args()
-    bindir = Path(
-        subprocess.run(
+    if args.bindir:
+        bindir = Path(args.bindir)
+    else:
+        installed = subprocess.run(
             ["bash", str(REPO / "scripts" / "install-agents.sh"), args.agent],
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.split()[-1]
-    )
+        )
+        bindir = Path(installed.stdout.split()[-1])
     client = f"termcheck-{os.getpid()}"
     project = tempfile.mkdtemp(prefix="termcheck-")
     fake = FakeAnthropic(reply=REPLY) if args.agent == "claude" else FakeOpenAI(reply=REPLY)
@@ -140,7 +144,7 @@ def main() -> int:
         else:
             env |= {"OPENAI_API_KEY": "test", "OPENAI_BASE_URL": f"http://{host}:{api.port}/v1"}
             seed_codex(client, project)
-        argv = [str(REPO / ".venv" / "bin" / "agent-sandbox"), args.agent, "--client", client]
+        argv = [*agent_sandbox_command(), args.agent, "--client", client]
         argv += ["--record", "--add-host", f"{host}=127.0.0.1", "--allow", f"{host}:{api.port}"]
         if args.no_filter:
             policy = Path(project).with_suffix(".toml")
