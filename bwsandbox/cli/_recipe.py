@@ -79,7 +79,7 @@ REVIEWED_RUNTIME: dict[str, str] = {
     "_launch.py": "8360b4b3a9a77ad0aba7664e325af3af9acf501790e153a1e657f16545c3a971",
     "_protect.py": "64b80b7edfd3ff9572d130ca9075857c8fcb177160f0023cafe24afff5262711",
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "9d8b951e2566f2a6aa6ca46ee7f80ff0b5769fb19c568006d7c9e8ec2fdece85",
+    "_sandbox.py": "ea87b3e980bbcef42e6852287d0ffacb4184817188163013832589994fb178d8",
     "_supervise.py": "64018e50c0774651fb8d23795d6c89725e7654d3e2a7a8b633cf7cab29e3c359",
     "_workdir.py": "d571913633dca9952bde85746d9f9d7e0bba7457043b78b046dd5301d4e74deb",
 }

@@ -447,8 +447,8 @@ class Sandbox:
                 ends.append(write_end)
             stdout, stderr = ends
         elif tap is not None or self._filters_terminal(stdout, stderr):
-            # recorded, or a terminal to protect: through pipes, relayed to where they go
-            stdout, stderr = self._recorded_pipes(relays, tap, stdout, stderr)
+            # recorded, or a terminal to protect: relayed by the supervisor to where they go
+            stdout, stderr = self._relayed_output(relays, tap, stdout, stderr)
         return Stdio(stdin, stdout, stderr), (), None, relays
 
     def _filters_terminal(self, *fds: int | None) -> bool:
@@ -465,7 +465,7 @@ class Sandbox:
 
         return TermFilter().feed
 
-    def _recorded_pipes(
+    def _relayed_output(
         self,
         relays: list[Relay],
         tap: Callable[[bytes], None] | None,

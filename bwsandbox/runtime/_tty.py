@@ -5,6 +5,11 @@ supervisor opened, and the supervisor relays bytes between that pty's master and
 terminal (put in raw mode, restored on every exit path). ``TIOCSTI`` inside can only inject
 into the sandbox's own pty.
 
+What the sandbox writes reaches the host terminal through the terminal filter
+(:mod:`bwsandbox.runtime._termfilter`, the relay's ``clean``); a non-interactive session whose
+stdout or stderr is a terminal writes to an output-only pty (:func:`open_output_pty`) for the
+same reason, and still sees a terminal.
+
 Inside, ``setsid --ctty`` (util-linux) makes the slave the controlling terminal of a new
 session led by the command, so Ctrl-C and job control act on the command's process group and
 never on bwrap's monitor (which would take the whole sandbox down with it).
