@@ -68,7 +68,7 @@ _FORWARDED = (
 
 
 class _TerminalRelay:
-    """The runtime's output pty and filter (``Sandbox._recorded_pipes`` with
+    """The runtime's output pty and filter (``Sandbox._relayed_output`` with
     ``runtime._tty.open_output_pty``) for a cached launch: the command writes to a private
     pty, a thread passes what it writes through the terminal filter to the user's terminal.
     A thread, because this path has no poll loop (it only waits for bwrap)."""
