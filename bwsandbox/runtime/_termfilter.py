@@ -19,14 +19,15 @@ lets through only
   answer is made of digits (and colour values) that the sandbox cannot choose.
 
 Everything else is dropped whole: an unknown or malformed sequence, one with a control byte
-in it, an over-long one, every DCS/APC/PM/SOS string, 8-bit C1 controls (raw or UTF-8
-encoded), ``ESC Z``, ``ENQ``. The safety argument is structural: the output is a
+in it, an over-long one, every DCS/APC/PM/SOS string, C1 controls (UTF-8 encoded; a raw
+8-bit one is malformed UTF-8 and becomes U+FFFD), ``ESC Z``, ``ENQ``. The safety argument is structural: the output is a
 concatenation of text (no ESC, no C1) and complete allowed sequences, so the terminal's
 parser is back in its ground state after each piece, whatever the sandbox sent and however
 its writes were split. ``tests/unit/test_termfilter.py`` checks that with hypothesis against
 an independent tokenizer.
 
-The filter assumes a UTF-8 terminal (bytes that are not well-formed UTF-8 are dropped).
+The filter assumes a UTF-8 terminal: bytes that are not well-formed UTF-8 become U+FFFD (as
+a UTF-8 terminal shows them), so an overlong or 8-bit form of ESC or CSI never gets through.
 Pure and import-light (``re`` only): it is on the interactive start-up path.
 """
 
@@ -61,6 +62,7 @@ _FAST = re.compile(
     rb"|\x1b\[\?[0-9;]{0,64}[hl]|\x1b[78=>])+"
 )
 _C1 = re.compile(rb"\xc2[\x80-\x9f]")
+_JUNK = re.compile(rb"[\x00-\x06\x10-\x1a\x1c-\x1f\x7f]+")
 # a proper prefix of a well-formed multibyte sequence, at the end of the buffer
 _UTF8_PREFIX = re.compile(
     rb"(?:\xc2|[\xc3-\xdf]|\xe0(?:[\xa0-\xbf])?|[\xe1-\xec\xee\xef](?:[\x80-\xbf])?"
@@ -190,14 +192,27 @@ class TermFilter:
             m = _FAST.match(buf, i)
             if m is not None:
                 run = m.group()
-                try:
-                    run.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    run = run[: exc.start]  # the well-formed part; the rest byte-wise
-                if run and _C1.search(run) is None:
-                    out.append(run)
+                if m.end() == n:  # a character cut by the read: held for the next one
+                    tail = _UTF8_PREFIX.search(run, max(0, len(run) - 3))
+                    if tail is not None:
+                        run = run[: tail.start()]
+                if run:
                     i += len(run)
+                    try:
+                        run.decode("utf-8")
+                    except UnicodeDecodeError:  # malformed bytes: U+FFFD, as terminals show
+                        self.dropped += 1
+                        run = run.decode("utf-8", "replace").encode()
+                    if _C1.search(run) is not None:  # C1 controls (U+0080..U+009F)
+                        self.dropped += 1
+                        run = _C1.sub(b"", run)
+                    out.append(run)
                     continue
+            m = _JUNK.match(buf, i)
+            if m is not None:  # other C0 controls and DEL, dropped in bulk
+                self.dropped += 1
+                i = m.end()
+                continue
             m = _TEXT.match(buf, i)
             if m is not None:
                 out.append(m.group())
