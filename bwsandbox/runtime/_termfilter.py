@@ -20,11 +20,11 @@ lets through only
 
 Everything else is dropped whole: an unknown or malformed sequence, one with a control byte
 in it, an over-long one, every DCS/APC/PM/SOS string, C1 controls (UTF-8 encoded; a raw
-8-bit one is malformed UTF-8 and becomes U+FFFD), ``ESC Z``, ``ENQ``. The safety argument is structural: the output is a
-concatenation of text (no ESC, no C1) and complete allowed sequences, so the terminal's
-parser is back in its ground state after each piece, whatever the sandbox sent and however
-its writes were split. ``tests/unit/test_termfilter.py`` checks that with hypothesis against
-an independent tokenizer.
+8-bit one is malformed UTF-8 and becomes U+FFFD), ``ESC Z``, ``ENQ``. The safety argument
+is structural: the output is a concatenation of text (no ESC, no C1) and complete allowed
+sequences, so the terminal's parser is back in its ground state after each piece, whatever
+the sandbox sent and however its writes were split. ``tests/unit/test_termfilter.py``
+checks that with hypothesis against an independent tokenizer.
 
 The filter assumes a UTF-8 terminal: bytes that are not well-formed UTF-8 become U+FFFD (as
 a UTF-8 terminal shows them), so an overlong or 8-bit form of ESC or CSI never gets through.
