@@ -33,7 +33,9 @@ _EXIT_INTERRUPTED = 130
 
 def fail(message: str, status: int = EXIT_FAILURE) -> int:
     """Print the one ``error:`` line and return ``status``."""
-    line = " ".join(message.split()) or "failed"
+    from bwsandbox._printable import printable
+
+    line = printable(" ".join(message.split()), limit=2000) or "failed"
     try:
         sys.stderr.write(f"error: {line}\n")
         sys.stderr.flush()

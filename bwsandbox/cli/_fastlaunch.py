@@ -22,6 +22,7 @@ Imports: builtin modules, ``bwsandbox._errors``, ``bwsandbox.runtime._workdir`` 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import sys
@@ -52,6 +53,89 @@ _FORWARDED = (
     signal.SIGUSR1,
     signal.SIGUSR2,
 )
+
+
+class _TerminalRelay:
+    """The runtime's output pty and filter (``Sandbox._relayed_output`` with
+    ``runtime._tty.open_output_pty``) for a cached launch: the command writes to a private
+    pty, a thread passes what it writes through the terminal filter to the user's terminal.
+    A thread, because this path has no poll loop (it only waits for bwrap)."""
+
+    def __init__(self, target: int) -> None:
+        import termios
+
+        from bwsandbox.runtime._termfilter import TermFilter
+
+        self.target = target
+        self.master, self.slave = os.openpty()
+        try:
+            termios.tcsetattr(self.slave, termios.TCSANOW, termios.tcgetattr(target))
+        except termios.error:
+            pass
+        try:
+            size = fcntl.ioctl(target, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+        except OSError:
+            pass
+        self.filter = TermFilter()
+        self.thread: object = None
+
+    def start(self) -> None:
+        import threading
+
+        os.close(self.slave)  # bwrap holds it now: EOF (EIO) when the sandbox is gone
+        self.slave = -1
+        thread = threading.Thread(target=self._run, name="terminal-filter", daemon=True)
+        thread.start()
+        self.thread = thread
+
+    def _run(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO: the last slave fd closed
+                data = b""
+            if not data:
+                return
+            out = memoryview(self.filter.feed(data))
+            while out:
+                try:
+                    out = out[os.write(self.target, out) :]
+                except InterruptedError:
+                    continue
+                except OSError:  # the terminal went away: keep draining the pty
+                    break
+
+    def close(self, patience: float = 2.0) -> None:
+        thread = self.thread
+        if thread is not None:
+            thread.join(patience)  # type: ignore[attr-defined]
+        for fd in (self.slave, self.master):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.slave = self.master = -1
+
+
+def _terminal_relays(
+    recipe: dict[str, object],
+) -> tuple[list[_TerminalRelay], tuple[int, int, int] | None]:
+    """One relay per terminal among stdout/stderr (one for both when they are the same), and
+    the stdio to give bwrap (None: inherit ours)."""
+    if not recipe.get("terminal_filter") or not (os.isatty(1) or os.isatty(2)):
+        return [], None
+    try:
+        same = os.path.samestat(os.fstat(1), os.fstat(2))
+    except OSError:
+        same = False
+    if same:
+        relay = _TerminalRelay(1)
+        return [relay], (0, relay.slave, relay.slave)
+    relays = [_TerminalRelay(fd) if os.isatty(fd) else None for fd in (1, 2)]
+    out, err = (fd if r is None else r.slave for fd, r in zip((1, 2), relays, strict=True))
+    return [r for r in relays if r is not None], (0, out, err)
 
 
 def _now() -> str:
@@ -419,6 +503,7 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
     launch = _Launch(recipe, workdir)
     previous: dict[int, object] = {}
     registered = ""
+    relays, stdio = _terminal_relays(recipe)
     try:
         audit = _Audit(str(recipe["sessions"]), session)
         start = str(recipe["audit_start"])
@@ -433,7 +518,9 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
 
         guard = ProtectedPaths(_PlanView(recipe, workdir), session)  # type: ignore[arg-type]
         guard.record(workdir)
-        launch.start()
+        launch.start(stdio)
+        for relay in relays:
+            relay.start()
         if launch.child is None:
             code = _exit_code(launch.wait())
             raise _setup_error(code, _diagnose(recipe, workdir))
@@ -456,6 +543,8 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
             unregister(registered)
         launch.kill()
         launch.close()
+        for relay in relays:
+            relay.close()
         for number, handler in previous.items():
             signal.signal(number, handler)  # type: ignore[arg-type]
         if guard is not None and audit is not None:

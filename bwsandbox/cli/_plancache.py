@@ -101,6 +101,7 @@ def lookup_key(name: str, values: Mapping[str, object], words: tuple[str, ...]) 
         os.getegid(),
         os.isatty(0),
         os.isatty(1),
+        os.isatty(2),  # a terminal there is filtered by the runtime: never a cached launch
     )
     digest.update(repr(head).encode("utf-8", "surrogateescape"))
     for env_name, env_value in sorted(os.environb.items()):

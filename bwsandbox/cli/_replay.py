@@ -2,6 +2,10 @@
 
 ``asciinema play FILE`` plays the same files. Only output (``"o"``) events are played; input
 and resize events are skipped. ``--speed`` divides every pause, ``--idle-limit`` caps it.
+
+A recording holds what the sandbox wrote, raw. It goes through the same terminal filter as a
+live session (:mod:`bwsandbox.runtime._termfilter`): no clipboard writes, report requests or
+``file://`` links reach the terminal that plays it.
 """
 
 # os.path like the runtime: paths stay plain strings
@@ -20,7 +24,7 @@ import typer
 
 from bwsandbox._errors import SandboxError
 
-__all__ = ["cast_path", "output_events", "play", "replay"]
+__all__ = ["cast_path", "filtered_writer", "output_events", "play", "replay"]
 
 _CAST = "session.cast"  # runtime._record.CAST_NAME (not imported: it pulls in the runtime)
 
@@ -116,8 +120,23 @@ def cast_path(session: str, client: str) -> str:
     )
 
 
-def _write(text: str) -> None:
-    sys.stdout.buffer.write(text.encode("utf-8", "replace"))
+def filtered_writer(out: Callable[[bytes], object]) -> Callable[[str], None]:
+    """A ``write`` for :func:`play`: each event's text through one terminal filter (a sequence
+    may be split across events), then to ``out``."""
+    from bwsandbox.runtime._termfilter import TermFilter
+
+    term = TermFilter()
+
+    def write(text: str) -> None:
+        data = term.feed(text.encode("utf-8", "replace"))
+        if data:
+            out(data)
+
+    return write
+
+
+def _out(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
 
 
@@ -144,7 +163,8 @@ def replay(
     path = cast_path(session, client)
     try:
         with open(path, encoding="utf-8", errors="replace") as file:  # noqa: PTH123
-            play(output_events(path, file), _write, speed=speed, idle_limit=idle_limit)
+            write = filtered_writer(_out)
+            play(output_events(path, file), write, speed=speed, idle_limit=idle_limit)
     except BrokenPipeError:
         raise  # stdout closed early: the dispatcher's business
     except OSError as exc:

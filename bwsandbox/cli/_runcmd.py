@@ -53,8 +53,10 @@ def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key:
         from bwsandbox.cli._resolve import resolve
 
         resolved = resolve(name, values, words)
+    from bwsandbox._printable import printable
+
     for note in resolved.notes:
-        sys.stderr.write(f"agent-sandbox: {note}\n")
+        sys.stderr.write(f"agent-sandbox: {printable(note, limit=2000)}\n")
     sandbox = Sandbox(
         resolved.policy,
         project=resolved.project,
@@ -91,9 +93,15 @@ def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key:
 
 
 def _warn(warnings: Iterable[str]) -> None:
-    """What the user must know after the session (e.g. a protected path changed)."""
+    """What the user must know after the session (e.g. a protected path changed).
+
+    Warnings quote what the sandbox chose (host names, file names in the project): control
+    characters are escaped, so none of it is a terminal escape sequence in our output.
+    """
+    from bwsandbox._printable import printable
+
     for warning in warnings:
-        sys.stderr.write(f"warning: {warning}\n")
+        sys.stderr.write(f"warning: {printable(warning, limit=2000)}\n")
 
 
 def _after_start(

@@ -40,11 +40,14 @@ def ps(
         for session in sessions:
             typer.echo(json.dumps(session.to_json(), separators=(",", ":")))
         return 0
-    rows = [_COLUMNS]
+    from bwsandbox._printable import printable
+
+    rows: list[tuple[str, ...]] = [_COLUMNS]
     for s in sessions:
         usage = s.supervisor_usage()
         mem, threads = (_mem(usage[0]), str(usage[1])) if usage else ("-", "-")
-        rows.append((s.id, s.client, s.policy, s.project, s.started, s.network, mem, threads))
+        named = (s.id, s.client, s.policy, s.project, s.started, s.network)
+        rows.append((*(printable(c) for c in named), mem, threads))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]

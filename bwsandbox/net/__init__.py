@@ -26,10 +26,11 @@ def open_network(
     audit: AuditSink | None = None,
     session_id: str = "",
     injections: Sequence[Injection] = (),
+    quiet: Sequence[str] = (),
 ) -> NetworkSession:
     from bwsandbox.net._session import open_network as _open
 
-    return _open(plan, audit=audit, session_id=session_id, injections=injections)
+    return _open(plan, audit=audit, session_id=session_id, injections=injections, quiet=quiet)
 
 
 def __getattr__(name: str) -> Any:

@@ -42,12 +42,14 @@ class NetworkSession:
         resolver: Resolver | None = None,
         listeners: ListenersFactory = open_listeners,
         injections: Sequence[Injection] = (),
+        quiet: Sequence[str] = (),
     ) -> None:
         try:
             allowlist = Allowlist(plan.allow, plan.deny, plan.add_hosts)
         except ValueError as exc:
             raise NetworkError(f"invalid network rule: {exc}") from exc
         self.session_id = session_id
+        self.quiet = tuple(quiet)
         self.state = SessionState.CREATED
         if resolver is None:
             self.gate = Gate(allowlist, audit or NullAudit())
@@ -97,8 +99,11 @@ class NetworkSession:
         self.state = SessionState.CLOSED
 
     def summary(self) -> list[str]:
-        """Compact denial report: each blocked destination and the ``--allow`` to permit it."""
-        return self.gate.summary()
+        """Compact denial report: each blocked host and the ``--allow`` to permit it, the
+        ``quiet`` names summed up in one line (:mod:`bwsandbox.net._summary`)."""
+        from bwsandbox.net._summary import summary_lines
+
+        return summary_lines(self.gate.denials(), self.quiet)
 
     def __enter__(self) -> NetworkSession:
         return self
@@ -125,12 +130,14 @@ def open_network(
     resolver: Resolver | None = None,
     listeners: ListenersFactory = open_listeners,
     injections: Sequence[Injection] = (),
+    quiet: Sequence[str] = (),
 ) -> NetworkSession:
     """A session for ``plan`` (mode filtered); nothing happens until :meth:`attach`.
 
     ``resolver`` (host-side name resolution) and ``listeners`` (where the sockets come from;
     :func:`~bwsandbox.net._listeners.loopback_listeners` is the fake) are for tests.
     ``injections``: headers the proxy adds for secret injection endpoints (``_inject``).
+    ``quiet``: names denied on purpose, left out of the suggestions (``network.quiet``).
     """
     return NetworkSession(
         plan,
@@ -139,4 +146,5 @@ def open_network(
         resolver=resolver,
         listeners=listeners,
         injections=injections,
+        quiet=quiet,
     )

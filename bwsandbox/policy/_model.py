@@ -162,6 +162,13 @@ class NetworkPolicy:
     add_hosts: tuple[tuple[str, str], ...] = field(
         default=(), metadata=_doc("name = IP pairs resolvable in the sandbox (like --add-host)")
     )
+    quiet: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "names denied on purpose (update checks, telemetry): counted in one line of the "
+            "exit summary, never suggested for --allow; *.domain wildcards"
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +189,13 @@ class HardeningPolicy:
     uid: int | None = field(
         default=None,
         metadata=_doc("uid inside; default: the caller's, or 1000 when invoked as root"),
+    )
+    terminal_filter: bool = field(
+        default=True,
+        metadata=_doc(
+            "filter escape sequences the sandbox writes to a terminal (clipboard writes, "
+            "report requests, non-http links); see the threat model"
+        ),
     )
 
 

@@ -48,7 +48,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bwsandbox._errors import CommandNotExecutableError, CommandNotFoundError, LaunchError
-from bwsandbox.runtime._exec_pty import open_exec_pty, relay
+from bwsandbox.runtime._exec_pty import (
+    OutputPty,
+    open_exec_pty,
+    open_output_ptys,
+    relay,
+    relay_output,
+)
 
 if TYPE_CHECKING:
     from bwsandbox.runtime._registry_record import SessionRecord
@@ -260,6 +266,9 @@ def _run(
     libc = ctypes.CDLL(None, use_errno=True)
     pty = open_exec_pty(stdio) if "pty" not in skip else None
     child_stdio = stdio if pty is None else (pty.slave, pty.slave, pty.slave)
+    outputs: list[OutputPty] = []
+    if pty is None and "pty" not in skip:  # output to a terminal: through the filter
+        child_stdio, outputs = open_output_ptys(stdio)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     parent = os.getpid()
     with warnings.catch_warnings():
@@ -281,6 +290,8 @@ def _run(
     os.close(report_w)
     if pty is not None:
         pty.close_slave()
+    for output in outputs:
+        output.close_slave()
     reports = _Reports()
 
     def forward(signum: int, _frame: object) -> None:
@@ -293,7 +304,9 @@ def _run(
 
     previous = {signum: signal.signal(signum, forward) for signum in _FORWARDED}
     try:
-        if pty is None:
+        if outputs:
+            relay_output(outputs, report_r, reports.feed)
+        elif pty is None:
             while chunk := os.read(report_r, 4096):
                 reports.feed(chunk)
         else:
@@ -303,6 +316,8 @@ def _run(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         os.close(report_r)
+        for output in outputs:
+            output.close()
         if pty is not None:
             if pty.host is not None:
                 pty.host.restore()

@@ -280,7 +280,9 @@ class Sandbox:
         if process.child_pid is None:
             raise self._setup_error(exit_code(process.wait()))
         if plan.network.mode is NetworkMode.FILTERED:
-            network = _open_network(plan, audit, self._session_id, injections)
+            network = _open_network(
+                plan, audit, self._session_id, injections, self.policy.network.quiet
+            )
             self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
             try:
                 network.attach(process.child_pid)
@@ -457,19 +459,36 @@ class Sandbox:
                 self._child_ends.append(write_end)
                 ends.append(write_end)
             stdout, stderr = ends
-        elif tap is not None:  # recorded: through pipes, relayed to where they would go
-            stdout, stderr = self._recorded_pipes(relays, tap, stdout, stderr)
+        elif tap is not None or self._filters_terminal(stdout, stderr):
+            # recorded, or a terminal to protect: relayed by the supervisor to where they go
+            stdout, stderr = self._relayed_output(relays, tap, stdout, stderr)
         return Stdio(stdin, stdout, stderr), (), None, relays
 
-    def _recorded_pipes(
+    def _filters_terminal(self, *fds: int | None) -> bool:
+        """True when the terminal filter is on and one of ``fds`` (None: 1, 2) is a tty."""
+        if not self.policy.hardening.terminal_filter:
+            return False
+        return any(os.isatty(n + 1 if fd is None else fd) for n, fd in enumerate(fds))
+
+    def _terminal_filter(self, fd: int) -> Callable[[bytes], bytes] | None:
+        """The filter for output relayed to ``fd`` (a fresh one per stream), or None."""
+        if not self.policy.hardening.terminal_filter or not os.isatty(fd):
+            return None
+        from bwsandbox.runtime._termfilter import TermFilter
+
+        return TermFilter().feed
+
+    def _relayed_output(
         self,
         relays: list[Relay],
-        tap: Callable[[bytes], None],
+        tap: Callable[[bytes], None] | None,
         stdout: int | None,
         stderr: int | None,
     ) -> list[int]:
-        """stdout and stderr as pipes the supervisor relays (and records); one pipe when both
-        go to the same place, so their order is kept."""
+        """stdout and stderr relayed by the supervisor: recorded (pipes), or filtered for the
+        user's terminal (a private pty, so the command still sees a terminal there); one
+        stream when both go to the same place, so their order is kept. A stream that is
+        neither recorded nor a terminal keeps its own fd."""
         out = 1 if stdout is None else stdout
         err = 2 if stderr is None else stderr
         try:
@@ -478,9 +497,31 @@ class Sandbox:
             same = False
         ends: list[int] = []
         for target in (out,) if same else (out, err):
-            read_end, write_end = os.pipe2(os.O_CLOEXEC)
-            os.set_blocking(read_end, False)
-            relays.append(Relay(read_end, dst=target, close_src=True, from_sandbox=True, tap=tap))
+            clean = self._terminal_filter(target)
+            if clean is not None:
+                from bwsandbox.runtime._tty import open_output_pty
+
+                pty = open_output_pty(target)
+                self._teardown(pty.close)
+                read_end, write_end, owned = pty.master, pty.slave, False
+                pty.slave = -1  # closed with the other child ends once bwrap has it
+            elif tap is not None:
+                read_end, write_end = os.pipe2(os.O_CLOEXEC)
+                os.set_blocking(read_end, False)
+                owned = True
+            else:
+                ends.append(target)
+                continue
+            relays.append(
+                Relay(
+                    read_end,
+                    dst=target,
+                    close_src=owned,
+                    from_sandbox=True,
+                    tap=tap,
+                    clean=clean,
+                )
+            )
             self._child_ends.append(write_end)
             ends.append(write_end)
         return ends * 2 if same else ends
@@ -501,7 +542,13 @@ class Sandbox:
         shown = None if recorder is None else recorder.output
         relays = [
             Relay(in_fd, dst=pty.master, tap=typed),
-            Relay(pty.master, dst=out_fd, from_sandbox=True, tap=shown),
+            Relay(
+                pty.master,
+                dst=out_fd,
+                from_sandbox=True,
+                tap=shown,
+                clean=self._terminal_filter(out_fd),
+            ),
         ]
         if recorder is not None:
             pty.on_resize = recorder.resize
@@ -655,7 +702,11 @@ def _deliver_secrets(
 
 
 def _open_network(
-    plan: SandboxPlan, audit: AuditSink, session_id: str, injections: tuple[Any, ...] = ()
+    plan: SandboxPlan,
+    audit: AuditSink,
+    session_id: str,
+    injections: tuple[Any, ...] = (),
+    quiet: tuple[str, ...] = (),
 ) -> Any:
     try:
         from bwsandbox.net import open_network
@@ -664,6 +715,9 @@ def _open_network(
             "filtered networking is not available in this installation",
             hint="reinstall bwsandbox, or use --network none",
         ) from exc
+    extra: dict[str, Any] = {}  # only what is set: test fakes take the minimal signature
     if injections:
-        return open_network(plan.network, audit=audit, session_id=session_id, injections=injections)
-    return open_network(plan.network, audit=audit, session_id=session_id)
+        extra["injections"] = injections
+    if quiet:
+        extra["quiet"] = quiet
+    return open_network(plan.network, audit=audit, session_id=session_id, **extra)

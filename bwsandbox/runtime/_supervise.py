@@ -67,7 +67,17 @@ class Relay:
     A resource, not a value: a plain slotted class (a dataclass costs import time).
     """
 
-    __slots__ = ("buf", "close_dst", "close_src", "dst", "from_sandbox", "sink", "src", "tap")
+    __slots__ = (
+        "buf",
+        "clean",
+        "close_dst",
+        "close_src",
+        "dst",
+        "from_sandbox",
+        "sink",
+        "src",
+        "tap",
+    )
 
     def __init__(
         self,
@@ -80,6 +90,7 @@ class Relay:
         close_dst: bool = False,  # we own dst: close it when src is done and buf empty
         from_sandbox: bool = False,  # output of the sandbox: drained after exit
         tap: Callable[[bytes], None] | None = None,  # sees every chunk read (a recorder)
+        clean: Callable[[bytes], bytes] | None = None,  # what passes (the terminal filter)
     ) -> None:
         self.src = src
         self.dst = dst
@@ -89,6 +100,7 @@ class Relay:
         self.close_dst = close_dst
         self.from_sandbox = from_sandbox
         self.tap = tap
+        self.clean = clean
 
     @property
     def done(self) -> bool:
@@ -109,6 +121,8 @@ class Relay:
             return
         if self.tap is not None:
             self.tap(data)
+        if self.clean is not None:
+            data = self.clean(data)
         if self.sink is not None:
             self.sink += data
         else:

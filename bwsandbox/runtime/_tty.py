@@ -5,6 +5,11 @@ supervisor opened, and the supervisor relays bytes between that pty's master and
 terminal (put in raw mode, restored on every exit path). ``TIOCSTI`` inside can only inject
 into the sandbox's own pty.
 
+What the sandbox writes reaches the host terminal through the terminal filter
+(:mod:`bwsandbox.runtime._termfilter`, the relay's ``clean``); a non-interactive session whose
+stdout or stderr is a terminal writes to an output-only pty (:func:`open_output_pty`) for the
+same reason, and still sees a terminal.
+
 Inside, ``setsid --ctty`` (util-linux) makes the slave the controlling terminal of a new
 session led by the command, so Ctrl-C and job control act on the command's process group and
 never on bwrap's monitor (which would take the whole sandbox down with it).
@@ -23,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["HostTerminal", "Pty", "open_pty"]
+__all__ = ["HostTerminal", "Pty", "open_output_pty", "open_pty"]
 
 _TIOCGSID = getattr(termios, "TIOCGSID", 0x5429)
 _WINSIZE = struct.Struct("HHHH")
@@ -142,3 +147,15 @@ def open_pty(host: HostTerminal | None) -> Pty:
     pty.sync_winsize()
     os.set_blocking(master, False)
     return pty
+
+
+def open_output_pty(out_fd: int) -> Pty:
+    """A pty for output only (a non-interactive session writing to the terminal ``out_fd``):
+    the command still sees a terminal on stdout/stderr, and what it writes reaches the user's
+    terminal through the supervisor's relay (and the terminal filter)."""
+    master, slave = os.openpty()
+    with contextlib.suppress(termios.error):
+        termios.tcsetattr(slave, termios.TCSANOW, termios.tcgetattr(out_fd))
+    _copy_winsize(out_fd, master)
+    os.set_blocking(master, False)
+    return Pty(master=master, slave=slave, slave_path="")

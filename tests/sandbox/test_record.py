@@ -185,3 +185,20 @@ def test_replay_without_a_recording_is_one_error(cli: Cli) -> None:
     assert result.returncode == 125
     assert len(result.error_lines) == 1, result.describe()
     assert "no recorded session" in result.stderr
+
+
+def test_replay_filters_what_the_recording_holds(cli: Cli) -> None:
+    """A recording keeps the sandbox's bytes raw; replay passes them through the terminal
+    filter: no clipboard write or title report reaches the terminal that plays it."""
+    attack = r"\033]52;c;ZWNobyBvd25lZAo=\007\033[21t\033[2J\033[1mBOLD\033[0m\n"
+    recorded = cli("run", "--record", "--", "printf", attack)
+    assert recorded.returncode == 0, recorded.describe()
+    [path] = _cast_files(cli)
+    raw = parse_cast(path.read_bytes()).text()
+    assert "\x1b]52;c;" in raw, "control: the recording holds the clipboard write"
+    assert "\x1b[21t" in raw
+    played = cli("replay", "--speed", "1000")
+    assert played.returncode == 0, played.describe()
+    assert "\x1b]52" not in played.stdout
+    assert "\x1b[21t" not in played.stdout
+    assert "\x1b[2J\x1b[1mBOLD\x1b[0m" in played.stdout

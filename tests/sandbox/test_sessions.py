@@ -564,6 +564,68 @@ def test_interactive_exec_gets_a_private_terminal(running: Running) -> None:
         os.close(slave)
 
 
+def test_interactive_exec_output_goes_through_the_terminal_filter(running: Running) -> None:
+    """A clipboard write from an exec'd command does not reach the terminal; control: without
+    the pty (and its filtered relay) it does."""
+    master, slave = os.openpty()
+    script = r"printf '\033]52;c;ZWNobyBvd25lZAo=\007\033[1mok\033[0m\n'"
+    try:
+        code = exec_in_session(
+            running.record, ["sh", "-c", script], stdin=slave, stdout=slave, stderr=slave
+        )
+        out = _drain(master)
+        assert code == 0
+        assert "\x1b[1mok\x1b[0m" in out
+        assert "\x1b]52" not in out
+        control = exec_in_session(
+            running.record,
+            ["sh", "-c", script],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            _skip=frozenset({"pty"}),
+        )
+        assert control == 0
+        assert "\x1b]52;c;" in _drain(master), "control: the raw bytes otherwise"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_exec_without_a_pty_filters_a_terminal_output(running: Running) -> None:
+    """stdin not a terminal, stdout and stderr one: the command still sees a terminal there,
+    and a clipboard write does not reach it; control: the raw path lets it through."""
+    master, slave = os.openpty()
+    script = r"test -t 1 && echo TTY; printf '\033]52;c;ZWNobyBvd25lZAo=\007ok\n' >&2"
+    try:
+        with Path(os.devnull).open("rb") as null:
+            code = exec_in_session(
+                running.record,
+                ["sh", "-c", script],
+                stdin=null.fileno(),
+                stdout=slave,
+                stderr=slave,
+            )
+            out = _drain(master)
+            assert code == 0
+            assert "TTY" in out
+            assert "ok" in out
+            assert "\x1b]52" not in out
+            control = exec_in_session(
+                running.record,
+                ["sh", "-c", script],
+                stdin=null.fileno(),
+                stdout=slave,
+                stderr=slave,
+                _skip=frozenset({"pty"}),
+            )
+        assert control == 0
+        assert "\x1b]52;c;" in _drain(master), "control: the raw bytes otherwise"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_exec_gets_no_host_descriptors(running: Running, tmp_path: Path) -> None:
     """Only stdin/stdout/stderr go in, even descriptors the caller left inheritable."""
     leaked = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
