@@ -79,7 +79,7 @@ REVIEWED_RUNTIME: dict[str, str] = {
     "_launch.py": "8360b4b3a9a77ad0aba7664e325af3af9acf501790e153a1e657f16545c3a971",
     "_protect.py": "64b80b7edfd3ff9572d130ca9075857c8fcb177160f0023cafe24afff5262711",
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "e7c58fdf67d4744d37b47306df58cb61f02e13d6aa63d4983eca66f1d5299185",
+    "_sandbox.py": "3e11e85a93d22f077a3fb9b666669a126e3e3fb63dd1e20bb2db1b31e92d7dc7",
     "_supervise.py": "3d6ca069e30d27e835f897912d50e1bc366eb445be2ee6658839ba7d139c42e9",
     "_workdir.py": "d571913633dca9952bde85746d9f9d7e0bba7457043b78b046dd5301d4e74deb",
 }

@@ -1,0 +1,686 @@
+"""The project's git state around a session: what the sandbox did to HEAD, refs and the index.
+
+Mounts keep ``.git/config`` and ``.git/hooks`` read-only, but git needs the rest of ``.git``
+writable: ``HEAD``, ``refs/``, ``packed-refs``, ``objects/`` and ``index`` (and, in a
+``--worktree`` session, the shared ``refs/``, ``objects/`` and ``logs/``). So a session can
+put attacker content for a protected path (``.envrc``, ``.vscode/tasks.json``) into a commit
+or the index without touching the read-only file (``git update-index --cacheinfo``), and the
+host's next ``git checkout -- .`` or ``git restore .`` writes it. It can also point a ref
+somewhere else (``refs/heads/main`` as a symref to ``agent/NAME``), plant a ref that is a
+symlink (``refs/x -> /etc``: host ``git gc`` fails), add ``objects/info/alternates``, add a
+gitlink (mode 160000) so that host ``git status`` recurses into a planted repository, or
+``git init`` a repository at the top of a project that had none.
+
+:meth:`GitGuard.snapshot` reads, before launch and without running git, the top ``.git``
+entry, ``HEAD``, the loose refs, ``packed-refs``, ``objects/info/alternates`` and the index
+(its bytes when at most :data:`MAX_INDEX` bytes, else its size and times). After the session,
+:meth:`GitGuard.settle` compares, and runs host git (no system or global config, no hooks, no
+fsmonitor) only when something changed:
+
+- a top ``.git`` that is new or different is checked like a nested repository
+  (``runtime._nested``) with everything counted as new: its dangerous config and hooks are
+  moved aside;
+- new commits (on any changed ref or ``HEAD``) that touch a protected path are reported with
+  the command to inspect them; they are **not** undone (they may hold the session's wanted
+  work, and rewriting history on the host is the user's call);
+- index entries of protected paths that differ from before the session are reported and
+  **reset** to their state before it (``git update-index --index-info``), so that
+  ``git checkout -- .`` / ``git restore .`` cannot write the sandbox's content; with an index
+  too large to keep they are reported only;
+- gitlinks added to the index are reported, and the ``.git`` at their path is checked like a
+  nested repository (with no time budget);
+- refs that are symlinks are moved out of ``refs/`` (next to it, renamed, nothing deleted); a
+  ref that became a symbolic ref (other than ``refs/remotes/*/HEAD``) gets its content before
+  the session back, or is moved out when it is new;
+- a new or changed ``objects/info/alternates`` (or ``http-alternates``) is moved aside.
+
+Each finding is one warning for the user and one ``git-history`` audit event.
+"""
+
+# os-level on purpose: lstat/rename/open semantics without following symlinks
+# ruff: noqa: PTH104, PTH108, PTH115, PTH118
+
+from __future__ import annotations
+
+import os
+import stat
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["MAX_INDEX", "GitFinding", "GitGuard", "git_guard", "settle_git"]
+
+#: an index at most this big is kept in memory for an exact comparison afterwards
+MAX_INDEX = 8 << 20
+_MAX_REF = 4096
+_MAX_PACKED = 64 << 20
+_MAX_REFS = 20000  # loose refs read before the session; more: the refs check is skipped
+_MAX_COMMITS = 20
+_ZERO = "0" * 40
+
+
+class GitFinding:
+    """One thing the sandbox did to the project's git state (a warning and an audit event)."""
+
+    __slots__ = ("action", "commits", "kind", "message", "paths")
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        paths: Iterable[str] = (),
+        commits: Iterable[str] = (),
+        action: str = "reported",
+    ) -> None:
+        self.kind = kind
+        self.message = message
+        self.paths = list(paths)
+        self.commits = list(commits)
+        self.action = action
+
+    def event(self) -> dict[str, object]:
+        """The ``git-history`` audit event's fields."""
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "paths": self.paths,
+            "commits": self.commits,
+            "action": self.action,
+        }
+
+    def __repr__(self) -> str:
+        return f"GitFinding({self.kind!r}, {self.message!r}, action={self.action!r})"
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def _read(path: str, limit: int) -> bytes | None:
+    """A regular file's bytes (not through a symlink), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        chunks = []
+        while data := os.read(fd, 1 << 20):
+            chunks.append(data)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _entry(path: str) -> tuple[str, bytes]:
+    """The kind and content of a ``.git`` entry: ("dir"|"file"|"link"|"other"|"missing", ...)."""
+    st = _lstat(path)
+    if st is None:
+        return ("missing", b"")
+    if stat.S_ISDIR(st.st_mode):
+        return ("dir", b"")
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            return ("link", os.fsencode(os.readlink(path)))
+        except OSError:
+            return ("link", b"")
+    if stat.S_ISREG(st.st_mode):
+        return ("file", _read(path, _MAX_REF) or b"")
+    return ("other", b"")
+
+
+def _loose_refs(common: str) -> dict[str, bytes] | None:
+    """Loose refs under ``refs/``: name -> content; a symlink's content is ``b"\\0link:"``.
+
+    Never follows a symlink. None when there are too many to keep.
+    """
+    refs: dict[str, bytes] = {}
+    stack = ["refs"]
+    while stack:
+        rel = stack.pop()
+        try:
+            with os.scandir(os.path.join(common, rel)) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            name = f"{rel}/{entry.name}"
+            try:
+                if entry.is_symlink():
+                    refs[name] = b"\0link:" + os.fsencode(os.readlink(entry.path))
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(name)
+                elif entry.is_file(follow_symlinks=False):
+                    if entry.name.endswith(".lock"):
+                        continue
+                    refs[name] = (_read(entry.path, _MAX_REF) or b"").strip()
+            except OSError:
+                continue
+            if len(refs) > _MAX_REFS:
+                return None
+    return refs
+
+
+def _resolve(name: str, loose: dict[str, bytes], packed: dict[str, str]) -> str:
+    for _ in range(5):
+        value = loose.get(name)
+        if value is None:
+            return packed.get(name, "")
+        if value.startswith(b"ref:"):
+            name = value[4:].strip().decode(errors="replace")
+            continue
+        return value.decode(errors="replace") if not value.startswith(b"\0") else ""
+    return ""
+
+
+def _tips(head: bytes, loose: dict[str, bytes], packed: dict[str, str]) -> set[str]:
+    names = set(loose) | set(packed)
+    tips = {_resolve(n, loose, packed) for n in names}
+    head = head.strip()
+    if head.startswith(b"ref:"):
+        tips.add(_resolve(head[4:].strip().decode(errors="replace"), loose, packed))
+    else:
+        tips.add(head.decode(errors="replace"))
+    return {t for t in tips if len(t) in (40, 64) and all(c in "0123456789abcdef" for c in t)}
+
+
+class _Repo:
+    """What was read of one project's repository before the session."""
+
+    __slots__ = (
+        "alternates",
+        "common",
+        "dotgit",
+        "gitdir",
+        "head",
+        "index",
+        "index_sig",
+        "loose",
+        "packed",
+        "root",
+    )
+
+    def __init__(self, root: str) -> None:
+        from bwsandbox.runtime._gitscan import chain
+
+        self.root = root
+        self.dotgit = _entry(os.path.join(root, ".git"))
+        found = chain(os.path.join(root, ".git")) if self.dotgit[0] != "missing" else None
+        self.gitdir = found.dirs[0] if found is not None and found.dirs else ""
+        self.common = found.dirs[1] if found is not None and len(found.dirs) > 1 else self.gitdir
+        self.head = b""
+        self.index: bytes | None = None
+        self.index_sig: tuple[int, ...] = ()
+        self.loose: dict[str, bytes] | None = None
+        self.packed = b""
+        self.alternates: dict[str, tuple[str, bytes]] = {}
+        if not self.gitdir:
+            return
+        self.head = _read(os.path.join(self.gitdir, "HEAD"), _MAX_REF) or b""
+        index = os.path.join(self.gitdir, "index")
+        self.index_sig = _sig(index)
+        if self.index_sig and self.index_sig[0] <= MAX_INDEX:
+            self.index = _read(index, MAX_INDEX)
+        self.loose = _loose_refs(self.common)
+        self.packed = _read(os.path.join(self.common, "packed-refs"), _MAX_PACKED) or b""
+        for name in ("alternates", "http-alternates"):
+            path = os.path.join(self.common, "objects", "info", name)
+            self.alternates[name] = _entry(path)
+
+
+def _sig(path: str) -> tuple[int, ...]:
+    st = _lstat(path)
+    if st is None or not stat.S_ISREG(st.st_mode):
+        return ()
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _roots(protected: Iterable[str]) -> list[str]:
+    """Project directories: those whose ``.git`` holds protected paths (as ``_protect``)."""
+    roots: set[str] = set()
+    for path in protected:
+        head, sep, _ = path.partition("/.git/")
+        if sep and head and head != "/":
+            roots.add(head)
+    return sorted(roots)
+
+
+class GitGuard:
+    """Snapshot the projects' git state before launch; settle it after the sandbox is gone."""
+
+    def __init__(self, protected: tuple[str, ...], session: str, since: float) -> None:
+        self.session = session
+        self.since = since
+        self.protected = protected
+        self.repos = [_Repo(root) for root in _roots(protected)]
+
+    @classmethod
+    def snapshot(cls, protected: tuple[str, ...], session: str, since: float) -> GitGuard | None:
+        """None when the plan protects no project ``.git`` (nothing to compare)."""
+        if not any("/.git/" in p for p in protected):
+            return None
+        return cls(protected, session, since)
+
+    def settle(self) -> list[GitFinding]:
+        """Compare, repair what can be repaired, and return the findings (never raises)."""
+        findings: list[GitFinding] = []
+        for repo in self.repos:
+            try:
+                findings += _Settle(repo, self).run()
+            except Exception as exc:  # noqa: BLE001 - a teardown step reports, never stops
+                findings.append(
+                    GitFinding(
+                        "error",
+                        f"could not check the git state of {repo.root} after the session "
+                        f"({type(exc).__name__}: {exc}): review 'git status' and 'git log' "
+                        "before running git commands that write files",
+                    )
+                )
+        return findings
+
+
+class _Settle:
+    def __init__(self, repo: _Repo, guard: GitGuard) -> None:
+        self.repo = repo
+        self.guard = guard
+        self.session = guard.session
+        root = repo.root
+        self.paths = sorted(
+            {
+                os.path.relpath(p, root)
+                for p in guard.protected
+                if p.startswith(root + "/") and not p.startswith(root + "/.git")
+            }
+        )
+        self.findings: list[GitFinding] = []
+        self._home = ""
+
+    # -- host git ---------------------------------------------------------------------------
+
+    def git(self, *args: str, index: str = "", stdin: bytes | None = None) -> bytes | None:
+        import subprocess
+        import tempfile
+
+        if not self._home:
+            self._home = tempfile.mkdtemp(prefix="agent-sandbox-git-")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": self._home,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_DIR": self.repo.gitdir,
+            "GIT_OPTIONAL_LOCKS": "0",
+            "LC_ALL": "C",
+        }
+        if index:
+            env["GIT_INDEX_FILE"] = index
+        argv = [
+            "git",
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "safe.directory=*",
+            "--literal-pathspecs",
+            *args,
+        ]
+        try:
+            done = subprocess.run(
+                argv,
+                input=stdin,
+                capture_output=True,
+                env=env,
+                cwd=self._home,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    def close(self) -> None:
+        if self._home:
+            import shutil
+
+            shutil.rmtree(self._home, ignore_errors=True)
+
+    def add(self, finding: GitFinding) -> None:
+        self.findings.append(finding)
+
+    # -- the checks -------------------------------------------------------------------------
+
+    def run(self) -> list[GitFinding]:
+        try:
+            self._top()
+            if self.repo.gitdir and self.repo.loose is not None:
+                self._refs()
+            if self.repo.gitdir:
+                self._alternates()
+                self._history()
+                self._index()
+        finally:
+            self.close()
+        return self.findings
+
+    def _top(self) -> None:
+        """A ``.git`` at the top that is new or different: a planted repository."""
+        dotgit = os.path.join(self.repo.root, ".git")
+        now = _entry(dotgit)
+        if now == self.repo.dotgit or now[0] == "missing":
+            return
+        from bwsandbox.runtime._nested import defuse_git_entry
+
+        for warning in defuse_git_entry(
+            self.repo.root, dotgit, since=self.guard.since, session=self.session, force=True
+        ):
+            self.add(GitFinding("repository", warning, paths=[".git"], action="moved-aside"))
+
+    def _aside(self, path: str, where: str) -> str | None:
+        """Rename ``path`` to ``where`` + session suffix (no overwrite); None on failure."""
+        aside = f"{where}.agent-sandbox-{self.session}"
+        for n in range(1, 100):
+            if _lstat(aside) is None:
+                break
+            aside = f"{where}.agent-sandbox-{self.session}.{n}"
+        try:
+            os.rename(path, aside)
+        except OSError:
+            return None
+        return aside
+
+    def _refs(self) -> None:
+        """Symlinked refs moved out of ``refs/``; new symbolic refs undone."""
+        repo = self.repo
+        before = repo.loose or {}
+        now = _loose_refs(repo.common) or {}
+        for name, value in sorted(now.items()):
+            old = before.get(name)
+            if value == old:
+                continue
+            path = os.path.join(repo.common, name)
+            flat = name.replace("/", "-")
+            if value.startswith(b"\0link:"):
+                aside = self._aside(path, os.path.join(repo.common, flat))
+                target = value[6:].decode(errors="replace")
+                self.add(
+                    GitFinding(
+                        "ref",
+                        f"the sandbox made {name} in {repo.common} a symlink (-> {target}); "
+                        + (f"moved it to {aside}" if aside else "remove it before using git"),
+                        paths=[name],
+                        action="moved-aside" if aside else "reported",
+                    )
+                )
+                continue
+            remote_head = name.startswith("refs/remotes/") and name.endswith("/HEAD")
+            if not value.startswith(b"ref:") or remote_head:
+                continue
+            target = value[4:].strip().decode(errors="replace")
+            if old is not None and not old.startswith(b"\0"):
+                done = _replace(path, old + b"\n")
+                action = "restored" if done else "reported"
+                what = f"restored its content before the session ({old.decode(errors='replace')})"
+            else:
+                aside = self._aside(path, os.path.join(repo.common, flat))
+                done = aside is not None
+                action = "moved-aside" if done else "reported"
+                what = f"moved it to {aside}"
+            self.add(
+                GitFinding(
+                    "ref",
+                    f"the sandbox made {name} in {repo.common} a symbolic ref to {target}; "
+                    + (what if done else "review it with 'git symbolic-ref' before using git"),
+                    paths=[name],
+                    action=action,
+                )
+            )
+
+    def _alternates(self) -> None:
+        repo = self.repo
+        for name, old in repo.alternates.items():
+            path = os.path.join(repo.common, "objects", "info", name)
+            now = _entry(path)
+            if now == old or now[0] == "missing":
+                continue
+            aside = self._aside(path, path)
+            text = now[1].decode(errors="replace").strip().replace("\n", ", ")
+            self.add(
+                GitFinding(
+                    "alternates",
+                    f"the sandbox wrote {path} ({text or now[0]}): objects from elsewhere would "
+                    "become part of the repository; "
+                    + (f"moved it to {aside}" if aside else "remove it before using git"),
+                    paths=[f"objects/info/{name}"],
+                    action="moved-aside" if aside else "reported",
+                )
+            )
+
+    def _history(self) -> None:
+        """New commits on changed refs or HEAD that touch a protected path."""
+        repo = self.repo
+        if not self.paths:
+            return
+        head_now = _read(os.path.join(repo.gitdir, "HEAD"), _MAX_REF) or b""
+        packed_now = _read(os.path.join(repo.common, "packed-refs"), _MAX_PACKED) or b""
+        loose_now = _loose_refs(repo.common) or {}
+        if head_now == repo.head and packed_now == repo.packed and loose_now == repo.loose:
+            return
+        old = _tips(repo.head, repo.loose or {}, _packed_bytes(repo.packed))
+        new = _tips(head_now, loose_now, _packed_bytes(packed_now)) - old
+        if not new:
+            return
+        out = self.git(
+            "log",
+            "--no-renames",
+            "--format=%x00%H",
+            "--name-only",
+            f"--max-count={_MAX_COMMITS}",
+            *sorted(new),
+            "--not",
+            *sorted(old),
+            "--",
+            *self.paths,
+        )
+        if out is None:
+            self.add(
+                GitFinding(
+                    "commit",
+                    f"the refs of {repo.root} changed during the session and git could not list "
+                    "the new commits: review 'git log' for changes to protected paths "
+                    f"({', '.join(self.paths[:5])}...)",
+                )
+            )
+            return
+        for block in out.decode(errors="replace").split("\0")[1:]:
+            lines = [line for line in block.splitlines() if line.strip()]
+            if not lines:
+                continue
+            commit, touched = lines[0].strip(), lines[1:]
+            show = " ".join(f"'{p}'" for p in touched)
+            self.add(
+                GitFinding(
+                    "commit",
+                    f"the sandbox committed {commit[:12]} in {repo.root}, which changes protected "
+                    f"path(s) {', '.join(touched)}: inspect it with 'git show {commit} -- {show}' "
+                    "before checking it out, merging or resetting to it",
+                    paths=touched,
+                    commits=[commit],
+                )
+            )
+
+    def _index(self) -> None:
+        """Protected index entries reset to their state before; new gitlinks checked."""
+        repo = self.repo
+        path = os.path.join(repo.gitdir, "index")
+        if _sig(path) == repo.index_sig:
+            return
+        now_raw = self.git("ls-files", "--stage", "-z")
+        if now_raw is None:
+            return
+        now = _stage(now_raw)
+        before: dict[str, tuple[str, str, str]] | None = None
+        if repo.index is not None:
+            import tempfile
+
+            with tempfile.NamedTemporaryFile(prefix="agent-sandbox-index-") as copy:
+                copy.write(repo.index)
+                copy.flush()
+                raw = self.git("ls-files", "--stage", "-z", index=copy.name)
+            before = _stage(raw) if raw is not None else None
+        elif not repo.index_sig:
+            before = {}
+        self._gitlinks(now, before)
+        if not self.paths:
+            return
+        changed = [
+            p
+            for p in sorted(set(now) | set(before or {}))
+            if _under_any(p, self.paths) and (before is None or now.get(p) != before.get(p))
+        ]
+        if before is None:
+            changed = [p for p in changed if p in now]
+            if changed:
+                self.add(
+                    GitFinding(
+                        "index",
+                        f"the index of {repo.root} changed during the session and holds protected "
+                        f"path(s) {', '.join(changed)}; it was too large to compare exactly: "
+                        f"check 'git diff --cached -- {' '.join(changed)}' before "
+                        "'git checkout -- .' or 'git restore .'",
+                        paths=changed,
+                    )
+                )
+            return
+        if not changed:
+            return
+        lines = []
+        for p in changed:
+            old = before.get(p)
+            if old is None:
+                lines.append(f"0 {_ZERO}\t{p}")
+            else:
+                mode, oid, stage = old
+                lines.append(f"{mode} {oid} {stage}\t{p}")
+        ok = (
+            self.git("update-index", "-z", "--index-info", stdin="\0".join(lines).encode() + b"\0")
+            is not None
+        )
+        blobs = [now[p][1] for p in changed if p in now]
+        self.add(
+            GitFinding(
+                "index",
+                f"the sandbox staged content for protected path(s) {', '.join(changed)} in the "
+                f"index of {repo.root}; "
+                + (
+                    "reset those entries to their state before the session"
+                    if ok
+                    else "could not reset them: run 'git restore --staged "
+                    + " ".join(changed)
+                    + "' before 'git checkout -- .'"
+                )
+                + (f" (the sandbox's blobs: {', '.join(b[:12] for b in blobs)})" if blobs else ""),
+                paths=changed,
+                commits=blobs,
+                action="restored" if ok else "reported",
+            )
+        )
+
+    def _gitlinks(
+        self,
+        now: dict[str, tuple[str, str, str]],
+        before: dict[str, tuple[str, str, str]] | None,
+    ) -> None:
+        from bwsandbox.runtime._nested import defuse_git_entry
+
+        for p, (mode, oid, _) in sorted(now.items()):
+            if mode != "160000":
+                continue
+            if before is not None and before.get(p, ("",))[0] == "160000":
+                continue
+            dotgit = os.path.join(self.repo.root, p, ".git")
+            warnings = defuse_git_entry(
+                self.repo.root, dotgit, since=self.guard.since, session=self.session
+            )
+            self.add(
+                GitFinding(
+                    "gitlink",
+                    f"the sandbox added a submodule entry (gitlink {oid[:12]}) for {p} to the "
+                    f"index of {self.repo.root}: host git status recurses into it"
+                    + (f"; {'; '.join(warnings)}" if warnings else ""),
+                    paths=[p],
+                    commits=[oid],
+                    action="moved-aside" if warnings else "reported",
+                )
+            )
+
+
+def _packed_bytes(data: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in data.decode(errors="replace").splitlines():
+        if line[:1] in ("#", "^", ""):
+            continue
+        oid, _, name = line.partition(" ")
+        out[name.strip()] = oid
+    return out
+
+
+def _stage(raw: bytes) -> dict[str, tuple[str, str, str]]:
+    """``git ls-files --stage -z`` output: path -> (mode, oid, stage) (stage 0 wins)."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for item in raw.decode(errors="surrogateescape").split("\0"):
+        if not item:
+            continue
+        meta, _, path = item.partition("\t")
+        mode, oid, stage = meta.split()
+        if path not in out or stage == "0":
+            out[path] = (mode, oid, stage)
+    return out
+
+
+def _under_any(path: str, prefixes: list[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def _replace(path: str, content: bytes) -> bool:
+    """Write ``content`` to ``path`` through a new file renamed over it (no symlink followed)."""
+    tmp = f"{path}.agent-sandbox-tmp"
+    try:
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+        )
+    except OSError:
+        return False
+    try:
+        os.write(fd, content)
+    finally:
+        os.close(fd)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        os.unlink(tmp)
+        return False
+    return True
+
+
+def git_guard(protected: tuple[str, ...], session: str, since: float) -> GitGuard | None:
+    """The snapshot before launch (both launch paths call this); None: nothing to watch."""
+    return GitGuard.snapshot(protected, session, since)
+
+
+def settle_git(guard: GitGuard, audit: object) -> list[str]:
+    """The teardown step: compare, repair, audit ``git-history`` events; the warnings."""
+    warnings: list[str] = []
+    for finding in guard.settle():
+        warnings.append(finding.message)
+        audit.event("git-history", **finding.event())  # type: ignore[attr-defined]
+    return warnings
