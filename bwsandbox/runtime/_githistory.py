@@ -273,9 +273,12 @@ class GitGuard:
     def settle(self) -> list[GitFinding]:
         """Compare, repair what can be repaired, and return the findings (never raises)."""
         findings: list[GitFinding] = []
+        commons: set[str] = set()
         for repo in self.repos:
+            shared = repo.common in commons  # a worktree and its main checkout: refs once
+            commons.add(repo.common)
             try:
-                findings += _Settle(repo, self).run()
+                findings += _Settle(repo, self, shared=shared).run()
             except Exception as exc:  # noqa: BLE001 - a teardown step reports, never stops
                 findings.append(
                     GitFinding(
@@ -289,8 +292,9 @@ class GitGuard:
 
 
 class _Settle:
-    def __init__(self, repo: _Repo, guard: GitGuard) -> None:
+    def __init__(self, repo: _Repo, guard: GitGuard, *, shared: bool = False) -> None:
         self.repo = repo
+        self.shared = shared
         self.guard = guard
         self.session = guard.session
         root = repo.root
@@ -362,10 +366,11 @@ class _Settle:
     def run(self) -> list[GitFinding]:
         try:
             self._top()
-            if self.repo.gitdir and self.repo.loose is not None:
+            if self.repo.gitdir and self.repo.loose is not None and not self.shared:
                 self._refs()
-            if self.repo.gitdir:
+            if self.repo.gitdir and not self.shared:
                 self._alternates()
+            if self.repo.gitdir:
                 self._history()
                 self._index()
         finally:
@@ -506,13 +511,15 @@ class _Settle:
             if not lines:
                 continue
             commit, touched = lines[0].strip(), lines[1:]
-            show = " ".join(f"'{p}'" for p in touched)
+            import shlex
+
+            show = " ".join(shlex.quote(p) for p in touched)
             self.add(
                 GitFinding(
                     "commit",
                     f"the sandbox committed {commit[:12]} in {repo.root}, which changes protected "
-                    f"path(s) {', '.join(touched)}: inspect it with 'git show {commit} -- {show}' "
-                    "before checking it out, merging or resetting to it",
+                    f"path(s) {', '.join(touched)}: inspect it with: git show {commit} -- {show} "
+                    "(before checking it out, merging it or resetting to it)",
                     paths=touched,
                     commits=[commit],
                 )
