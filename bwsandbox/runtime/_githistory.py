@@ -383,6 +383,26 @@ class _Settle:
         now = _entry(dotgit)
         if now == self.repo.dotgit or now[0] == "missing":
             return
+        kind, content = self.repo.dotgit
+        if kind == "file" and now[0] != "dir":
+            # the project's own .git file (a linked worktree, a submodule checkout) rewritten:
+            # it decides which repository host git uses here, so the old one comes back
+            aside = self._aside(dotgit, dotgit)
+            restored = aside is not None and _replace(dotgit, content)
+            self.add(
+                GitFinding(
+                    "repository",
+                    f"the sandbox changed {dotgit} (-> {now[1].decode(errors='replace').strip()}); "
+                    + (
+                        f"restored it, the sandbox's version is at {aside}"
+                        if restored
+                        else "review it before running git there"
+                    ),
+                    paths=[".git"],
+                    action="restored" if restored else "reported",
+                )
+            )
+            return
         from bwsandbox.runtime._nested import defuse_git_entry
 
         for warning in defuse_git_entry(
