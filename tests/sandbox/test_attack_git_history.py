@@ -78,6 +78,7 @@ SPLIT = (
 )
 
 
+@pytest.mark.parametrize("sbx", ["cold", "warm"], indirect=True)
 def test_a_gitfile_to_a_commondir_split_is_defused(
     sbx: SandboxRunner, git_project: Path, tmp_path: Path
 ) -> None:
@@ -111,10 +112,13 @@ def test_b_a_gitlink_makes_status_at_the_top_recurse_and_is_defused(
     assert marker.exists(), "control: plain git status at the top recurses into sub"
 
 
+@pytest.mark.parametrize("cached", [False, True])
 def test_c_a_new_top_git_in_a_non_git_project_is_defused(
-    sbx: SandboxRunner, project: Path, tmp_path: Path
+    sbx: SandboxRunner, project: Path, tmp_path: Path, cached: bool
 ) -> None:
     marker = tmp_path / "marker"
+    if cached:  # the attack then launches from the plan cache (the fast path)
+        assert sbx.sh("true").returncode == 0
     attack = sbx.sh(
         f"git init -q . && git config core.fsmonitor 'touch {marker}; false' && echo planted"
     )
@@ -129,7 +133,7 @@ def test_c_a_new_top_git_in_a_non_git_project_is_defused(
 
 
 SMUGGLE = (
-    "set -e; b=$(printf 'echo pwned > {marker}\\n' | git hash-object -w --stdin); "
+    "set -e; b=$(printf 'echo pwned > {marker} # %s\\n' $(date +%s%N) | git hash-object -w --stdin); "
     't=$(printf \'{{"tasks": "evil"}}\\n\' | git hash-object -w --stdin); '
     "git update-index --cacheinfo 100644,$b,.envrc; "
     "git update-index --add --cacheinfo 100644,$t,.vscode/tasks.json; "
@@ -138,6 +142,7 @@ SMUGGLE = (
 )
 
 
+@pytest.mark.parametrize("sbx", ["cold", "warm"], indirect=True)
 def test_3_protected_paths_smuggled_through_history_are_reported_and_unstaged(
     sbx: SandboxRunner, git_project: Path, tmp_path: Path, cli: Cli
 ) -> None:
@@ -145,7 +150,8 @@ def test_3_protected_paths_smuggled_through_history_are_reported_and_unstaged(
     attack = sbx.sh(SMUGGLE.format(marker=marker))
     assert attack.returncode == 0, attack.describe()
     commit = attack.stdout.split()[-1]
-    assert f"git show {commit} -- .envrc .vscode/tasks.json" in attack.stderr, attack.describe()
+    # (warm: the second run's commit changes only .envrc; tasks.json is already in HEAD)
+    assert f"git show {commit} -- .envrc" in attack.stderr, attack.describe()
     events = audit_events(cli, "git-history")
     by_kind = {str(e["kind"]): e for e in events}
     assert by_kind["commit"]["commits"] == [commit], events
