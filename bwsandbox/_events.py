@@ -172,7 +172,8 @@ EVENTS: dict[str, EventSpec] = {
                 _f(
                     "kind",
                     _STR,
-                    "`commit`, `index`, `gitlink`, `ref`, `alternates`, `repository` or `error`",
+                    "`commit`, `index`, `gitlink`, `ref`, `alternates`, `repository`, `todo` or "
+                    "`error`",
                 ),
                 _f("message", _STR, "what changed and what to do, as shown to the user"),
                 _f("paths", _LIST, "the protected paths, refs or files concerned"),

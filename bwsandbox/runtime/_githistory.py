@@ -373,6 +373,7 @@ class _Settle:
             if self.repo.gitdir:
                 self._history()
                 self._index()
+                self._todo()
         finally:
             self.close()
         return self.findings
@@ -537,7 +538,8 @@ class _Settle:
             self.add(
                 GitFinding(
                     "commit",
-                    f"the sandbox committed {commit[:12]} in {repo.root}, which changes protected "
+                    f"commit {commit[:12]} in {repo.root}, new since the session started (made or "
+                    "fetched by the sandbox), changes protected "
                     f"path(s) {', '.join(touched)}: inspect it with: git show {commit} -- {show} "
                     "(before checking it out, merging it or resetting to it)",
                     paths=touched,
@@ -621,6 +623,30 @@ class _Settle:
                 action="restored" if ok else "reported",
             )
         )
+
+    def _todo(self) -> None:
+        """A rebase or sequencer todo list with ``exec`` lines left by the session."""
+        for rel in ("rebase-merge/git-rebase-todo", "sequencer/todo"):
+            path = os.path.join(self.repo.gitdir, rel)
+            st = _lstat(path)
+            if st is None or max(st.st_mtime, st.st_ctime) < self.guard.since:
+                continue
+            data = (_read(path, 1 << 20) or b"").decode(errors="replace")
+            lines = [
+                line.strip()
+                for line in data.splitlines()
+                if line.strip().startswith(("exec ", "x "))
+            ]
+            if lines:
+                self.add(
+                    GitFinding(
+                        "todo",
+                        f"the sandbox left {path} with commands that 'git rebase --continue' "
+                        f"(or 'cherry-pick/revert --continue') would run on the host: "
+                        f"{'; '.join(lines[:3])}; review it, or run 'git rebase --abort'",
+                        paths=[rel],
+                    )
+                )
 
     def _gitlinks(
         self,

@@ -133,7 +133,8 @@ def test_c_a_new_top_git_in_a_non_git_project_is_defused(
 
 
 SMUGGLE = (
-    "set -e; b=$(printf 'echo pwned > {marker} # %s\\n' $(date +%s%N) | git hash-object -w --stdin); "
+    "set -e; b=$(printf 'echo pwned > {marker} # %s\\n' $(date +%s%N) "
+    "| git hash-object -w --stdin); "
     't=$(printf \'{{"tasks": "evil"}}\\n\' | git hash-object -w --stdin); '
     "git update-index --cacheinfo 100644,$b,.envrc; "
     "git update-index --add --cacheinfo 100644,$t,.vscode/tasks.json; "

@@ -92,3 +92,16 @@ def test_symref_symlink_and_alternates_in_an_ordinary_project(tmp_path: Path) ->
     assert git(project, "rev-parse", "other") == git(project, "rev-parse", "HEAD")
     assert not (common / "refs" / "x").is_symlink()
     assert not (common / "objects" / "info" / "alternates").exists()
+
+
+def test_a_rebase_todo_with_exec_lines_is_reported(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    init_project(project)
+    g = guard(project)
+    todo = project / ".git" / "rebase-merge" / "git-rebase-todo"
+    todo.parent.mkdir()
+    todo.write_text("pick 1234567 x\nexec touch /tmp/evil\n")
+    found = g.settle()
+    assert [f.kind for f in found] == ["todo"]
+    assert "exec touch /tmp/evil" in found[0].message
