@@ -262,6 +262,13 @@ class GitGuard:
         self.since = since
         self.protected = protected
         self.repos = [_Repo(root) for root in _roots(protected)]
+        #: a linked worktree is a project: other branches are not this session's to move
+        self.linked = any(r.gitdir and r.gitdir != r.common for r in self.repos)
+        self.own_branches = {
+            r.head[4:].strip().decode(errors="replace")
+            for r in self.repos
+            if r.gitdir != r.common and r.head.startswith(b"ref:")
+        }
 
     @classmethod
     def snapshot(cls, protected: tuple[str, ...], session: str, since: float) -> GitGuard | None:
@@ -449,7 +456,10 @@ class _Settle:
                 )
                 continue
             remote_head = name.startswith("refs/remotes/") and name.endswith("/HEAD")
-            if not value.startswith(b"ref:") or remote_head:
+            if not value.startswith(b"ref:"):
+                self._moved(name, old, value)
+                continue
+            if remote_head:
                 continue
             target = value[4:].strip().decode(errors="replace")
             if old is not None and not old.startswith(b"\0"):
@@ -470,6 +480,29 @@ class _Settle:
                     action=action,
                 )
             )
+
+    def _moved(self, name: str, old: bytes | None, value: bytes) -> None:
+        """In a linked worktree: a branch other than ``agent/*``, or a tag, that moved."""
+        repo = self.repo
+        if not self.guard.linked or old is None or old.startswith((b"ref:", b"\0")):
+            return
+        if (
+            not name.startswith(("refs/heads/", "refs/tags/"))
+            or name.startswith("refs/heads/agent/")
+            or name in self.guard.own_branches
+        ):
+            return
+        was, now = old.decode(errors="replace"), value.decode(errors="replace")
+        self.add(
+            GitFinding(
+                "ref",
+                f"{name} in {repo.common} moved during the session ({was[:12]} -> {now[:12]}); "
+                f"if you did not move it, the sandbox did: review it with: "
+                f"git log --stat {was}..{now}",
+                paths=[name],
+                commits=[now],
+            )
+        )
 
     def _alternates(self) -> None:
         repo = self.repo

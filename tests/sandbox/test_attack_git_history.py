@@ -191,9 +191,12 @@ def test_11_worktree_refs_symrefs_symlinks_and_alternates_are_repaired(
     repo = make_repo(project)
     common = repo / ".git"
     main_before = host_git(repo, "rev-parse", "refs/heads/main", home=tmp_path).stdout.strip()
+    host_git(repo, "branch", "other", home=tmp_path)
     script = (
         "set -e; c=$(git rev-parse --path-format=absolute --git-common-dir); "
         "git symbolic-ref refs/heads/main refs/heads/agent/one; "
+        "git -c user.name=a -c user.email=a@e commit -q --allow-empty -m a; "
+        "git update-ref refs/heads/other HEAD; "
         "ln -s /etc $c/refs/evil; "
         "git init -q --bare alt; b=$(echo alt-only | git --git-dir=alt hash-object -w --stdin); "
         'echo "$PWD/alt/objects" > $c/objects/info/alternates; '
@@ -213,7 +216,8 @@ def test_11_worktree_refs_symrefs_symlinks_and_alternates_are_repaired(
     assert host_git(repo, "cat-file", "-e", blob, home=tmp_path).returncode != 0
     assert host_git(repo, "gc", "-q", home=tmp_path).returncode == 0
     kinds = sorted(str(e["kind"]) for e in audit_events(cli, "git-history"))
-    assert kinds == ["alternates", "ref", "ref"], kinds
+    assert kinds == ["alternates", "ref", "ref", "ref"], kinds
+    assert "refs/heads/other in" in attack.stderr, attack.describe()  # a moved branch: reported
     # control: a ref that is a symlink to a dir makes host git gc fail
     outside = tmp_path / "outside"
     outside.mkdir()
