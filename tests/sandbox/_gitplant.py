@@ -21,10 +21,21 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 #: how the planted repository is laid out
-KINDS = ("init", "bare", "gitfile", "split", "chain", "symlink", "worktree", "module", "top")
+KINDS = (
+    "init",
+    "bare",
+    "gitfile",
+    "split",
+    "chain",
+    "symlink",
+    "worktree",
+    "module",
+    "top",
+    "topfile",
+)
 #: kinds where git itself finds the repository from the work tree ("chain" has one more
 #: commondir hop than git follows: the scan must still not miss it)
-WORKTREE_KINDS = ("init", "gitfile", "split", "symlink", "worktree", "module", "top")
+WORKTREE_KINDS = ("init", "gitfile", "split", "symlink", "worktree", "module", "top", "topfile")
 #: how it makes git run a program
 DANGERS = (
     "fsmonitor",
@@ -58,6 +69,7 @@ class Layout:
     top_git: bool  # the project is a git repository before the session
     repos: tuple[Repo, ...]
     alternates: bool = False  # objects/info/alternates planted in the project's repository
+    old_times: bool = False  # every planted file's mtime set back to 1970 (ctime stays new)
 
     def script(self, canary: Path) -> str:
         lines = ["set -e", "export GIT_CONFIG_NOSYSTEM=1"]
@@ -66,6 +78,10 @@ class Layout:
         if self.alternates and self.top_git:
             lines.append(
                 'mkdir -p alt/objects && echo "$PWD/alt/objects" > .git/objects/info/alternates'
+            )
+        if self.old_times:
+            lines.append(
+                "find . -path ./.git -prune -o -exec touch -h -d @1 {} + 2>/dev/null || true"
             )
         lines.append("echo planted")
         return "\n".join(lines)
@@ -82,6 +98,7 @@ def _payload(canary: Path, index: int) -> str:
 def _plant(repo: Repo, index: int, canary: Path, top_git: bool) -> list[str]:
     w, s = repo.where, repo.store
     q = shlex.quote
+    wq = q(w or ".")  # never "", which would make "/.git" of "{w}/.git"
     payload = _payload(canary, index)
     lines: list[str] = []
     bare_cfg = "config core.bare false"
@@ -89,51 +106,51 @@ def _plant(repo: Repo, index: int, canary: Path, top_git: bool) -> list[str]:
         lines.append("git init -q .")
         cfg = ".git"
     elif repo.kind == "init":
-        lines.append(f"git init -q {q(w)}")
+        lines.append(f"git init -q {wq}")
         cfg = f"{w}/.git"
     elif repo.kind == "bare":
-        lines.append(f"git init -q --bare {q(w)}")
+        lines.append(f"git init -q --bare {wq}")
         cfg = w
     elif repo.kind in ("gitfile", "symlink"):
         lines += [
-            f"mkdir -p {q(w)}",
+            f"mkdir -p {wq}",
             f"git init -q --bare {q(s)}",
             f"git --git-dir={q(s)} {bare_cfg}",
         ]
         if repo.kind == "gitfile":
-            lines.append(f"echo 'gitdir: {_rel(s, w)}' > {q(w)}/.git")
+            lines.append(f"echo 'gitdir: {_rel(s, w)}' > {wq}/.git")
         else:
-            lines.append(f"ln -s {q(_rel(s, w))} {q(w)}/.git")
+            lines.append(f"ln -s {q(_rel(s, w))} {wq}/.git")
         cfg = s
-    elif repo.kind in ("split", "chain"):
+    elif repo.kind in ("split", "chain", "topfile"):
         # finding 2a: .git file -> a git dir with only HEAD and commondir -> a common dir with
         # the config and no HEAD ("chain": one more commondir hop, which git does not follow;
         # the scan must still not miss it)
         lines += [
-            f"mkdir -p {q(w)} {q(s)}/g",
+            f"mkdir -p {wq} {q(s)}/g",
             f"git init -q --bare {q(s)}/c",
             f"git --git-dir={q(s)}/c {bare_cfg}",
             f"echo 'ref: refs/heads/main' > {q(s)}/g/HEAD",
             f"echo {'../m' if repo.kind == 'chain' else '../c'} > {q(s)}/g/commondir",
             f"mkdir -p {q(s)}/m && echo ../c > {q(s)}/m/commondir",
-            f"echo 'gitdir: {_rel(s + '/g', w)}' > {q(w)}/.git",
+            f"echo 'gitdir: {_rel(s + '/g', w)}' > {wq}/.git",
         ]
         cfg = f"{s}/c"
     elif repo.kind == "worktree":
         lines += [
             f"git init -q {q(s)}",
             f"git -C {q(s)} {_IDENTITY} commit -q --allow-empty -m base",
-            f'git -C {q(s)} worktree add -q --detach "$PWD"/{q(w)}',
+            f'git -C {q(s)} worktree add -q --detach "$PWD"/{wq}',
         ]
         cfg = f"{s}/.git"
     elif repo.kind == "module":
         m = f".git/modules/m{index}"
         lines += [
-            f"mkdir -p {q(w)}",
+            f"mkdir -p {wq}",
             f"git init -q --bare {q(m)}",
             f"git --git-dir={q(m)} {bare_cfg}",
         ]
-        lines.append(f"echo 'gitdir: {_rel(m, w)}' > {q(w)}/.git")
+        lines.append(f"echo 'gitdir: {_rel(m, w)}' > {wq}/.git")
         cfg = m
     else:
         raise AssertionError(repo.kind)
@@ -151,8 +168,8 @@ def _plant(repo: Repo, index: int, canary: Path, top_git: bool) -> list[str]:
     elif danger == "filter":
         lines.append(f"{git} config filter.f.clean {q(payload + '; cat')}")
         if repo.kind != "bare":
-            lines.append(f"echo '* filter=f' > {q(w or '.')}/.gitattributes")
-            lines.append(f"echo data > {q(w or '.')}/file{index}")
+            lines.append(f"echo '* filter=f' > {wq}/.gitattributes")
+            lines.append(f"echo data > {wq}/file{index}")
     elif danger == "include":
         inc = f"inc{index}.cfg"
         lines.append(f"printf '[core]\\n\\tfsmonitor = {payload}\\n' > {q(inc)}")
@@ -169,7 +186,7 @@ def _plant(repo: Repo, index: int, canary: Path, top_git: bool) -> list[str]:
         if danger == "hookspath":
             lines.append(f'{git} config core.hooksPath "$PWD"/{q(hooks)}')
     if repo.gitlink and top_git and w:
-        lines.append(f"git update-index --add --cacheinfo 160000,$(git rev-parse HEAD),{q(w)}")
+        lines.append(f"git update-index --add --cacheinfo 160000,$(git rev-parse HEAD),{wq}")
     return lines
 
 
@@ -192,21 +209,22 @@ def layouts(draw: st.DrawFn, *, effective: bool = False, top_git: bool | None = 
         kind = draw(st.sampled_from(kinds))
         if kind == "module" and not is_git:
             kind = "init"
-        if kind == "top" and (is_git or index):
+        if kind in ("top", "topfile") and (is_git or index):
             kind = "split"
         depth = draw(st.integers(min_value=1, max_value=2))
         parts = [draw(_NAMES) for _ in range(depth)]
-        where = "" if kind == "top" else "/".join([f"r{index}", *parts])
+        where = "" if kind in ("top", "topfile") else "/".join([f"r{index}", *parts])
         danger = draw(st.sampled_from(EFFECTIVE if effective else DANGERS))
         if kind == "bare" and danger in ("filter", "external"):
             danger = "fsmonitor"
-        gitlink = is_git and kind not in ("top", "bare") and draw(st.booleans())
+        gitlink = is_git and kind not in ("top", "topfile", "bare") and draw(st.booleans())
         if where in used:
             continue
         used.add(where)
         repos.append(Repo(where, kind, danger, f"s{index}/{'/'.join(parts[:-1]) or 'st'}", gitlink))
     alternates = is_git and not effective and draw(st.booleans())
-    return Layout(top_git=is_git, repos=tuple(repos), alternates=alternates)
+    old_times = draw(st.booleans())
+    return Layout(top_git=is_git, repos=tuple(repos), alternates=alternates, old_times=old_times)
 
 
 def host_env(home: Path) -> dict[str, str]:
