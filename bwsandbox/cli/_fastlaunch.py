@@ -389,7 +389,7 @@ def _settle_git(history: GitGuard, audit: _Audit, warnings: list[str] | None) ->
     from bwsandbox.runtime._githistory import settle_git
 
     try:
-        found = settle_git(history, audit)
+        found = settle_git(history, audit)  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - a teardown step: the runtime records and goes on
         return
     if warnings is not None:

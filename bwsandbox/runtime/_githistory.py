@@ -49,6 +49,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from bwsandbox._audit import AuditSink
+
 __all__ = ["MAX_INDEX", "GitFinding", "GitGuard", "git_guard", "settle_git"]
 
 #: an index at most this big is kept in memory for an exact comparison afterwards
@@ -763,10 +765,10 @@ def git_guard(protected: tuple[str, ...], session: str, since: float) -> GitGuar
     return GitGuard.snapshot(protected, session, since)
 
 
-def settle_git(guard: GitGuard, audit: object) -> list[str]:
+def settle_git(guard: GitGuard, audit: AuditSink) -> list[str]:
     """The teardown step: compare, repair, audit ``git-history`` events; the warnings."""
     warnings: list[str] = []
     for finding in guard.settle():
         warnings.append(finding.message)
-        audit.event("git-history", **finding.event())  # type: ignore[attr-defined]
+        audit.event("git-history", **finding.event())
     return warnings
