@@ -529,8 +529,8 @@ class _Settle:
     def _history(self) -> None:
         """New commits on changed refs or HEAD that touch a protected path."""
         repo = self.repo
-        if not self.paths:
-            return
+        if not self.paths or repo.loose is None:
+            return  # nothing protected, or too many loose refs to have kept them
         head_now = _read(os.path.join(repo.gitdir, "HEAD"), _MAX_REF) or b""
         packed_now = _read(os.path.join(repo.common, "packed-refs"), _MAX_PACKED) or b""
         loose_now = _loose_refs(repo.common) or {}
