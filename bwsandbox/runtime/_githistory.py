@@ -38,12 +38,26 @@ Each finding is one warning for the user and one ``git-history`` audit event.
 """
 
 # os-level on purpose: lstat/rename/open semantics without following symlinks
-# ruff: noqa: PTH104, PTH108, PTH115, PTH118
+# ruff: noqa: PTH104, PTH118
 
 from __future__ import annotations
 
 import os
-import stat
+
+from bwsandbox.runtime._gitstate import (
+    MAX_PACKED,
+    MAX_REF,
+    RepoState,
+    file_sig,
+    loose_refs,
+    lstat_or_none,
+    parse_packed,
+    project_roots,
+    read_entry,
+    read_file,
+    ref_tips,
+    replace_file,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,13 +65,8 @@ if TYPE_CHECKING:
 
     from bwsandbox._audit import AuditSink
 
-__all__ = ["MAX_INDEX", "GitFinding", "GitGuard", "git_guard", "settle_git"]
+__all__ = ["GitFinding", "GitGuard", "git_guard", "settle_git"]
 
-#: an index at most this big is kept in memory for an exact comparison afterwards
-MAX_INDEX = 8 << 20
-_MAX_REF = 4096
-_MAX_PACKED = 64 << 20
-_MAX_REFS = 20000  # loose refs read before the session; more: the refs check is skipped
 _MAX_COMMITS = 20
 _ZERO = "0" * 40
 
@@ -96,166 +105,6 @@ class GitFinding:
         return f"GitFinding({self.kind!r}, {self.message!r}, action={self.action!r})"
 
 
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except OSError:
-        return None
-
-
-def _read(path: str, limit: int) -> bytes | None:
-    """A regular file's bytes (not through a symlink), or None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            return None
-        chunks = []
-        while data := os.read(fd, 1 << 20):
-            chunks.append(data)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _entry(path: str) -> tuple[str, bytes]:
-    """The kind and content of a ``.git`` entry: ("dir"|"file"|"link"|"other"|"missing", ...)."""
-    st = _lstat(path)
-    if st is None:
-        return ("missing", b"")
-    if stat.S_ISDIR(st.st_mode):
-        return ("dir", b"")
-    if stat.S_ISLNK(st.st_mode):
-        try:
-            return ("link", os.fsencode(os.readlink(path)))
-        except OSError:
-            return ("link", b"")
-    if stat.S_ISREG(st.st_mode):
-        return ("file", _read(path, _MAX_REF) or b"")
-    return ("other", b"")
-
-
-def _loose_refs(common: str) -> dict[str, bytes] | None:
-    """Loose refs under ``refs/``: name -> content; a symlink's content is ``b"\\0link:"``.
-
-    Never follows a symlink. None when there are too many to keep.
-    """
-    refs: dict[str, bytes] = {}
-    stack = ["refs"]
-    while stack:
-        rel = stack.pop()
-        try:
-            with os.scandir(os.path.join(common, rel)) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        for entry in entries:
-            name = f"{rel}/{entry.name}"
-            try:
-                if entry.is_symlink():
-                    refs[name] = b"\0link:" + os.fsencode(os.readlink(entry.path))
-                elif entry.is_dir(follow_symlinks=False):
-                    stack.append(name)
-                elif entry.is_file(follow_symlinks=False):
-                    if entry.name.endswith(".lock"):
-                        continue
-                    refs[name] = (_read(entry.path, _MAX_REF) or b"").strip()
-            except OSError:
-                continue
-            if len(refs) > _MAX_REFS:
-                return None
-    return refs
-
-
-def _resolve(name: str, loose: dict[str, bytes], packed: dict[str, str]) -> str:
-    for _ in range(5):
-        value = loose.get(name)
-        if value is None:
-            return packed.get(name, "")
-        if value.startswith(b"ref:"):
-            name = value[4:].strip().decode(errors="replace")
-            continue
-        return value.decode(errors="replace") if not value.startswith(b"\0") else ""
-    return ""
-
-
-def _tips(head: bytes, loose: dict[str, bytes], packed: dict[str, str]) -> set[str]:
-    names = set(loose) | set(packed)
-    tips = {_resolve(n, loose, packed) for n in names}
-    head = head.strip()
-    if head.startswith(b"ref:"):
-        tips.add(_resolve(head[4:].strip().decode(errors="replace"), loose, packed))
-    else:
-        tips.add(head.decode(errors="replace"))
-    return {t for t in tips if len(t) in (40, 64) and all(c in "0123456789abcdef" for c in t)}
-
-
-class _Repo:
-    """What was read of one project's repository before the session."""
-
-    __slots__ = (
-        "alternates",
-        "common",
-        "dotgit",
-        "gitdir",
-        "head",
-        "index",
-        "index_sig",
-        "loose",
-        "packed",
-        "root",
-    )
-
-    def __init__(self, root: str) -> None:
-        from bwsandbox.runtime._gitscan import chain
-
-        self.root = root
-        self.dotgit = _entry(os.path.join(root, ".git"))
-        found = chain(os.path.join(root, ".git")) if self.dotgit[0] != "missing" else None
-        self.gitdir = found.dirs[0] if found is not None and found.dirs else ""
-        self.common = found.dirs[1] if found is not None and len(found.dirs) > 1 else self.gitdir
-        self.head = b""
-        self.index: bytes | None = None
-        self.index_sig: tuple[int, ...] = ()
-        self.loose: dict[str, bytes] | None = None
-        self.packed = b""
-        self.alternates: dict[str, tuple[str, bytes]] = {}
-        if not self.gitdir:
-            return
-        self.head = _read(os.path.join(self.gitdir, "HEAD"), _MAX_REF) or b""
-        index = os.path.join(self.gitdir, "index")
-        self.index_sig = _sig(index)
-        if self.index_sig and self.index_sig[0] <= MAX_INDEX:
-            self.index = _read(index, MAX_INDEX)
-        self.loose = _loose_refs(self.common)
-        self.packed = _read(os.path.join(self.common, "packed-refs"), _MAX_PACKED) or b""
-        for name in ("alternates", "http-alternates"):
-            path = os.path.join(self.common, "objects", "info", name)
-            self.alternates[name] = _entry(path)
-
-
-def _sig(path: str) -> tuple[int, ...]:
-    st = _lstat(path)
-    if st is None or not stat.S_ISREG(st.st_mode):
-        return ()
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def _roots(protected: Iterable[str]) -> list[str]:
-    """Project directories: those whose ``.git`` holds protected paths (as ``_protect``)."""
-    roots: set[str] = set()
-    for path in protected:
-        head, sep, _ = path.partition("/.git/")
-        if sep and head and head != "/":
-            roots.add(head)
-    return sorted(roots)
-
-
 class GitGuard:
     """Snapshot the projects' git state before launch; settle it after the sandbox is gone."""
 
@@ -263,7 +112,7 @@ class GitGuard:
         self.session = session
         self.since = since
         self.protected = protected
-        self.repos = [_Repo(root) for root in _roots(protected)]
+        self.repos = [RepoState(root) for root in project_roots(protected)]
         #: a linked worktree is a project: other branches are not this session's to move
         self.linked = any(r.gitdir and r.gitdir != r.common for r in self.repos)
         self.own_branches = {
@@ -301,7 +150,7 @@ class GitGuard:
 
 
 class _Settle:
-    def __init__(self, repo: _Repo, guard: GitGuard, *, shared: bool = False) -> None:
+    def __init__(self, repo: RepoState, guard: GitGuard, *, shared: bool = False) -> None:
         self.repo = repo
         self.shared = shared
         self.guard = guard
@@ -390,7 +239,7 @@ class _Settle:
     def _top(self) -> None:
         """A ``.git`` at the top that is new or different: a planted repository."""
         dotgit = os.path.join(self.repo.root, ".git")
-        now = _entry(dotgit)
+        now = read_entry(dotgit)
         if now == self.repo.dotgit or now[0] == "missing":
             return
         kind, content = self.repo.dotgit
@@ -398,7 +247,7 @@ class _Settle:
             # the project's own .git file (a linked worktree, a submodule checkout) rewritten:
             # it decides which repository host git uses here, so the old one comes back
             aside = self._aside(dotgit, dotgit)
-            restored = aside is not None and _replace(dotgit, content)
+            restored = aside is not None and replace_file(dotgit, content)
             self.add(
                 GitFinding(
                     "repository",
@@ -424,7 +273,7 @@ class _Settle:
         """Rename ``path`` to ``where`` + session suffix (no overwrite); None on failure."""
         aside = f"{where}.agent-sandbox-{self.session}"
         for n in range(1, 100):
-            if _lstat(aside) is None:
+            if lstat_or_none(aside) is None:
                 break
             aside = f"{where}.agent-sandbox-{self.session}.{n}"
         try:
@@ -437,7 +286,7 @@ class _Settle:
         """Symlinked refs moved out of ``refs/``; new symbolic refs undone."""
         repo = self.repo
         before = repo.loose or {}
-        now = _loose_refs(repo.common) or {}
+        now = loose_refs(repo.common) or {}
         for name, value in sorted(now.items()):
             old = before.get(name)
             if value == old:
@@ -465,7 +314,7 @@ class _Settle:
                 continue
             target = value[4:].strip().decode(errors="replace")
             if old is not None and not old.startswith(b"\0"):
-                done = _replace(path, old + b"\n")
+                done = replace_file(path, old + b"\n")
                 action = "restored" if done else "reported"
                 what = f"restored its content before the session ({old.decode(errors='replace')})"
             else:
@@ -510,7 +359,7 @@ class _Settle:
         repo = self.repo
         for name, old in repo.alternates.items():
             path = os.path.join(repo.common, "objects", "info", name)
-            now = _entry(path)
+            now = read_entry(path)
             if now == old or now[0] == "missing":
                 continue
             aside = self._aside(path, path)
@@ -531,13 +380,13 @@ class _Settle:
         repo = self.repo
         if not self.paths or repo.loose is None:
             return  # nothing protected, or too many loose refs to have kept them
-        head_now = _read(os.path.join(repo.gitdir, "HEAD"), _MAX_REF) or b""
-        packed_now = _read(os.path.join(repo.common, "packed-refs"), _MAX_PACKED) or b""
-        loose_now = _loose_refs(repo.common) or {}
+        head_now = read_file(os.path.join(repo.gitdir, "HEAD"), MAX_REF) or b""
+        packed_now = read_file(os.path.join(repo.common, "packed-refs"), MAX_PACKED) or b""
+        loose_now = loose_refs(repo.common) or {}
         if head_now == repo.head and packed_now == repo.packed and loose_now == repo.loose:
             return
-        old = _tips(repo.head, repo.loose or {}, _packed_bytes(repo.packed))
-        new = _tips(head_now, loose_now, _packed_bytes(packed_now)) - old
+        old = ref_tips(repo.head, repo.loose or {}, parse_packed(repo.packed))
+        new = ref_tips(head_now, loose_now, parse_packed(packed_now)) - old
         if not new:
             return
         out = self.git(
@@ -586,7 +435,7 @@ class _Settle:
         """Protected index entries reset to their state before; new gitlinks checked."""
         repo = self.repo
         path = os.path.join(repo.gitdir, "index")
-        if _sig(path) == repo.index_sig:
+        if file_sig(path) == repo.index_sig:
             return
         now_raw = self.git("ls-files", "--stage", "-z")
         if now_raw is None:
@@ -663,10 +512,10 @@ class _Settle:
         """A rebase or sequencer todo list with ``exec`` lines left by the session."""
         for rel in ("rebase-merge/git-rebase-todo", "sequencer/todo"):
             path = os.path.join(self.repo.gitdir, rel)
-            st = _lstat(path)
+            st = lstat_or_none(path)
             if st is None or max(st.st_mtime, st.st_ctime) < self.guard.since:
                 continue
-            data = (_read(path, 1 << 20) or b"").decode(errors="replace")
+            data = (read_file(path, 1 << 20) or b"").decode(errors="replace")
             lines = [
                 line.strip()
                 for line in data.splitlines()
@@ -712,16 +561,6 @@ class _Settle:
             )
 
 
-def _packed_bytes(data: bytes) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in data.decode(errors="replace").splitlines():
-        if line[:1] in ("#", "^", ""):
-            continue
-        oid, _, name = line.partition(" ")
-        out[name.strip()] = oid
-    return out
-
-
 def _stage(raw: bytes) -> dict[str, tuple[str, str, str]]:
     """``git ls-files --stage -z`` output: path -> (mode, oid, stage) (stage 0 wins)."""
     out: dict[str, tuple[str, str, str]] = {}
@@ -737,27 +576,6 @@ def _stage(raw: bytes) -> dict[str, tuple[str, str, str]]:
 
 def _under_any(path: str, prefixes: list[str]) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
-
-
-def _replace(path: str, content: bytes) -> bool:
-    """Write ``content`` to ``path`` through a new file renamed over it (no symlink followed)."""
-    tmp = f"{path}.agent-sandbox-tmp"
-    try:
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
-        )
-    except OSError:
-        return False
-    try:
-        os.write(fd, content)
-    finally:
-        os.close(fd)
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        os.unlink(tmp)
-        return False
-    return True
 
 
 def git_guard(protected: tuple[str, ...], session: str, since: float) -> GitGuard | None:
