@@ -40,10 +40,19 @@ import time
 
 from bwsandbox.runtime._gitscan import chain, is_git_directory
 
-__all__ = ["DEFAULT_BUDGET", "NestedScan", "dangerous_keys", "defuse_git_entry", "scan_nested"]
+__all__ = [
+    "CHECK_BUDGET",
+    "DEFAULT_BUDGET",
+    "NestedScan",
+    "dangerous_keys",
+    "defuse_git_entry",
+    "scan_nested",
+]
 
-#: seconds the scan may take before it stops and says so
+#: seconds the walk may take before it stops and says so
 DEFAULT_BUDGET = 0.3
+#: seconds for checking the candidates the walk found (each may cost a git process)
+CHECK_BUDGET = 10.0
 
 #: config keys whose value git may run, matched on the last name component
 _EXEC_NAMES = frozenset(
@@ -134,6 +143,30 @@ def _new(path: str, since: float) -> bool:
     return st is not None and max(st.st_ctime, st.st_mtime) >= since
 
 
+def _plainly_safe(path: str) -> bool:
+    """True when no dangerous key can be in the config file ``path`` (no git run needed).
+
+    Section and key names are ASCII letters, digits and ``-``, compared without case, and
+    cannot be escaped or split, so a file whose lower-cased bytes contain none of the
+    dangerous names (nor ``!`` for aliases) has none of those keys. Anything else is asked of
+    git. Read without following a symlink; at most 64 KiB.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        data = os.read(fd, 65537)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if len(data) > 65536 or b"!" in data:
+        return False
+    text = data.lower()
+    return not any(name.encode() in text for name in (*_EXEC_NAMES, *_EXEC_SECTIONS))
+
+
 def _read_config(path: str, home: str) -> list[tuple[str, str]] | None:
     """Entries of one config file; ``[]`` when absent, ``None`` when git cannot read it."""
     st = _lstat(path)
@@ -141,6 +174,8 @@ def _read_config(path: str, home: str) -> list[tuple[str, str]] | None:
         return []
     if not stat.S_ISREG(st.st_mode):
         return None  # a FIFO, a symlink, a directory: nothing a clone makes
+    if _plainly_safe(path):
+        return []  # no dangerous name anywhere in it: git need not be asked
     import subprocess
 
     env = {
@@ -346,10 +381,16 @@ def defuse_git_entry(
 def scan_nested(
     root: str, *, since: float, session: str, budget: float = DEFAULT_BUDGET
 ) -> NestedScan:
-    """Find git dirs below ``root`` changed since ``since`` (epoch seconds) and defuse them."""
+    """Find git dirs below ``root`` changed since ``since`` (epoch seconds) and defuse them.
+
+    ``budget`` bounds the walk; the candidates it found are then all checked, within
+    :data:`CHECK_BUDGET` (reading a config that may be dangerous costs a git process, and a
+    loaded host must not turn that into a skipped repository).
+    """
     result = NestedScan()
     deadline = time.monotonic() + budget
     checker = _Checker(root, since, session)
+    candidates: list[str] = []
     try:
         top = os.path.join(root, ".git")
         stack = [root]
@@ -373,7 +414,7 @@ def scan_nested(
                 and not directory.endswith("/.git")
                 and _maybe_git_dir(directory, names)
             ):
-                checker.candidate(directory)
+                candidates.append(directory)
             for entry in entries:
                 path = entry.path
                 try:
@@ -381,9 +422,19 @@ def scan_nested(
                 except OSError:
                     continue
                 if entry.name == ".git" and path != top:
-                    checker.candidate(path)
+                    candidates.append(path)
                 if is_dir and path != top:
                     stack.append(path)
+        checks_until = time.monotonic() + CHECK_BUDGET
+        for index, path in enumerate(candidates):
+            if time.monotonic() > checks_until:
+                result.complete = False
+                checker.warnings.append(
+                    f"{len(candidates) - index} git repositories below {root} were not checked "
+                    f"in {CHECK_BUDGET:.0f} s"
+                )
+                break
+            checker.candidate(path)
     finally:
         checker.close()
     result.warnings = checker.warnings
