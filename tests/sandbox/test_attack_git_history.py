@@ -154,8 +154,8 @@ def test_3_protected_paths_smuggled_through_history_are_reported_and_unstaged(
     # (warm: the second run's commit changes only .envrc; tasks.json is already in HEAD)
     assert f"git show {commit} -- .envrc" in attack.stderr, attack.describe()
     events = audit_events(cli, "git-history")
-    by_kind = {str(e["kind"]): e for e in events}
-    assert by_kind["commit"]["commits"] == [commit], events
+    session = next(e["session"] for e in events if e["commits"] == [commit])  # warm: the last run
+    by_kind = {str(e["kind"]): e for e in events if e["session"] == session}
     assert by_kind["index"]["action"] == "restored", events
     # the user's usual "discard changes" no longer writes the sandbox's files
     host_git(git_project, "checkout", "--", ".", home=tmp_path)
