@@ -23,10 +23,13 @@ the project is scanned:
   (nothing is deleted); danger outside the project, or there before the session (a user's own
   clone), is cut off by renaming aside the first new pointer (``.git`` file or symlink,
   ``commondir`` file) of the chain (what it points to is only read, never changed);
-- the scan has a time budget; when it runs out the warning says the scan was incomplete.
+- the walk has a time budget, then the candidates it found are all checked within
+  :data:`CHECK_BUDGET`; when either runs out the warning says the scan was incomplete.
 
 Config files are read by host git itself (``git config --file F --list --null``, which does
-not follow includes) with a clean environment; a file git cannot read counts as dangerous.
+not follow includes) with a clean environment; a file git cannot read counts as dangerous. A
+file in whose bytes no dangerous name occurs is not handed to git (:func:`_plainly_safe`:
+names cannot be escaped, so this is exact in one direction; git is the oracle in the tests).
 """
 
 # os-level on purpose: lstat/rename/scandir semantics without following symlinks
