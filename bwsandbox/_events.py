@@ -164,6 +164,24 @@ EVENTS: dict[str, EventSpec] = {
             (_f("message", _STR, "what changed, as shown to the user"),),
         ),
         EventSpec(
+            "git-history",
+            "after the session: a change to the project's git state (commits, index entries, "
+            "refs, alternates, gitlinks, a new top `.git`) that touches a protected path or "
+            "could make host git misbehave",
+            (
+                _f(
+                    "kind",
+                    _STR,
+                    "`commit`, `index`, `gitlink`, `ref`, `alternates`, `repository`, `todo` or "
+                    "`error`",
+                ),
+                _f("message", _STR, "what changed and what to do, as shown to the user"),
+                _f("paths", _LIST, "the protected paths, refs or files concerned"),
+                _f("commits", _LIST, "commit ids (`commit`), blob or gitlink ids (`index`)"),
+                _f("action", _STR, "`reported`, `restored` or `moved-aside`"),
+            ),
+        ),
+        EventSpec(
             "error",
             "the sandbox failed to start",
             (_f("error", _STR, "the error message"),),

@@ -35,6 +35,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
 
+    from bwsandbox.runtime._githistory import GitGuard
     from bwsandbox.runtime._protect import ProtectedPaths
 
 __all__ = ["run_recipe"]
@@ -423,6 +424,18 @@ def _settle(guard: ProtectedPaths, audit: _Audit, warnings: list[str] | None) ->
         pass
 
 
+def _settle_git(history: GitGuard, audit: _Audit, warnings: list[str] | None) -> None:
+    """The runtime's git-history teardown step (after ``_settle``, as in ``Sandbox``)."""
+    from bwsandbox.runtime._githistory import settle_git
+
+    try:
+        found = settle_git(history, audit)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - a teardown step: the runtime records and goes on
+        return
+    if warnings is not None:
+        warnings.extend(found)
+
+
 class _PlanView:
     """The plan fields ``runtime._protect.ProtectedPaths`` reads."""
 
@@ -500,6 +513,7 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
     session = os.urandom(6).hex()
     audit: _Audit | None = None
     guard: ProtectedPaths | None = None
+    history: GitGuard | None = None
     launch = _Launch(recipe, workdir)
     previous: dict[int, object] = {}
     registered = ""
@@ -516,8 +530,12 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
         audit.started = time.monotonic()
         from bwsandbox.runtime._protect import ProtectedPaths
 
-        guard = ProtectedPaths(_PlanView(recipe, workdir), session)  # type: ignore[arg-type]
+        view = _PlanView(recipe, workdir)
+        guard = ProtectedPaths(view, session)  # type: ignore[arg-type]
         guard.record(workdir)
+        from bwsandbox.runtime._githistory import git_guard
+
+        history = git_guard(view.protected, session, guard.since)
         launch.start(stdio)
         for relay in relays:
             relay.start()
@@ -549,6 +567,8 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
             signal.signal(number, handler)  # type: ignore[arg-type]
         if guard is not None and audit is not None:
             _settle(guard, audit, warnings)
+        if history is not None and audit is not None:
+            _settle_git(history, audit, warnings)
         if audit is not None:
             audit.close()
         if keep:

@@ -7,25 +7,33 @@ would run it. Mounts cannot protect paths that do not exist yet, so after the sa
 the project is scanned:
 
 - every directory is listed with ``os.scandir`` without following symlinks, and symlinked
-  directories are never entered; the project's own ``.git`` is skipped (mounts protect it)
-  except its ``modules/`` (submodule git dirs);
-- a git dir is a ``.git`` entry (a directory, a ``gitdir:`` file or a symlink) or a
-  directory that looks like a bare repository (``HEAD``, ``objects/``, ``refs/``);
-- one whose ``config``, ``config.worktree``, ``commondir``, ``hooks`` or hook files are new or
-  changed during the session (a ctime or mtime at or after its start), or that was moved
-  into place (a new ctime, an old mtime), and that would make git run a program is defused:
-  its ``config`` (and ``config.worktree``) and its ``hooks`` directory are renamed to
-  ``NAME.agent-sandbox-SESSION`` (nothing is deleted); a new ``.git`` file or symlink, or
-  a ``commondir`` file, that leads to such a git dir is itself renamed aside (what it points
-  to is only read, never changed);
-- the scan has a time budget; when it runs out the warning says the scan was incomplete.
+  directories are never entered; the project's own ``.git`` is skipped (mounts protect it,
+  and ``runtime._githistory`` checks it against its state before the session) except its
+  ``modules/`` (submodule git dirs);
+- a candidate is every ``.git`` entry (a directory, a ``gitdir:`` file or a symlink) and every
+  directory that git could use as a git dir or as a common dir (git's own
+  ``is_git_directory``, or a ``commondir`` file, or ``config`` with ``objects/`` and
+  ``refs/``): see :mod:`._gitscan`, which follows ``gitdir:`` and ``commondir`` chains with a
+  bound and reads config and hooks from every dir on the chain;
+- a chain where anything is new or changed during the session (a ctime or mtime at or after
+  its start: a pointer, ``HEAD``, ``commondir``, ``config``, ``config.worktree``, hooks), or
+  a git dir moved into place (a new ctime, an old mtime), and that would make git run a
+  program is defused: a dangerous ``config`` (or ``config.worktree``) and a ``hooks`` dir with
+  live hooks that are new and inside the project are renamed to ``NAME.agent-sandbox-SESSION``
+  (nothing is deleted); danger outside the project, or there before the session (a user's own
+  clone), is cut off by renaming aside the first new pointer (``.git`` file or symlink,
+  ``commondir`` file) of the chain (what it points to is only read, never changed);
+- the walk has a time budget, then the candidates it found are all checked within
+  :data:`CHECK_BUDGET`; when either runs out the warning says the scan was incomplete.
 
 Config files are read by host git itself (``git config --file F --list --null``, which does
-not follow includes) with a clean environment; a file git cannot read counts as dangerous.
+not follow includes) with a clean environment; a file git cannot read counts as dangerous. A
+file in whose bytes no dangerous name occurs is not handed to git (:func:`_plainly_safe`:
+names cannot be escaped, so this is exact in one direction; git is the oracle in the tests).
 """
 
 # os-level on purpose: lstat/rename/scandir semantics without following symlinks
-# ruff: noqa: PTH104, PTH106, PTH115, PTH118, PTH120
+# ruff: noqa: PTH104, PTH106, PTH118, PTH119, PTH120
 
 from __future__ import annotations
 
@@ -33,10 +41,21 @@ import os
 import stat
 import time
 
-__all__ = ["DEFAULT_BUDGET", "NestedScan", "dangerous_keys", "scan_nested"]
+from bwsandbox.runtime._gitscan import chain, is_git_directory
 
-#: seconds the scan may take before it stops and says so
+__all__ = [
+    "CHECK_BUDGET",
+    "DEFAULT_BUDGET",
+    "NestedScan",
+    "dangerous_keys",
+    "defuse_git_entry",
+    "scan_nested",
+]
+
+#: seconds the walk may take before it stops and says so
 DEFAULT_BUDGET = 0.3
+#: seconds for checking the candidates the walk found (each may cost a git process)
+CHECK_BUDGET = 10.0
 
 #: config keys whose value git may run, matched on the last name component
 _EXEC_NAMES = frozenset(
@@ -65,12 +84,16 @@ _EXEC_NAMES = frozenset(
         "defaultkeycommand",
         "browser",
         "worktree",  # core.worktree: moves the work tree (and its .gitattributes) elsewhere
+        "tunnel",  # imap.tunnel
+        "difffilter",  # interactive.diffFilter
+        "viewer",  # man.viewer
+        "path",  # man.<tool>.path, mergetool.<tool>.path
+        "cookiefile",  # http.cookieFile with http.saveCookies: git writes to that path
     }
 )
 #: sections where any key may run a program or pull in another file
-_EXEC_SECTIONS = frozenset({"include", "includeif", "pager", "hook"})
+_EXEC_SECTIONS = frozenset({"include", "includeif", "pager", "hook", "protocol", "sendemail"})
 _BANG_SECTIONS = frozenset({"alias", "submodule"})  # "!cmd" values run a shell
-_MAX_GITFILE = 4096
 
 
 def dangerous_keys(entries: list[tuple[str, str]]) -> list[str]:
@@ -123,6 +146,30 @@ def _new(path: str, since: float) -> bool:
     return st is not None and max(st.st_ctime, st.st_mtime) >= since
 
 
+def _plainly_safe(path: str) -> bool:
+    """True when no dangerous key can be in the config file ``path`` (no git run needed).
+
+    Section and key names are ASCII letters, digits and ``-``, compared without case, and
+    cannot be escaped or split, so a file whose lower-cased bytes contain none of the
+    dangerous names (nor ``!`` for aliases) has none of those keys. Anything else is asked of
+    git. Read without following a symlink; at most 64 KiB.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        data = os.read(fd, 65537)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if len(data) > 65536 or b"!" in data:
+        return False
+    text = data.lower()
+    return not any(name.encode() in text for name in (*_EXEC_NAMES, *_EXEC_SECTIONS))
+
+
 def _read_config(path: str, home: str) -> list[tuple[str, str]] | None:
     """Entries of one config file; ``[]`` when absent, ``None`` when git cannot read it."""
     st = _lstat(path)
@@ -130,6 +177,8 @@ def _read_config(path: str, home: str) -> list[tuple[str, str]] | None:
         return []
     if not stat.S_ISREG(st.st_mode):
         return None  # a FIFO, a symlink, a directory: nothing a clone makes
+    if _plainly_safe(path):
+        return []  # no dangerous name anywhere in it: git need not be asked
     import subprocess
 
     env = {
@@ -171,12 +220,15 @@ def _live_hooks(hooks: str) -> list[str]:
 
 
 class _Checker:
-    def __init__(self, since: float, session: str) -> None:
+    def __init__(self, root: str, since: float, session: str, *, force: bool = False) -> None:
+        self.root = os.path.realpath(root)
         self.since = since
         self.session = session
+        self.force = force  # everything counts as new (a .git the session created at the top)
         self._home = ""
         self.warnings: list[str] = []
         self.repositories = 0
+        self._seen: set[tuple[str, ...]] = set()
 
     @property
     def home(self) -> str:
@@ -195,6 +247,13 @@ class _Checker:
         except OSError:
             return
 
+    def _new(self, path: str) -> bool:
+        return self.force or _new(path, self.since)
+
+    def _inside(self, path: str) -> bool:
+        real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+        return real.startswith(self.root + "/")
+
     def _config_danger(self, gitdir: str) -> dict[str, list[str] | None]:
         """Dangerous keys per config file of ``gitdir`` (``None``: unreadable)."""
         out: dict[str, list[str] | None] = {}
@@ -205,16 +264,83 @@ class _Checker:
                 out[name] = keys
         return out
 
-    def _danger(self, gitdir: str) -> list[str]:
-        """What in ``gitdir`` (read only, following its commondir once) can run a program."""
-        what = [
-            f"{name} ({', '.join(keys) if keys else 'unreadable'})"
-            for name, keys in self._config_danger(gitdir).items()
-        ]
-        hooks = _live_hooks(os.path.join(gitdir, "hooks"))
-        if hooks:
-            what.append(f"hooks ({', '.join(hooks)})")
-        return what
+    def _dir_changed(self, gitdir: str) -> bool:
+        # Not the git dir's own times: git commands in a user's nested clone change them.
+        # A git dir moved into place keeps its files' times but gets a new ctime (only).
+        names = ("config", "config.worktree", "commondir", "hooks", "HEAD")
+        if any(self._new(os.path.join(gitdir, n)) for n in names):
+            return True
+        if (st := _lstat(gitdir)) is not None and st.st_ctime >= self.since > st.st_mtime:
+            return True
+        hooks = os.path.join(gitdir, "hooks")
+        return any(self._new(os.path.join(hooks, h)) for h in _live_hooks(hooks))
+
+    def _hooks_new(self, hooks: str) -> bool:
+        return self._new(hooks) or any(
+            self._new(os.path.join(hooks, h)) for h in _live_hooks(hooks)
+        )
+
+    def candidate(self, start: str) -> None:
+        """A ``.git`` entry or a dir that may be a git dir: defuse what the session planted.
+
+        The whole chain (``gitdir:`` files, the git dir, ``commondir`` files, common dirs) is
+        read. A dangerous config or hooks dir that is new and inside the project is renamed
+        aside; danger elsewhere (outside the project, or there before the session) is cut off
+        by renaming aside the first new pointer of the chain inside the project.
+        """
+        found = chain(start)
+        if not found.dirs:
+            return
+        key = (start, *found.dirs)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.repositories += 1
+        changed = any(self._new(p) for p in found.pointers) or any(
+            self._dir_changed(d) for d in found.dirs
+        )
+        if not changed:
+            return
+        moved: list[str] = []
+        cut: list[str] = []  # dangers that only cutting the chain removes
+        for pointer in found.pointers:
+            if pointer.endswith("/commondir") and self._new(pointer):
+                st = _lstat(pointer)
+                if st is None or not stat.S_ISREG(st.st_mode):
+                    cut.append(f"{pointer}: not a plain file")  # git never writes one
+        for gitdir in found.dirs:
+            st = _lstat(gitdir)
+            moved_in = st is not None and st.st_ctime >= self.since > st.st_mtime
+            for name, keys in self._config_danger(gitdir).items():
+                path = os.path.join(gitdir, name)
+                why = f"{name} ({', '.join(keys) if keys else 'git cannot read it'})"
+                if self._inside(path) and (moved_in or self._new(path)):
+                    aside = self._aside(path)
+                    if aside is not None:
+                        moved.append(f"{why} to {aside}")
+                        continue
+                cut.append(f"{path}: {why}")
+            hooks = os.path.join(gitdir, "hooks")
+            live = _live_hooks(hooks)
+            if live:
+                why = f"hooks ({', '.join(live)})"
+                if self._inside(hooks) and (moved_in or self._hooks_new(hooks)):
+                    aside = self._aside(hooks)
+                    if aside is not None:
+                        moved.append(f"{why} to {aside}")
+                        continue
+                cut.append(f"{hooks}: {why}")
+        if cut:
+            cut_at = next((p for p in found.pointers if self._inside(p) and self._new(p)), None)
+            if cut_at is not None:
+                aside = self._aside(cut_at)
+                if aside is not None:
+                    moved.append(f"{os.path.basename(cut_at)} (-> {'; '.join(cut)}) to {aside}")
+        if moved:
+            self.warnings.append(
+                f"the sandbox planted a git repository that would run programs at {start}; "
+                f"moved aside: {'; '.join(moved)}"
+            )
 
     def _aside(self, path: str) -> str | None:
         aside = f"{path}.agent-sandbox-{self.session}"
@@ -232,100 +358,42 @@ class _Checker:
             return None
         return aside
 
-    def gitdir(self, gitdir: str) -> None:
-        """A git dir inside the project: defuse what the session changed."""
-        self.repositories += 1
-        # Not the git dir's own times: git commands in a user's nested clone change them.
-        # A git dir moved into place keeps its files' times but gets a new ctime (only).
-        names = ("config", "config.worktree", "commondir", "hooks")
-        changed = any(_new(os.path.join(gitdir, n), self.since) for n in names)
-        if not changed and (st := _lstat(gitdir)) is not None:
-            changed = st.st_ctime >= self.since > st.st_mtime
-        hooks = os.path.join(gitdir, "hooks")
-        if not changed and _live_hooks(hooks):
-            changed = any(_new(os.path.join(hooks, h), self.since) for h in _live_hooks(hooks))
-        if not changed:
-            return
-        moved: list[str] = []
-        for name, keys in self._config_danger(gitdir).items():
-            aside = self._aside(os.path.join(gitdir, name))
-            if aside is not None:
-                why = ", ".join(keys) if keys else "git cannot read it"
-                moved.append(f"{name} ({why}) to {aside}")
-        if _live_hooks(hooks):
-            aside = self._aside(hooks)
-            if aside is not None:
-                moved.append(f"hooks ({', '.join(_live_hooks(aside))}) to {aside}")
-        commondir = os.path.join(gitdir, "commondir")
-        if _lstat(commondir) is not None:
-            target = _pointer(commondir, "")
-            danger = self._danger(target) if target else ["not a plain file naming a directory"]
-            if danger and (not target or os.path.realpath(target) != os.path.realpath(gitdir)):
-                aside = self._aside(commondir)
-                if aside is not None:
-                    moved.append(f"commondir (-> {target}: {'; '.join(danger)}) to {aside}")
-        if moved:
-            self.warnings.append(
-                f"the sandbox planted a git repository that would run programs at {gitdir}; "
-                f"moved aside: {'; '.join(moved)}"
-            )
 
-    def pointer(self, dotgit: str, st: os.stat_result) -> None:
-        """A ``.git`` file or symlink: rename it aside if new and leading to danger."""
-        self.repositories += 1
-        if max(st.st_ctime, st.st_mtime) < self.since:
-            return
-        if stat.S_ISLNK(st.st_mode):
-            try:
-                target = os.path.join(os.path.dirname(dotgit), os.readlink(dotgit))
-            except OSError:
-                return
-        else:
-            target = _pointer(dotgit, "gitdir:")
-        if not target:
-            return
-        danger = self._danger(target)
-        if danger:
-            aside = self._aside(dotgit)
-            if aside is not None:
-                self.warnings.append(
-                    f"the sandbox planted {dotgit} leading to a git dir that would run programs "
-                    f"({target}: {'; '.join(danger)}); moved it to {aside}"
-                )
+def _maybe_git_dir(directory: str, names: set[str]) -> bool:
+    """A dir git could use as a git dir or a common dir (a superset of git's own rule)."""
+    if not names & {"HEAD", "commondir", "config"}:
+        return False
+    return "commondir" in names or {"objects", "refs"} <= names or is_git_directory(directory)
 
 
-def _pointer(path: str, prefix: str) -> str:
-    """The path a ``gitdir:`` file or ``commondir`` file names, relative to its directory."""
+def defuse_git_entry(
+    root: str, path: str, *, since: float, session: str, force: bool = False
+) -> list[str]:
+    """Check one ``.git`` entry (or git dir) ``path`` below ``root`` like the scan does.
+
+    ``force``: count everything as new (a ``.git`` the session created). Returns warnings.
+    """
+    checker = _Checker(root, since, session, force=force)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return ""
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return ""
-        text = os.read(fd, _MAX_GITFILE).decode(errors="replace").strip()
-    except OSError:
-        return ""
+        checker.candidate(path)
     finally:
-        os.close(fd)
-    if prefix:
-        if not text.startswith(prefix):
-            return ""
-        text = text[len(prefix) :].strip()
-    return os.path.join(os.path.dirname(path), text) if text else ""
-
-
-def _looks_bare(names: set[str]) -> bool:
-    return {"HEAD", "objects", "refs"} <= names
+        checker.close()
+    return checker.warnings
 
 
 def scan_nested(
     root: str, *, since: float, session: str, budget: float = DEFAULT_BUDGET
 ) -> NestedScan:
-    """Find git dirs below ``root`` changed since ``since`` (epoch seconds) and defuse them."""
+    """Find git dirs below ``root`` changed since ``since`` (epoch seconds) and defuse them.
+
+    ``budget`` bounds the walk; the candidates it found are then all checked, within
+    :data:`CHECK_BUDGET` (reading a config that may be dangerous costs a git process, and a
+    loaded host must not turn that into a skipped repository).
+    """
     result = NestedScan()
     deadline = time.monotonic() + budget
-    checker = _Checker(since, session)
+    checker = _Checker(root, since, session)
+    candidates: list[str] = []
     try:
         top = os.path.join(root, ".git")
         stack = [root]
@@ -344,21 +412,32 @@ def scan_nested(
             except OSError:
                 continue
             names = {e.name for e in entries}
-            if directory != root and not directory.endswith("/.git") and _looks_bare(names):
-                checker.gitdir(directory)
+            if (
+                directory != root
+                and not directory.endswith("/.git")
+                and _maybe_git_dir(directory, names)
+            ):
+                candidates.append(directory)
             for entry in entries:
                 path = entry.path
                 try:
                     is_dir = entry.is_dir(follow_symlinks=False)
-                    if entry.name == ".git" and path != top:
-                        if is_dir:
-                            checker.gitdir(path)
-                        else:
-                            checker.pointer(path, entry.stat(follow_symlinks=False))
                 except OSError:
                     continue
+                if entry.name == ".git" and path != top:
+                    candidates.append(path)
                 if is_dir and path != top:
                     stack.append(path)
+        checks_until = time.monotonic() + CHECK_BUDGET
+        for index, path in enumerate(candidates):
+            if time.monotonic() > checks_until:
+                result.complete = False
+                checker.warnings.append(
+                    f"{len(candidates) - index} git repositories below {root} were not checked "
+                    f"in {CHECK_BUDGET:.0f} s"
+                )
+                break
+            checker.candidate(path)
     finally:
         checker.close()
     result.warnings = checker.warnings

@@ -27,6 +27,7 @@ from bwsandbox._errors import (
 )
 from bwsandbox.compile._facts import HostFacts, Workspace
 from bwsandbox.policy._model import NetworkMode
+from bwsandbox.runtime._githistory import git_guard, settle_git
 from bwsandbox.runtime._launch import BwrapProcess, Stdio, diagnose, launch, preflight
 from bwsandbox.runtime._probe import probe_host, probe_paths
 from bwsandbox.runtime._protect import ProtectedPaths
@@ -264,6 +265,9 @@ class Sandbox:
         launch_plan, injections = _deliver_secrets(plan, environ, self._session_id, audit)
         guard = ProtectedPaths(plan, self._session_id)
         guard.record(workdir.path)
+        history = git_guard(plan.protected, self._session_id, guard.since)
+        if history is not None:  # runs after _settle (teardown is in reverse)
+            self._teardown(lambda: self.warnings.extend(settle_git(history, audit)))
         self._teardown(lambda: self._settle(guard, audit))
         stdio, prefix, pty, relays = self._stdio(plan, interactive)
         self._teardown(self._close_limits)  # here: it runs after bwrap is reaped

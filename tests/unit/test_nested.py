@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bwsandbox.runtime._nested import dangerous_keys, scan_nested
 from bwsandbox.runtime._protect import _project_roots
@@ -190,3 +193,57 @@ def test_an_unreadable_commondir_in_a_new_git_dir_is_moved(tmp_path: Path) -> No
     assert not os.path.lexists(evil / "commondir")
     assert os.path.lexists(evil / "commondir.agent-sandbox-s1")
     assert (tmp_path / "elsewhere").is_file()
+
+
+_KEYS = [
+    "core.bare",
+    "core.FsMonitor",
+    "core.hooksPath",
+    "remote.origin.url",
+    'diff "x".textconv',
+    "alias.st",
+    "include.path",
+    'includeIf "gitdir:/x".path',
+    "user.name",
+    "core.sshCommand",
+    'filter "lfs".smudge',
+    "protocol.ext.allow",
+]
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    keys=st.lists(st.sampled_from(_KEYS), min_size=1, max_size=4),
+    value=st.sampled_from(["x", "!sh", "true", "a b"]),
+    upper=st.booleans(),
+)
+def test_the_config_prefilter_never_hides_a_dangerous_key(
+    keys: list[str], value: str, upper: bool
+) -> None:
+    """Property, with git as the oracle: a config git reads a dangerous key from is never
+    skipped by the cheap pre-filter."""
+    from bwsandbox.runtime._nested import _plainly_safe
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config"
+        lines = []
+        for key in keys:
+            section, _, name = key.rpartition(".")
+            head, _, sub = section.partition(" ")
+            head = head.upper() if upper else head
+            lines += [f"[{head}{' ' + sub if sub else ''}]", f"\t{name} = {value}"]
+        path.write_text("\n".join(lines) + "\n")
+        done = subprocess.run(
+            ["git", "config", "--file", str(path), "--list", "--null"],
+            capture_output=True,
+            env={"PATH": os.environ["PATH"], "HOME": tmp, "GIT_CONFIG_NOSYSTEM": "1"},
+            check=False,
+        )
+        entries = [
+            (item.partition("\n")[0], item.partition("\n")[2])
+            for item in done.stdout.decode().split("\0")
+            if item
+        ]
+        git_says = dangerous_keys(entries) if done.returncode == 0 else None
+        if git_says is None or git_says:
+            assert not _plainly_safe(str(path)), (lines, git_says)
