@@ -1,7 +1,7 @@
 """Probe the host's GPUs into :class:`GpuFacts` (for ``devices.gpu``; see ``compile._gpu``).
 
-Cheap when there is no GPU: one ``listdir`` of ``/dev`` and one of ``/dev/dri``. The driver's
-libraries are looked for only when an NVIDIA device node exists: their full paths from the
+Cheap when there is no GPU (a few µs): a look for ``/dev/nvidiactl`` and ``/dev/dri``. The
+driver's libraries are looked for only when an NVIDIA device node exists: their full paths from the
 dynamic linker's cache (``/etc/ld.so.cache`` stores them as NUL-terminated strings, in both of
 its formats), then the usual library directories (NixOS keeps the driver in
 ``/run/opengl-driver/lib``, WSL in ``/usr/lib/wsl/lib``).
@@ -46,13 +46,17 @@ def probe_gpu(
     environ: Mapping[str, str] | None = None,
 ) -> GpuFacts:
     """What :func:`compile._gpu.gpu_mounts` needs (``dev`` and friends: seams for tests)."""
-    devices = _nvidia_nodes(dev)
+    # every NVIDIA driver makes /dev/nvidiactl (no GPU is usable without it): one lstat
+    # instead of reading all of /dev on the hosts without one
+    devices = _nvidia_nodes(dev) if os.path.lexists(os.path.join(dev, "nvidiactl")) else []
     nvidia = bool(devices)
     dri = os.path.join(dev, "dri")
     devices += [
         os.path.join(dri, name)
         for name in _names(dri)
-        if re.fullmatch(r"renderD[0-9]+", name) and _is_char_device(os.path.join(dri, name))
+        if name.startswith("renderD")
+        and name[7:].isdigit()
+        and _is_char_device(os.path.join(dri, name))
     ]
     if not devices:
         return GpuFacts()
@@ -92,6 +96,8 @@ def _is_char_device(path: str) -> bool:
 def _nvidia_nodes(dev: str) -> list[str]:
     found = []
     for name in _names(dev):
+        if not name.startswith("nvidia"):  # cheap first: /dev has hundreds of entries
+            continue
         path = os.path.join(dev, name)
         node = re.fullmatch(_NVIDIA_NODE, name) is not None and _is_char_device(path)
         caps = name == "nvidia-caps" and os.path.isdir(path) and not os.path.islink(path)
