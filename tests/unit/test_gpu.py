@@ -192,3 +192,23 @@ def test_cli_gpu_without_a_gpu_exits_125_with_one_line(cli: Cli) -> None:
     assert "started" not in result.stdout
     assert len(result.error_lines) == 1, result.describe()
     assert "no GPU device" in result.error_lines[0], result.describe()
+
+
+def test_policy_devices_section_is_validated() -> None:
+    from bwsandbox._errors import PolicyError
+    from bwsandbox.policy import load_policy
+
+    assert load_policy(("base",)).devices.gpu is False
+    on = load_policy(("base",), overlays=[("command line", {"devices": {"gpu": True}})])
+    assert on.devices.gpu is True
+    with pytest.raises(PolicyError, match=r"devices\.gpu: expected a boolean"):
+        load_policy(("base",), overlays=[("layer", {"devices": {"gpu": "yes"}})])
+    with pytest.raises(PolicyError, match=r"did you mean 'gpu'"):
+        load_policy(("base",), overlays=[("layer", {"devices": {"gpus": True}})])
+
+
+def test_gpu_option_becomes_the_devices_layer() -> None:
+    from bwsandbox._api import build_overlay
+
+    assert build_overlay(gpu=True) == {"devices": {"gpu": True}}
+    assert "devices" not in build_overlay()
