@@ -6,7 +6,8 @@ header of every request, so a test can show that a refused name never reached it
 
 Chromium is Debian's package (``apt-get install -y chromium``); the Playwright MCP server comes
 from the npm cache of ``scripts/install-agents.sh playwright-mcp``. Tests skip, naming the
-install command, when either is absent (CI installs both).
+install command, when either is absent; CI installs Chromium from scripts/system-packages.txt
+and the server with that script (as the agent tests install the agents).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,13 +88,34 @@ def _cache_candidates() -> list[Path]:
     return [Path(d) for d in dirs if d]
 
 
+def _install_in_ci() -> str:
+    """In CI (CI=true), install the server as the agent tests install the agents; or why not."""
+    if os.environ.get("CI") != "true" or shutil.which("npm") is None:
+        return "not in CI, or no npm"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "install-agents.sh"
+    try:
+        done = subprocess.run(
+            ["bash", str(script), "playwright-mcp"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "scripts/install-agents.sh timed out"
+    return "" if done.returncode == 0 else done.stderr.strip()[-300:]
+
+
 @pytest.fixture(scope="session")
 def playwright_mcp() -> tuple[Path, Path]:
     """(the npm cache dir to bind read-only, the playwright-mcp command in it)."""
-    for cache in _cache_candidates():
-        command = cache / "node_modules" / ".bin" / "playwright-mcp"
-        if os.access(command, os.X_OK):
-            return cache, command
+    for attempt in range(2):
+        for cache in _cache_candidates():
+            command = cache / "node_modules" / ".bin" / "playwright-mcp"
+            if os.access(command, os.X_OK):
+                return cache, command
+        if attempt == 0 and _install_in_ci():
+            break
     pytest.skip(
         "the Playwright MCP server is not installed (scripts/install-agents.sh playwright-mcp)"
     )
