@@ -102,6 +102,7 @@ def build_overlay(
     cpus: str | float | None = None,
     pids: str | int | None = None,
     timeout: str | None = None,
+    gpu: bool = False,
 ) -> dict[str, Any]:
     """The raw "command line" policy layer for these options (empty tables are left out).
 
@@ -136,6 +137,8 @@ def build_overlay(
     limits = _limits_layer(memory=memory, cpus=cpus, pids=pids, timeout=timeout)
     if limits:
         overlay["limits"] = limits
+    if gpu:
+        overlay["devices"] = {"gpu": True}
     return overlay
 
 

@@ -4,12 +4,15 @@
 #
 #   scripts/install-agents.sh                 # both agents, default cache dir
 #   scripts/install-agents.sh claude          # only Claude Code
+#   scripts/install-agents.sh playwright-mcp  # the Playwright MCP server (tests/browser); uses
+#                                             # the system Chromium, downloads no browser
 #   BWSANDBOX_AGENTS_CACHE=/some/dir scripts/install-agents.sh
 #
 # Cache dir: $BWSANDBOX_AGENTS_CACHE, else /var/cache/bwsandbox/agents as root, else
 # ${XDG_CACHE_HOME:-~/.cache}/bwsandbox/agents. A package already in the cache is reused
 # (no network); set BWSANDBOX_AGENTS_UPDATE=1 to reinstall. Versions can be pinned with
-# BWSANDBOX_CLAUDE_VERSION / BWSANDBOX_CODEX_VERSION (default: latest).
+# BWSANDBOX_CLAUDE_VERSION / BWSANDBOX_CODEX_VERSION / BWSANDBOX_PLAYWRIGHT_MCP_VERSION
+# (default: latest).
 set -euo pipefail
 
 say() { printf '%s\n' "$*" >&2; }
@@ -32,9 +35,14 @@ package_of() {
     case $1 in
         claude) printf '@anthropic-ai/claude-code@%s\n' "${BWSANDBOX_CLAUDE_VERSION:-latest}" ;;
         codex) printf '@openai/codex@%s\n' "${BWSANDBOX_CODEX_VERSION:-latest}" ;;
-        *) die "unknown agent '$1' (known: claude, codex)" ;;
+        playwright-mcp) printf '@playwright/mcp@%s\n' "${BWSANDBOX_PLAYWRIGHT_MCP_VERSION:-latest}" ;;
+        *) die "unknown agent '$1' (known: claude, codex, playwright-mcp)" ;;
     esac
 }
+
+# playwright's install script would download its own browsers: the sandbox uses the system
+# Chromium (Debian: apt-get install chromium) through --executable-path instead
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 mkdir -p "$cache"
 chmod 0755 "$cache"

@@ -285,6 +285,8 @@ def prepare(
     deps += [("c", path, signature("c", path)) for path in sources]
     if resolve(name, values, words).policy != resolved.policy or resolved.interactive:
         return resolved, None  # a policy file changed while it was read; or a terminal
+    if resolved.policy.devices.gpu:
+        return resolved, None  # device nodes and driver files come and go: probe each time
     facts = probe_host(environ=environ)
     workspace = Workspace(
         project=resolved.project,

@@ -55,6 +55,7 @@ def overlay_for(values: dict[str, object]) -> dict[str, object]:
         network=str(network) if network else None,
         allow=_strings(values, "allow"),
         add_hosts=list(_strings(values, "add_host")),
+        gpu=bool(values.get("gpu")),
         **{dest: _optional(values, dest) for dest in ("memory", "cpus", "pids", "timeout")},
     )
 

@@ -215,6 +215,13 @@ RUN_OPTIONS: tuple[OptionSpec, ...] = (
         metavar="N",
     ),
     OptionSpec(
+        "gpu",
+        ("--gpu",),
+        FLAG,
+        "Give the sandbox the host's GPUs: NVIDIA device nodes, driver libraries and "
+        "nvidia-smi, DRI render nodes (policy devices.gpu).",
+    ),
+    OptionSpec(
         "timeout",
         ("--timeout",),
         VALUE,

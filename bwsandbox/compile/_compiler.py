@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from bwsandbox._errors import PolicyError
 from bwsandbox.compile import _git
 from bwsandbox.compile._facts import HostFacts, PathKind, Workspace
+from bwsandbox.compile._gpu import gpu_mounts
 from bwsandbox.compile._limits import compile_limits, compile_seccomp
 from bwsandbox.compile._options import (
     BindMount,
@@ -475,6 +476,9 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
         dest = posixpath.normpath(_expand(template, variables, f"filesystem.tmpfs[{index}]"))
         if dest not in removed:
             mounts.add(TmpfsMount(dest), MountEntry(dest, MountKind.TMPFS), dest)
+    if policy.devices.gpu:  # host GPUs (compile._gpu): device nodes, driver files
+        for option, gpu_entry in gpu_mounts(facts.gpu, mounts.entries()):
+            mounts.add(option, gpu_entry, gpu_entry.dest)
 
     # 5. masks and protections apply only where the path is visible (inside a bind), so
     #    they never expose a host path by themselves

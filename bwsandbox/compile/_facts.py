@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["GitFacts", "HostFacts", "PathInfo", "PathKind", "Workspace"]
+__all__ = ["GitFacts", "GpuFacts", "HostFacts", "PathInfo", "PathKind", "Workspace"]
 
 
 class PathKind(enum.StrEnum):
@@ -43,6 +43,23 @@ class GitFacts:
     refused: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class GpuFacts:
+    """The host's GPU devices and driver files (``runtime._gpu``); used only with ``--gpu``.
+
+    Paths are absolute host paths, sorted; libraries and binaries are looked for only when an
+    NVIDIA device node exists.
+    """
+
+    #: device nodes: /dev/nvidia0.., nvidiactl, nvidia-uvm(-tools), nvidia-modeset, the
+    #: nvidia-caps dir, and the DRI render nodes /dev/dri/renderD*
+    devices: tuple[str, ...] = ()
+    #: the driver's user-space libraries (libcuda.so*, libnvidia-*.so*)
+    libraries: tuple[str, ...] = ()
+    #: nvidia-smi
+    binaries: tuple[str, ...] = ()
+
+
 def _empty() -> Mapping[str, PathInfo]:
     return MappingProxyType({})
 
@@ -64,6 +81,8 @@ class HostFacts:
     paths: Mapping[str, PathInfo] = field(default_factory=_empty)
     #: the host's git identity and ignore patterns (see runtime._gitconfig)
     git: GitFacts = field(default_factory=GitFacts)
+    #: GPU device nodes and driver files (see runtime._gpu)
+    gpu: GpuFacts = field(default_factory=GpuFacts)
 
     @property
     def is_root(self) -> bool:

@@ -150,7 +150,9 @@ def seccomp_rules(
     conditional = tuple(n for n in wanted if n in special and n not in explicit)
     enosys = tuple(n for n in wanted if n == "clone3" and n not in explicit)
     denied = tuple(n for n in wanted if n not in conditional and n not in enosys)
-    return SeccompRules(denied, conditional, enosys, tuple(dict.fromkeys(relaxed)))
+    # a relaxation that seccomp.deny takes back whole (the browser policy's mount) is no longer one
+    still = [item for item in relaxed if not set(GROUPS.get(item, (item,))) <= explicit]
+    return SeccompRules(denied, conditional, enosys, tuple(dict.fromkeys(still)))
 
 
 class _Program:

@@ -37,6 +37,7 @@ from bwsandbox.policy._model import (
     NetworkPolicy,
     Policy,
 )
+from bwsandbox.policy._model_devices import DevicesPolicy
 from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
 from bwsandbox.policy._model_secrets import SshPolicy, named_secrets
 from bwsandbox.policy._schema import SPECS, Kind
@@ -222,5 +223,6 @@ class _Merger:
             ssh=SshPolicy(**self._values("ssh")),
             limits=LimitsPolicy(**self._values("limits")),
             seccomp=SeccompPolicy(**self._values("seccomp")),
+            devices=DevicesPolicy(**self._values("devices")),
             secrets=named_secrets((k, v.value) for k, v in self.tables.get("secrets", {}).items()),
         )

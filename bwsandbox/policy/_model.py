@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from bwsandbox.policy._model_devices import DevicesPolicy
 from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
 from bwsandbox.policy._model_secrets import Secret, SshPolicy
 
@@ -19,6 +20,7 @@ __all__ = [
     "VARIABLES",
     "Bind",
     "CommandPolicy",
+    "DevicesPolicy",
     "EnvPolicy",
     "FilesystemPolicy",
     "GitPolicy",
@@ -232,6 +234,7 @@ class Policy:
     git: GitPolicy = field(default_factory=GitPolicy)
     limits: LimitsPolicy = field(default_factory=LimitsPolicy)
     seccomp: SeccompPolicy = field(default_factory=SeccompPolicy)
+    devices: DevicesPolicy = field(default_factory=DevicesPolicy)
     ssh: SshPolicy = field(default_factory=SshPolicy)
     secrets: tuple[Secret, ...] = field(
         default=(), metadata=_doc("[secrets.NAME] tables: resolved at launch, never stored")

@@ -21,6 +21,7 @@ from bwsandbox.policy._model import (
     HardeningPolicy,
     NetworkPolicy,
 )
+from bwsandbox.policy._model_devices import DevicesPolicy
 from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
 from bwsandbox.policy._model_secrets import SshPolicy
 
@@ -66,6 +67,7 @@ SECTIONS: dict[str, type] = {
     "ssh": SshPolicy,
     "limits": LimitsPolicy,
     "seccomp": SeccompPolicy,
+    "devices": DevicesPolicy,
 }
 
 _CHECKS: dict[str, Spec] = {
@@ -118,6 +120,7 @@ _CHECKS: dict[str, Spec] = {
     "seccomp.enabled": _scalar(c.check_bool),
     "seccomp.allow": _list(c.check_syscall),
     "seccomp.deny": _list(c.check_syscall),
+    "devices.gpu": _scalar(c.check_bool),
 }
 
 #: section -> key -> spec, in model field order

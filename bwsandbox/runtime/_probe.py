@@ -19,6 +19,7 @@ from types import MappingProxyType
 from bwsandbox._errors import DependencyError
 from bwsandbox.compile._facts import HostFacts, PathInfo, PathKind
 from bwsandbox.runtime._gitconfig import probe_git
+from bwsandbox.runtime._gpu import probe_gpu
 
 __all__ = ["ROOT_LAYOUT", "find_bwrap", "probe_host", "probe_paths"]
 
@@ -69,6 +70,7 @@ def probe_host(*, environ: Mapping[str, str] | None = None, paths: Iterable[str]
         runtime_dir=_runtime_dir(env),
         environ=MappingProxyType(env),
         git=probe_git(env, home),
+        gpu=probe_gpu(environ=env),
     )
     return probe_paths(facts, (*ROOT_LAYOUT, *paths))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -15,6 +16,7 @@ import pytest
 
 from bwsandbox._paths import shipped_policies_dir
 from bwsandbox.compile import HostFacts, PathInfo, PathKind, Workspace, compile_plan, paths_to_probe
+from bwsandbox.compile._facts import GpuFacts
 from bwsandbox.compile._plan import SandboxPlan
 from bwsandbox.policy import load_policy
 
@@ -236,6 +238,65 @@ def test_golden_argv(policy: str, layout: str, root: bool, network: str) -> None
     facts = with_paths(fake_facts(layout, root=root), layout, workspace, refs)
     plan = compile_plan(load_policy(refs, overlays=overlays), facts, workspace)
     name = f"{policy}-{layout}-{'root' if root else 'user'}-{network}.txt"
+    path = EXPECTED / name
+    text = render(plan)
+    if UPDATE or not path.exists():
+        if not UPDATE and os.environ.get("CI"):
+            pytest.fail(f"golden file {name} missing; run with BWSANDBOX_UPDATE_GOLDEN=1")
+        path.write_text(text)
+    assert text == path.read_text(), f"golden mismatch for {name} (BWSANDBOX_UPDATE_GOLDEN=1)"
+
+
+# -- a host with NVIDIA GPUs (devices.gpu / --gpu), from fake host facts ---------------------
+GPU_DEVICES = (
+    "/dev/nvidia-caps",
+    "/dev/nvidia-modeset",
+    "/dev/nvidia-uvm",
+    "/dev/nvidia-uvm-tools",
+    "/dev/nvidia0",
+    "/dev/nvidia1",
+    "/dev/nvidiactl",
+    "/dev/dri/renderD128",
+)
+GPU_HOSTS: dict[str, GpuFacts] = {
+    # libraries under /usr (seen already) and through the /lib symlink; nvidia-smi in /usr
+    "debian": GpuFacts(
+        devices=GPU_DEVICES,
+        libraries=(
+            "/lib/x86_64-linux-gnu/libnvidia-ptxjitcompiler.so.1",
+            "/opt/nvidia/lib/libnvidia-ml.so.1",
+            "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
+            "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.535.183.01",
+        ),
+        binaries=("/usr/bin/nvidia-smi",),
+    ),
+    # NixOS: the driver in /run/opengl-driver (bound read-only), nvidia-smi in the profile
+    "nixos": GpuFacts(
+        devices=GPU_DEVICES,
+        libraries=(
+            "/run/opengl-driver/lib/libcuda.so.1",
+            "/run/opengl-driver/lib/libnvidia-ml.so.1",
+        ),
+        binaries=("/run/current-system/sw/bin/nvidia-smi",),
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("policy", "layout", "root"),
+    [("base", "debian", False), ("base", "debian", True), ("base", "nixos", False)],
+)
+def test_golden_argv_gpu(policy: str, layout: str, root: bool) -> None:
+    refs: tuple[str, ...] = (policy,)
+    overlays: list[tuple[str, dict[str, object]]] = [("command line", {"devices": {"gpu": True}})]
+    workspace = Workspace(
+        project=PROJECT, workdir="/tmp/agent-sandbox-golden", session_id="golden", command=("true",)
+    )
+    facts = replace(
+        with_paths(fake_facts(layout, root=root), layout, workspace, refs), gpu=GPU_HOSTS[layout]
+    )
+    plan = compile_plan(load_policy(refs, overlays=overlays), facts, workspace)
+    name = f"{policy}-{layout}-{'root' if root else 'user'}-gpu.txt"
     path = EXPECTED / name
     text = render(plan)
     if UPDATE or not path.exists():

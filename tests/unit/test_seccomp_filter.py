@@ -153,3 +153,12 @@ def test_describe_names_every_rule() -> None:
     assert "TIOCSTI" in text
     assert "clone3" in text
     assert "relaxed by the policy: ptrace" in text
+
+
+def test_a_relaxation_denied_again_is_not_reported_as_relaxed() -> None:
+    """The browser policy: nested_userns relaxes namespaces and mount; deny takes mount back."""
+    rules = seccomp_rules((), ("mount",), nested_userns=True)
+    assert rules.relaxed == ("namespaces",)
+    assert "mount" in rules.denied
+    assert "setns" not in rules.denied
+    assert seccomp_rules((), (), nested_userns=True).relaxed == ("namespaces", "mount")

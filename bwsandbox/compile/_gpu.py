@@ -1,0 +1,84 @@
+"""GPU access (``devices.gpu``, ``--gpu``): the mounts that give a sandbox the host's GPUs.
+
+Pure, like the rest of the compiler: what exists on the host comes in :class:`GpuFacts`
+(probed by ``runtime._gpu``). What is added, on top of bwrap's minimal ``/dev``:
+
+- every device node found, with ``--dev-bind`` (a device node needs the ``dev`` mount flag to
+  be usable; it cannot be read-only in any useful way: CUDA and Vulkan open it read-write):
+  ``/dev/nvidia0``.., ``/dev/nvidiactl``, ``/dev/nvidia-uvm``, ``/dev/nvidia-uvm-tools``,
+  ``/dev/nvidia-modeset``, the ``/dev/nvidia-caps`` directory, and the DRI render nodes
+  ``/dev/dri/renderD*`` (never the ``card*`` nodes, which can drive displays);
+- the driver's user-space libraries and ``nvidia-smi``, read-only, where the sandbox does not
+  already see them at the same path (on most distributions they live under ``/usr``, which is
+  bound anyway; NixOS keeps them in ``/run/opengl-driver``).
+
+No GPU device on the host is an error (``DependencyError``, exit 125): asking for a GPU and
+silently getting none would hide the problem until the job runs on the CPU, or fails later.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bwsandbox._errors import DependencyError
+from bwsandbox.compile._facts import GpuFacts
+from bwsandbox.compile._options import BindMount, BwrapOption, FdRef
+from bwsandbox.compile._plan import MountEntry, MountKind
+
+__all__ = ["DevBind", "gpu_mounts"]
+
+
+@dataclass(frozen=True, slots=True)
+class DevBind(BwrapOption):
+    """``--dev-bind SRC DEST``: a bind that keeps device nodes usable."""
+
+    src: str
+    dest: str
+
+    def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:
+        return ["--dev-bind", self.src, self.dest]
+
+
+def _under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _seen_at_same_path(path: str, mounts: Sequence[MountEntry]) -> bool:
+    """True when the sandbox already shows host ``path`` at ``path``, read-only.
+
+    The deepest mount covering ``path`` decides; a symlink of the root layout (``/lib`` ->
+    ``usr/lib``) is followed once.
+    """
+    for _ in range(2):
+        covering = [entry for entry in mounts if _under(path, entry.dest)]
+        if not covering:
+            return False
+        entry = max(covering, key=lambda e: len(e.dest))
+        if entry.kind is MountKind.SYMLINK:
+            rest = path[len(entry.dest) :]
+            target = posixpath.join(posixpath.dirname(entry.dest), entry.src)
+            path = posixpath.normpath(target + rest)
+            continue
+        return entry.kind is MountKind.RO and entry.src == entry.dest
+    return False
+
+
+def gpu_mounts(gpu: GpuFacts, mounts: Sequence[MountEntry]) -> list[tuple[BwrapOption, MountEntry]]:
+    """The device binds and file binds for ``gpu``, given the mounts planned so far."""
+    if not gpu.devices:
+        raise DependencyError(
+            "--gpu (devices.gpu) was asked for, but this host has no GPU device "
+            "(no /dev/nvidia*, no /dev/dri/renderD*)",
+            hint="load the GPU driver, or run without --gpu",
+        )
+    out: list[tuple[BwrapOption, MountEntry]] = [
+        (DevBind(path, path), MountEntry(path, MountKind.DEV, path)) for path in gpu.devices
+    ]
+    out += [
+        (BindMount(path, path, optional=True), MountEntry(path, MountKind.RO, path))
+        for path in (*gpu.libraries, *gpu.binaries)
+        if not _seen_at_same_path(path, mounts)
+    ]
+    return out
