@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass, field
 
 from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
+from bwsandbox.policy._model_mcp import McpPolicy
 from bwsandbox.policy._model_secrets import Secret, SshPolicy
 
 __all__ = [
@@ -219,6 +220,7 @@ class Policy:
     limits: LimitsPolicy = field(default_factory=LimitsPolicy)
     seccomp: SeccompPolicy = field(default_factory=SeccompPolicy)
     ssh: SshPolicy = field(default_factory=SshPolicy)
+    mcp: McpPolicy = field(default_factory=McpPolicy)
     secrets: tuple[Secret, ...] = field(
         default=(), metadata=_doc("[secrets.NAME] tables: resolved at launch, never stored")
     )

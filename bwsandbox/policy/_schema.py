@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from bwsandbox.policy import _checks as c
+from bwsandbox.policy import _checks_mcp as cm
 from bwsandbox.policy import _checks_secrets as cs
 from bwsandbox.policy._model import (
     CommandPolicy,
@@ -22,6 +23,7 @@ from bwsandbox.policy._model import (
     NetworkPolicy,
 )
 from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
+from bwsandbox.policy._model_mcp import McpPolicy
 from bwsandbox.policy._model_secrets import SshPolicy
 
 __all__ = ["SECTIONS", "SPECS", "TOP_KEYS", "Kind", "Spec"]
@@ -66,6 +68,7 @@ SECTIONS: dict[str, type] = {
     "ssh": SshPolicy,
     "limits": LimitsPolicy,
     "seccomp": SeccompPolicy,
+    "mcp": McpPolicy,
 }
 
 _CHECKS: dict[str, Spec] = {
@@ -115,6 +118,8 @@ _CHECKS: dict[str, Spec] = {
     "seccomp.enabled": _scalar(c.check_bool),
     "seccomp.allow": _list(c.check_syscall),
     "seccomp.deny": _list(c.check_syscall),
+    # a table of tables: [mcp.servers.NAME] merges per name, the later layer wins
+    "mcp.servers": _table(cm.check_server_name, cm.check_mcp_server),
 }
 
 #: section -> key -> spec, in model field order
