@@ -50,7 +50,7 @@ class McpServer:
         default=(),
         metadata=_doc("more policy layers for this server's sandbox, on top of 'mcp'"),
     )
-    name: str = field(default="", metadata=_doc("the table's NAME (set by the loader)"))
+    name: str = field(default="", metadata=_doc("not a key: the NAME of [mcp.servers.NAME]"))
 
 
 @dataclass(frozen=True, slots=True)
