@@ -78,10 +78,12 @@ def _with_parameters(
     return func
 
 
-def normalize(kwargs: dict[str, Any]) -> tuple[dict[str, object], tuple[str, ...]]:
+def normalize(
+    kwargs: dict[str, Any], options: tuple[OptionSpec, ...] = RUN_OPTIONS
+) -> tuple[dict[str, object], tuple[str, ...]]:
     """typer's values -> the fast parser's shape: ``({dest: value}, command words)``."""
     values: dict[str, object] = {}
-    for spec in RUN_OPTIONS:
+    for spec in options:
         value = kwargs.get(spec.dest)
         if spec.kind == MULTI:
             value = tuple(value or ())
@@ -115,7 +117,7 @@ def _mcp(**kwargs: Any) -> int:
     """
     from bwsandbox.cli._mcp import mcp_command
 
-    values, words = normalize(kwargs)
+    values, words = normalize(kwargs, MCP_OPTIONS)
     return mcp_command(values, words)
 
 

@@ -79,3 +79,41 @@ def test_rw_project_becomes_the_policy_project_bind(tmp_path: Path) -> None:
     unchanged, none = project_rw_overlay({"project": str(tmp_path), "rw": (str(other),)})
     assert none == ()
     assert unchanged["rw"] == (str(other),)
+
+
+MCP_LINES: list[list[str]] = [
+    ["--", "srv"],
+    ["srv", "--stdio"],
+    [],
+    ["--project", "/p", "--ro", "/opt/mcp", "--rw=/p", "--allow", "api.example.com", "srv"],
+    ["--policy", "browser", "--env", "TOKEN", "--env=A=1", "--network", "filtered", "--", "x"],
+    ["--client", "c", "--keep-workdir", "--pids", "40", "--timeout", "1h", "--", "--help"],
+]
+
+
+@pytest.mark.parametrize("args", MCP_LINES, ids=lambda a: " ".join(a) or "(empty)")
+def test_mcp_fast_parser_matches_typer(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from bwsandbox.cli import _mcp
+    from bwsandbox.cli._app import run_app
+    from bwsandbox.cli._fastparse import parse_run
+    from bwsandbox.cli._spec import MCP_OPTIONS
+
+    calls: list[tuple[dict[str, object], tuple[str, ...]]] = []
+
+    def fake(values: dict[str, object], words: tuple[str, ...]) -> int:
+        calls.append((values, words))
+        return 0
+
+    monkeypatch.setattr(_mcp, "mcp_command", fake)
+    fast = parse_run(args, MCP_OPTIONS)
+    assert fast is not None
+    assert run_app(["mcp", *args]) == 0
+    assert calls == [fast]
+
+
+@pytest.mark.parametrize("option", ["--tty", "--no-tty", "--record", "--worktree", "--resume"])
+def test_mcp_fast_parser_defers_terminal_options(option: str) -> None:
+    from bwsandbox.cli._fastparse import parse_run
+    from bwsandbox.cli._spec import MCP_OPTIONS
+
+    assert parse_run([option, "x", "srv"], MCP_OPTIONS) is None
