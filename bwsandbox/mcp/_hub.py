@@ -8,18 +8,21 @@ so the supervisor on the host does it for the agent::
     claude --mcp-config /run/agent-sandbox/mcp/mcp.json
       └─ python3 bridge.py NAME.sock ──connect──▶ NAME.sock (listening, in a 0700 dir)
                                                    └─ accept: agent-sandbox mcp [server's
-                                                      options] -- COMMAND, with the
-                                                      connection as its stdin and stdout
+                                                      options] -- COMMAND, on two pipes
+                                                      that a relay joins to the connection
 
 Each connection gets a fresh sibling sandbox built from the ``mcp`` policy and the server's
 own ``allow``/``ro``/``rw``/``env``/``policy``: the agent never holds the server's grants and
 the server never sees the agent's files beyond what its own table binds. The agent's sandbox
 sees the hub dir read-only at :data:`MOUNT` (the sockets, ``bridge.py``, ``mcp.json``).
-Closing the bridge's stdin shuts the socket's writing side: the server's supervisor sees its
-client hang up (``_hangup``). At most :data:`MAX_CONNECTIONS` live servers per name (an agent
-looping on connect gets its connection closed, not a new sandbox). Closing the hub stops
-accepting, sends TERM to every server's supervisor (which forwards it), then KILL, and
-removes the hub dir's files (regular files and sockets it created, never following links).
+Only bytes cross between the two sandboxes (:class:`_Relay`): the server gets pipes, never
+the socket, so no file descriptor passes either way. Closing the bridge's stdin ends the
+connection's agent side: the relay closes the server's stdin pipe, which the server's
+supervisor sees as its client hanging up (``_hangup``). At most :data:`MAX_CONNECTIONS` live
+servers per name (an agent looping on connect gets its connection closed, not a new
+sandbox). Closing the hub stops accepting, sends TERM to every server's supervisor (which
+forwards it), then KILL, and removes the hub dir's files (regular files and sockets it
+created, never following links).
 """
 
 # os-level on purpose: plain string paths and fd-level calls
@@ -65,9 +68,10 @@ CONFIG = "mcp.json"
 #: live sibling sandboxes per server name
 MAX_CONNECTIONS = 4
 _STOP_WAIT = 5.0
+_CHUNK = 65536
 
-#: starts one server: (agent-sandbox arguments, stdin/stdout socket fd, stderr file) -> child
-Spawn = Callable[[Sequence[str], int, IO[bytes]], "subprocess.Popen[bytes]"]
+#: starts one server: (agent-sandbox arguments, stdin fd, stdout fd, stderr file) -> child
+Spawn = Callable[[Sequence[str], int, int, IO[bytes]], "subprocess.Popen[bytes]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,16 +135,65 @@ def hub_overlay(hub_dir: str) -> dict[str, object]:
     }
 
 
-def _spawn_cli(argv: Sequence[str], conn: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+def _spawn_cli(
+    argv: Sequence[str], stdin: int, stdout: int, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
     """The default spawn: this package's own CLI, ``agent-sandbox mcp ...``."""
     return subprocess.Popen(
         [sys.executable, "-m", "bwsandbox.cli", *argv],
-        stdin=conn,
-        stdout=conn,
+        stdin=stdin,
+        stdout=stdout,
         stderr=log,
         close_fds=True,
         start_new_session=True,  # the terminal's Ctrl-C is the agent's, not the servers'
     )
+
+
+class _Relay:
+    """Bytes between the agent's connection and the server's pipes, in two daemon threads.
+
+    Only bytes cross: ``recv`` drops any file descriptor the agent sends (SCM_RIGHTS), and
+    the server holds pipes, which cannot carry one. So two compromised sandboxes cannot pool
+    their grants (the server's open sockets or files for the agent, or the reverse).
+    """
+
+    __slots__ = ("conn", "from_server", "to_server", "up")
+
+    def __init__(self, conn: socket.socket, to_server: int, from_server: int) -> None:
+        self.conn = conn
+        self.to_server = to_server
+        self.from_server = from_server
+        self.up = threading.Thread(target=self._up, name="mcp-relay-up", daemon=True)
+
+    def start(self) -> None:
+        self.up.start()
+        threading.Thread(target=self._down, name="mcp-relay-down", daemon=True).start()
+
+    def _up(self) -> None:
+        """Agent -> server; at the agent's EOF the server's stdin closes (its hang-up)."""
+        try:
+            while data := self.conn.recv(_CHUNK):
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self.to_server, view) :]
+        except OSError:
+            pass
+        finally:
+            os.close(self.to_server)
+
+    def _down(self) -> None:
+        """Server -> agent; at the server's EOF the connection ends both ways."""
+        try:
+            while data := os.read(self.from_server, _CHUNK):
+                self.conn.sendall(data)
+        except OSError:
+            pass
+        finally:
+            os.close(self.from_server)
+            with contextlib.suppress(OSError):
+                self.conn.shutdown(socket.SHUT_RDWR)
+            self.up.join()
+            self.conn.close()
 
 
 class McpHub:
@@ -263,19 +316,26 @@ class McpHub:
             conn, _ = listener.accept()
         except (BlockingIOError, InterruptedError):
             return
-        with conn:
-            if self.live(server.name) >= MAX_CONNECTIONS:
-                self.refused += 1
-                return
-            conn.setblocking(True)
-            log = open(os.path.join(self.log_dir, f"mcp-{server.name}.log"), "ab")  # noqa: SIM115
-            self._logs.append(log)
-            try:
-                child = self._spawn(server.argv, conn.fileno(), log)
-            except OSError:
-                return  # the bridge sees EOF; the log has nothing to add
-            with self._lock:
-                self._children.setdefault(server.name, []).append(child)
+        if self.live(server.name) >= MAX_CONNECTIONS:
+            self.refused += 1
+            conn.close()
+            return
+        conn.setblocking(True)
+        to_server, from_server = os.pipe(), os.pipe()
+        log = open(os.path.join(self.log_dir, f"mcp-{server.name}.log"), "ab")  # noqa: SIM115
+        self._logs.append(log)
+        try:
+            child = self._spawn(server.argv, to_server[0], from_server[1], log)
+        except OSError:
+            for fd in (*to_server, *from_server):
+                os.close(fd)
+            conn.close()
+            return  # the bridge sees EOF
+        os.close(to_server[0])
+        os.close(from_server[1])
+        with self._lock:
+            self._children.setdefault(server.name, []).append(child)
+        _Relay(conn, to_server[1], from_server[0]).start()
 
     def _stop_children(self) -> None:
         with self._lock:

@@ -10,7 +10,9 @@ server runs in a sandbox of its own with its own grants. Real processes: the rea
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -151,16 +153,19 @@ def test_bad_server_tables_name_the_key(tmp_path: Path, table: str, mentions: st
     assert mentions in str(info.value)
 
 
-def _sleeper(argv: Sequence[str], conn: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+def _sleeper(
+    argv: Sequence[str], stdin: int, stdout: int, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
     del argv
     return subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"], stdin=conn, stderr=log
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        stdin=stdin,
+        stdout=stdout,
+        stderr=log,
     )
 
 
 def test_connections_beyond_the_limit_are_refused(tmp_path: Path) -> None:
-    import socket
-
     hub = McpHub(
         [ServerLaunch("fs", ("mcp", "--", "x"))],
         parent_dir=str(tmp_path),
@@ -285,3 +290,110 @@ def test_claude_in_sandbox_uses_a_policy_server(
     assert tool in api.offered_tools(), result.describe()
     assert any(token in r for r in api.tool_results()), (api.tool_results(), result.describe())
     assert token in result.stdout, result.describe()
+
+
+# A "server" that tries to hand the agent an open file of its own (SCM_RIGHTS on stdout).
+LEAKY_SERVER = r"""
+import array, os, socket, sys
+sys.stdin.readline()
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    out = socket.socket(fileno=os.dup(1))
+    out.sendmsg([b"fd\n"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+except OSError as exc:
+    os.write(1, ("no fd: %s\n" % exc.__class__.__name__).encode())
+"""
+
+# The agent side: connect to the socket directly (no bridge) and look for a passed fd.
+GREEDY_AGENT = r"""
+import array, os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"hello\n")
+fds = array.array("i")
+data, anc, _, _ = s.recvmsg(100, socket.CMSG_SPACE(4 * fds.itemsize))
+for level, kind, raw in anc:
+    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+        fds.frombytes(raw[: len(raw) - len(raw) % fds.itemsize])
+print("data", data.decode().strip(), "fds", len(fds))
+for fd in fds:
+    print("leaked", os.read(fd, 100).decode().strip())
+"""
+
+
+def _leaky_setup(tmp_path: Path) -> tuple[Path, str]:
+    granted = tmp_path / "server-only"
+    granted.mkdir()
+    token = secrets.token_hex(8)
+    (granted / "secret.txt").write_text(f"server secret {token}\n")
+    (granted / "leaky.py").write_text(LEAKY_SERVER)
+    return granted, token
+
+
+@pytest.mark.bwrap
+@pytest.mark.userns
+def test_no_file_descriptor_crosses_between_sandboxes(
+    cli: Cli, project: Path, tmp_path: Path
+) -> None:
+    granted, token = _leaky_setup(tmp_path)
+    policy = tmp_path / "leaky.toml"
+    command = ["python3", f"{granted}/leaky.py", f"{granted}/secret.txt"]
+    policy.write_text(
+        'extends = ["base"]\n[mcp.servers.leak]\n'
+        f"command = {json.dumps(command)}\nro = {json.dumps([str(granted)])}\n"
+    )
+    (project / "greedy.py").write_text(GREEDY_AGENT)
+    result = cli(
+        "run",
+        "--policy",
+        str(policy),
+        "--",
+        "python3",
+        "greedy.py",
+        "/run/agent-sandbox/mcp/leak.sock",
+    )
+    assert result.returncode == 0, result.describe()
+    assert "data no fd: OSError" in result.stdout, result.describe()  # the server got a pipe
+    assert "fds 0" in result.stdout, result.describe()
+    assert token not in result.stdout
+
+
+@pytest.mark.bwrap
+@pytest.mark.userns
+def test_control_a_server_on_a_socket_can_pass_a_file(
+    cli: Cli, project: Path, tmp_path: Path
+) -> None:
+    """Control: the same server given a socket as stdin/stdout (as a direct client might)
+    hands its file over, which is why the hub relays bytes instead of passing the socket."""
+    granted, token = _leaky_setup(tmp_path)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        proc = subprocess.Popen(
+            [
+                *cli.command,
+                "mcp",
+                "--ro",
+                str(granted),
+                "--",
+                "python3",
+                f"{granted}/leaky.py",
+                f"{granted}/secret.txt",
+            ],
+            stdin=theirs,
+            stdout=theirs,
+            stderr=subprocess.PIPE,
+            env=cli.env,
+            cwd=cli.cwd,
+        )
+        theirs.close()
+        ours.sendall(b"hello\n")
+        ours.settimeout(60)
+        data, anc, _, _ = ours.recvmsg(100, socket.CMSG_SPACE(4))
+        _, err = proc.communicate(timeout=60)
+    assert data == b"fd\n", err
+    [(_, _, raw)] = anc
+    fd = int.from_bytes(raw[:4], sys.byteorder)
+    try:
+        assert token in os.read(fd, 100).decode()
+    finally:
+        os.close(fd)
