@@ -1,13 +1,17 @@
 """Fixtures for the MCP tests: the real npm packages from the agents cache, a client factory.
 
-The packages come from ``scripts/install-agents.sh`` (the cache dir holds node_modules). A
-test that needs one skips, with the install command, when it is not cached: these tests never
-reach for the network themselves.
+The packages come from ``scripts/install-agents.sh`` (the cache dir holds node_modules), run
+once per test session when a package is not cached yet and npm is there, as the agents'
+end-to-end tests do. A test whose package cannot be had skips, naming the install command;
+it never errors.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,16 +42,45 @@ class NpmBin:
     cache: Path
 
 
-def find_npm_bin(name: str, package: str) -> NpmBin:
-    """The cached executable ``name``, or skip saying how to install it."""
+def _cached(name: str) -> NpmBin | None:
     for root in _cache_roots():
         path = root / "node_modules" / ".bin" / name
         if os.access(path, os.X_OK):
             return NpmBin(path, root)
-    pytest.skip(
-        f"{name} is not installed: run `bash scripts/install-agents.sh {package}` "
-        f"(npm; cache: {', '.join(str(r) for r in _cache_roots())})"
-    )
+    return None
+
+
+@functools.cache
+def _install(package: str) -> str:
+    """Run install-agents.sh for ``package``; "" on success, else why not."""
+    if shutil.which("npm") is None:
+        return "npm is not installed"
+    try:
+        done = subprocess.run(
+            ["bash", str(REPO / "scripts" / "install-agents.sh"), package],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "install-agents.sh timed out (npm registry unreachable?)"
+    return "" if done.returncode == 0 else done.stderr.strip()[-300:]
+
+
+def find_npm_bin(name: str, package: str) -> NpmBin:
+    """The cached executable ``name`` (installed when possible), or skip saying how."""
+    found = _cached(name)
+    if found is None:
+        why = _install(package)
+        found = _cached(name)
+        if found is None:
+            pytest.skip(
+                f"{name} is not installed ({why or 'not found after installing'}): run "
+                f"`bash scripts/install-agents.sh {package}` "
+                f"(cache: {', '.join(str(r) for r in _cache_roots())})"
+            )
+    return found
 
 
 @pytest.fixture
