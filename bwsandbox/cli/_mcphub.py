@@ -3,7 +3,8 @@
 When the resolved policy declares ``[mcp.servers.NAME]`` tables, the supervisor opens an
 :class:`~bwsandbox.mcp.McpHub` before the sandbox starts and resolves again with the hub's
 layer (its dir read-only at ``/run/agent-sandbox/mcp``, ``AGENT_SANDBOX_MCP_CONFIG``) and,
-for Claude Code, ``--mcp-config`` ahead of the user's arguments. Such a session never goes
+for Claude Code and Codex, the arguments that point them at it ahead of the user's own
+(:func:`bwsandbox.mcp.agent_args`). Such a session never goes
 through the plan cache. Server logs: ``<client dir>/mcp/mcp-NAME.log``.
 """
 
@@ -21,9 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["open_servers"]
 
-#: agents whose MCP configuration the hub passes on the command line
-_CONFIG_FLAG = {"claude": "--mcp-config"}
-
 
 def open_servers(
     name: str, values: dict[str, object], words: tuple[str, ...], resolved: Resolved
@@ -31,7 +29,7 @@ def open_servers(
     """Open the hub for ``resolved.policy``'s servers; the session resolved with its layer."""
     from bwsandbox import _paths
     from bwsandbox.cli._resolve import resolve
-    from bwsandbox.mcp import CONFIG, MOUNT, McpHub, ServerLaunch, hub_overlay, server_argv
+    from bwsandbox.mcp import McpHub, ServerLaunch, agent_args, hub_overlay, server_argv
 
     home = os.path.expanduser("~")
     launches = [
@@ -49,9 +47,7 @@ def open_servers(
     )
     path = hub.open()
     try:
-        flag = _CONFIG_FLAG.get(name)
-        if flag is not None:
-            words = (flag, f"{MOUNT}/{CONFIG}", *words)
+        words = (*agent_args(name, [s.name for s in launches]), *words)
         again = resolve(name, values, words, extra=(("mcp servers", hub_overlay(path)),))
     except BaseException:
         hub.close()

@@ -56,6 +56,7 @@ __all__ = [
     "MOUNT",
     "McpHub",
     "ServerLaunch",
+    "agent_args",
     "client_config",
     "hub_overlay",
     "server_argv",
@@ -125,6 +126,22 @@ def client_config(names: Sequence[str], *, mount: str = MOUNT) -> dict[str, obje
             for name in names
         }
     }
+
+
+def agent_args(agent: str, names: Sequence[str], *, mount: str = MOUNT) -> tuple[str, ...]:
+    """Arguments that point ``agent`` at the servers (ahead of the user's own): Claude Code
+    reads the config file (``--mcp-config``), Codex takes ``-c mcp_servers.NAME...``
+    overrides; other commands get none (``AGENT_SANDBOX_MCP_CONFIG`` names the file)."""
+    if agent == "claude":
+        return ("--mcp-config", f"{mount}/{CONFIG}")
+    if agent == "codex":
+        args: list[str] = []
+        for name in names:
+            bridge = [f"{mount}/{BRIDGE}", f"{mount}/{name}.sock"]
+            args += ["-c", f'mcp_servers.{name}.command="python3"']
+            args += ["-c", f"mcp_servers.{name}.args={json.dumps(bridge)}"]
+        return tuple(args)
+    return ()
 
 
 def hub_overlay(hub_dir: str) -> dict[str, object]:

@@ -397,3 +397,50 @@ def test_control_a_server_on_a_socket_can_pass_a_file(
         assert token in os.read(fd, 100).decode()
     finally:
         os.close(fd)
+
+
+def test_agent_args_point_each_agent_at_the_servers() -> None:
+    from bwsandbox.mcp import agent_args
+
+    assert agent_args("claude", ["fs"]) == ("--mcp-config", "/run/agent-sandbox/mcp/mcp.json")
+    assert agent_args("codex", ["fs"]) == (
+        "-c",
+        'mcp_servers.fs.command="python3"',
+        "-c",
+        (
+            'mcp_servers.fs.args=["/run/agent-sandbox/mcp/bridge.py", '
+            '"/run/agent-sandbox/mcp/fs.sock"]'
+        ),
+    )
+    assert agent_args("shell", ["fs"]) == ()
+
+
+@pytest.mark.slow
+@pytest.mark.bwrap
+@pytest.mark.userns
+def test_codex_in_sandbox_is_configured_for_a_policy_server(
+    cli: Cli, fs_server: NpmBin, project: Path, tmp_path: Path
+) -> None:
+    """Codex reads the servers from its -c overrides (its own `mcp get` shows them)."""
+    codex = find_npm_bin("codex", "codex")
+    result = cli(
+        "codex",
+        "--policy",
+        str(_policy(tmp_path, fs_server)),
+        "--network",
+        "none",
+        "--",
+        "mcp",
+        "get",
+        "fs",
+        "--json",
+        env={"BWSANDBOX_AGENT_BIN_CODEX": str(codex.path), "OPENAI_API_KEY": "test"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.describe()
+    transport = json.loads(result.stdout)["transport"]
+    assert transport["command"] == "python3"
+    assert transport["args"] == [
+        "/run/agent-sandbox/mcp/bridge.py",
+        "/run/agent-sandbox/mcp/fs.sock",
+    ]
