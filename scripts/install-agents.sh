@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Install the real agent CLIs (Claude Code, Codex) from npm into a cache dir, for the
 # end-to-end tests and for users who do not have them yet. Prints the bin dir on stdout.
+# Also installs the reference MCP filesystem server (npm @modelcontextprotocol/server-filesystem,
+# bin mcp-server-filesystem) for the `agent-sandbox mcp` tests: name it `mcp-filesystem`.
 #
 #   scripts/install-agents.sh                 # both agents, default cache dir
 #   scripts/install-agents.sh claude          # only Claude Code
+#   scripts/install-agents.sh mcp-filesystem  # only the MCP filesystem server
 #   scripts/install-agents.sh playwright-mcp  # the Playwright MCP server (tests/browser); uses
 #                                             # the system Chromium, downloads no browser
 #   BWSANDBOX_AGENTS_CACHE=/some/dir scripts/install-agents.sh
@@ -11,7 +14,8 @@
 # Cache dir: $BWSANDBOX_AGENTS_CACHE, else /var/cache/bwsandbox/agents as root, else
 # ${XDG_CACHE_HOME:-~/.cache}/bwsandbox/agents. A package already in the cache is reused
 # (no network); set BWSANDBOX_AGENTS_UPDATE=1 to reinstall. Versions can be pinned with
-# BWSANDBOX_CLAUDE_VERSION / BWSANDBOX_CODEX_VERSION / BWSANDBOX_PLAYWRIGHT_MCP_VERSION
+# BWSANDBOX_CLAUDE_VERSION / BWSANDBOX_CODEX_VERSION / BWSANDBOX_MCP_FILESYSTEM_VERSION /
+# BWSANDBOX_PLAYWRIGHT_MCP_VERSION
 # (default: latest).
 set -euo pipefail
 
@@ -35,8 +39,20 @@ package_of() {
     case $1 in
         claude) printf '@anthropic-ai/claude-code@%s\n' "${BWSANDBOX_CLAUDE_VERSION:-latest}" ;;
         codex) printf '@openai/codex@%s\n' "${BWSANDBOX_CODEX_VERSION:-latest}" ;;
+        mcp-filesystem)
+            printf '@modelcontextprotocol/server-filesystem@%s\n' \
+                "${BWSANDBOX_MCP_FILESYSTEM_VERSION:-latest}"
+            ;;
         playwright-mcp) printf '@playwright/mcp@%s\n' "${BWSANDBOX_PLAYWRIGHT_MCP_VERSION:-latest}" ;;
-        *) die "unknown agent '$1' (known: claude, codex, playwright-mcp)" ;;
+        *) die "unknown package '$1' (known: claude, codex, mcp-filesystem, playwright-mcp)" ;;
+    esac
+}
+
+# the name of a package's executable in node_modules/.bin
+bin_of() {
+    case $1 in
+        mcp-filesystem) printf 'mcp-server-filesystem\n' ;;
+        *) printf '%s\n' "$1" ;;
     esac
 }
 
@@ -50,7 +66,7 @@ bin="$cache/node_modules/.bin"
 packages=()
 for agent in "${want[@]}"; do
     spec=$(package_of "$agent")
-    if [[ -x $bin/$agent && -z ${BWSANDBOX_AGENTS_UPDATE:-} ]]; then
+    if [[ -x $bin/$(bin_of "$agent") && -z ${BWSANDBOX_AGENTS_UPDATE:-} ]]; then
         say "$agent: already in $cache"
     else
         packages+=("$spec")
@@ -66,6 +82,6 @@ if [[ ${#packages[@]} -gt 0 ]]; then
 fi
 
 for agent in "${want[@]}"; do
-    [[ -x $bin/$agent ]] || die "$agent was not installed into $bin"
+    [[ -x $bin/$(bin_of "$agent") ]] || die "$agent was not installed into $bin"
 done
 printf '%s\n' "$bin"

@@ -19,6 +19,7 @@ from bwsandbox.cli._spec import (
     AGENT_COMMANDS,
     EXIT_STATUS_HELP,
     FLAG,
+    MCP_OPTIONS,
     MULTI,
     RUN_OPTIONS,
     SWITCH,
@@ -53,8 +54,10 @@ def _parameter(spec: OptionSpec) -> inspect.Parameter:
     return inspect.Parameter(spec.dest, _KW, default=default, annotation=annotation)
 
 
-def _run_parameters(command_metavar: str, command_help: str) -> list[inspect.Parameter]:
-    params = [_parameter(spec) for spec in RUN_OPTIONS]
+def _run_parameters(
+    command_metavar: str, command_help: str, options: tuple[OptionSpec, ...] = RUN_OPTIONS
+) -> list[inspect.Parameter]:
+    params = [_parameter(spec) for spec in options]
     params.append(
         inspect.Parameter(
             "command",
@@ -75,10 +78,12 @@ def _with_parameters(
     return func
 
 
-def normalize(kwargs: dict[str, Any]) -> tuple[dict[str, object], tuple[str, ...]]:
+def normalize(
+    kwargs: dict[str, Any], options: tuple[OptionSpec, ...] = RUN_OPTIONS
+) -> tuple[dict[str, object], tuple[str, ...]]:
     """typer's values -> the fast parser's shape: ``({dest: value}, command words)``."""
     values: dict[str, object] = {}
-    for spec in RUN_OPTIONS:
+    for spec in options:
         value = kwargs.get(spec.dest)
         if spec.kind == MULTI:
             value = tuple(value or ())
@@ -98,6 +103,25 @@ def _sandbox_command(name: str, summary: str, metavar: str) -> Callable[..., int
     command.__doc__ = f"{summary}\n\n{EXIT_STATUS_HELP}"
     help_words = "Command and arguments, passed unchanged (options included)."
     return _with_parameters(command, _run_parameters(metavar, help_words))
+
+
+def _mcp(**kwargs: Any) -> int:
+    """Run a stdio MCP server in a sandbox of its own; use it as the server command in any
+    MCP client's configuration.
+
+    stdin and stdout pass through and carry only the server's JSON-RPC; every note of
+    agent-sandbox goes to stderr. No terminal. Starts from the 'mcp' policy: the project
+    read-only (--rw DIR to make it writable), a private home, no network (--allow HOST for
+    the filtered network). Ends when the client closes stdin: the server then exits, or is
+    terminated after a few seconds. See docs/mcp.md.
+    """
+    from bwsandbox.cli._mcp import mcp_command
+
+    values, words = normalize(kwargs, MCP_OPTIONS)
+    return mcp_command(values, words)
+
+
+_mcp.__doc__ = f"{_mcp.__doc__}\n{EXIT_STATUS_HELP}"
 
 
 def _explain(**kwargs: Any) -> int:
@@ -178,6 +202,16 @@ def build_app() -> typer.Typer:
                     "[-- ARGS...]",
                 )
             )
+    app.command("mcp", context_settings=_COMMAND_CONTEXT)(
+        _with_parameters(
+            _mcp,
+            _run_parameters(
+                "COMMAND [ARG...]",
+                "The MCP server's command and arguments, passed unchanged (options included).",
+                MCP_OPTIONS,
+            ),
+        )
+    )
     app.command("explain", context_settings=_COMMAND_CONTEXT)(
         _with_parameters(_explain, _explain_parameters())
     )

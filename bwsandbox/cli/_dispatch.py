@@ -22,7 +22,7 @@ import sys
 
 from bwsandbox._errors import SandboxError
 from bwsandbox.cli._fastparse import parse_run
-from bwsandbox.cli._spec import AGENT_COMMANDS
+from bwsandbox.cli._spec import AGENT_COMMANDS, MCP_OPTIONS
 
 __all__ = ["EXIT_FAILURE", "dispatch", "fail"]
 
@@ -111,6 +111,12 @@ def _route(argv: list[str]) -> int:
 
             values, words = parsed
             return run_command(argv[0], values, words)
+    if argv and argv[0] == "mcp":
+        parsed = parse_run(argv[1:], MCP_OPTIONS)
+        if parsed is not None:
+            from bwsandbox.cli._mcp import mcp_command
+
+            return mcp_command(*parsed)
     from bwsandbox.cli._app import run_app
 
     return run_app(argv)

@@ -163,6 +163,7 @@ def _render(
         or plan.ssh is not None
         or exposes_cache(plan)
         or plan.limits  # cgroups, rlimits and the timeout: the runtime's path only
+        or resolved.policy.mcp.servers  # sibling sandboxes: started by the full path only
     ):
         return None
     data_names = {item.fd.name for item in plan.data}

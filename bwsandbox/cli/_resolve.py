@@ -102,9 +102,14 @@ class Resolved:
 
 
 def resolve(
-    name: str, values: dict[str, object], words: Sequence[str], *, workdir: str = ""
+    name: str,
+    values: dict[str, object],
+    words: Sequence[str],
+    *,
+    workdir: str = "",
+    extra: Sequence[tuple[str, Mapping[str, object]]] = (),
 ) -> Resolved:
-    """Load the layers ``[<profile>, *--policy]`` plus the command-line layer.
+    """Load the layers ``[<profile>, *--policy]`` plus the command-line layer, then ``extra``.
 
     Agent profiles (:data:`AGENTS`) also get the layer :func:`bwsandbox.agents.prepare_agent`
     builds: the agent binary, the client's compartment and the login.
@@ -148,6 +153,7 @@ def resolve(
     overlay = overlay_for(values)
     if overlay:
         overlays.append((COMMAND_LINE, overlay))
+    overlays += extra
     policy = load_policy(layers, overlays=overlays)
     command = tuple(words)
     if agent_command:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from bwsandbox.cli._recipe import Prepared
     from bwsandbox.cli._resolve import Resolved
+    from bwsandbox.mcp import McpHub
     from bwsandbox.runtime import Sandbox
 
 __all__ = ["run_command"]
@@ -42,8 +43,6 @@ def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) ->
 
 
 def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key: str | None) -> int:
-    from bwsandbox.runtime import Sandbox
-
     prepared: Prepared | None = None
     if key is not None:
         from bwsandbox.cli._recipe import prepare
@@ -53,7 +52,28 @@ def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key:
         from bwsandbox.cli._resolve import resolve
 
         resolved = resolve(name, values, words)
+    hub: McpHub | None = None
+    if resolved.policy.mcp.servers:
+        from bwsandbox.cli._mcphub import open_servers
+
+        resolved, hub = open_servers(name, values, words, resolved)
+        key = prepared = None  # sibling sandboxes: never from the plan cache
+    try:
+        return _run_resolved(name, values, key, prepared, resolved)
+    finally:
+        if hub is not None:
+            hub.close()
+
+
+def _run_resolved(
+    name: str,
+    values: dict[str, object],
+    key: str | None,
+    prepared: Prepared | None,
+    resolved: Resolved,
+) -> int:
     from bwsandbox._printable import printable
+    from bwsandbox.runtime import Sandbox
 
     for note in resolved.notes:
         sys.stderr.write(f"agent-sandbox: {printable(note, limit=2000)}\n")

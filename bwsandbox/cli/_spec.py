@@ -19,6 +19,7 @@ __all__ = [
     "AGENT_COMMANDS",
     "EXIT_STATUS_HELP",
     "FLAG",
+    "MCP_OPTIONS",
     "MULTI",
     "NETWORK_MODES",
     "RUN_OPTIONS",
@@ -228,6 +229,24 @@ RUN_OPTIONS: tuple[OptionSpec, ...] = (
         "Wall-clock limit, e.g. 90s, 30m, 2h: then TERM, KILL; exit status 124.",
         metavar="DURATION",
     ),
+)
+
+
+#: ``mcp`` (a stdio MCP server): run's options, less those about terminals, recordings,
+#: agent conversations and worktrees (stdin and stdout carry JSON-RPC; there is no tty)
+MCP_OPTIONS: tuple[OptionSpec, ...] = tuple(
+    OptionSpec(
+        "project",
+        ("--project",),
+        VALUE,
+        "Project directory, bound READ-ONLY at its own path (default: the current directory; "
+        "--rw DIR makes it writable).",
+        metavar="DIR",
+    )
+    if spec.dest == "project"
+    else spec
+    for spec in RUN_OPTIONS
+    if spec.dest not in ("resume", "worktree", "tty", "record", "record_input")
 )
 
 

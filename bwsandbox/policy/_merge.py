@@ -39,6 +39,7 @@ from bwsandbox.policy._model import (
 )
 from bwsandbox.policy._model_devices import DevicesPolicy
 from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
+from bwsandbox.policy._model_mcp import McpPolicy, named_servers
 from bwsandbox.policy._model_secrets import SshPolicy, named_secrets
 from bwsandbox.policy._schema import SPECS, Kind
 from bwsandbox.policy._validate import Entry, Layer
@@ -224,5 +225,6 @@ class _Merger:
             limits=LimitsPolicy(**self._values("limits")),
             seccomp=SeccompPolicy(**self._values("seccomp")),
             devices=DevicesPolicy(**self._values("devices")),
+            mcp=McpPolicy(servers=named_servers(self._values("mcp")["servers"])),
             secrets=named_secrets((k, v.value) for k, v in self.tables.get("secrets", {}).items()),
         )

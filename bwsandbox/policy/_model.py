@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from bwsandbox.policy._model_devices import DevicesPolicy
 from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
+from bwsandbox.policy._model_mcp import McpPolicy
 from bwsandbox.policy._model_secrets import Secret, SshPolicy
 
 __all__ = [
@@ -236,6 +237,7 @@ class Policy:
     seccomp: SeccompPolicy = field(default_factory=SeccompPolicy)
     devices: DevicesPolicy = field(default_factory=DevicesPolicy)
     ssh: SshPolicy = field(default_factory=SshPolicy)
+    mcp: McpPolicy = field(default_factory=McpPolicy)
     secrets: tuple[Secret, ...] = field(
         default=(), metadata=_doc("[secrets.NAME] tables: resolved at launch, never stored")
     )

@@ -30,7 +30,11 @@ def policy_as_dict(policy: Policy) -> dict[str, object]:
             if value is None or (f.name == "tmp_size" and not value):
                 continue
             kind = SPECS[section][f.name].kind
-            if kind is Kind.TABLE:
+            if section == "mcp":  # [mcp.servers.NAME]: tables of McpServer
+                from bwsandbox.policy._model_mcp import servers_as_dict
+
+                table[f.name] = servers_as_dict(value)
+            elif kind is Kind.TABLE:
                 table[f.name] = dict(value)
             elif kind is Kind.LIST or isinstance(value, tuple):
                 table[f.name] = [_item(item) for item in value]

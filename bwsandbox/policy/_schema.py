@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from bwsandbox.policy import _checks as c
+from bwsandbox.policy import _checks_mcp as cm
 from bwsandbox.policy import _checks_secrets as cs
 from bwsandbox.policy._model import (
     CommandPolicy,
@@ -23,6 +24,7 @@ from bwsandbox.policy._model import (
 )
 from bwsandbox.policy._model_devices import DevicesPolicy
 from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
+from bwsandbox.policy._model_mcp import McpPolicy
 from bwsandbox.policy._model_secrets import SshPolicy
 
 __all__ = ["SECTIONS", "SPECS", "TOP_KEYS", "Kind", "Spec"]
@@ -68,6 +70,7 @@ SECTIONS: dict[str, type] = {
     "limits": LimitsPolicy,
     "seccomp": SeccompPolicy,
     "devices": DevicesPolicy,
+    "mcp": McpPolicy,
 }
 
 _CHECKS: dict[str, Spec] = {
@@ -121,6 +124,8 @@ _CHECKS: dict[str, Spec] = {
     "seccomp.allow": _list(c.check_syscall),
     "seccomp.deny": _list(c.check_syscall),
     "devices.gpu": _scalar(c.check_bool),
+    # a table of tables: [mcp.servers.NAME] merges per name, the later layer wins
+    "mcp.servers": _table(cm.check_server_name, cm.check_mcp_server),
 }
 
 #: section -> key -> spec, in model field order

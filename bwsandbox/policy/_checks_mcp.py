@@ -1,0 +1,77 @@
+"""Checks for ``[mcp.servers.NAME]`` tables (see ``_checks``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bwsandbox.policy._checks import (
+    Invalid,
+    _sub,
+    check_argv,
+    check_env_name,
+    check_path,
+    check_rule,
+    check_string,
+    describe,
+)
+from bwsandbox.policy._hints import did_you_mean
+from bwsandbox.policy._model_mcp import McpServer
+
+__all__ = ["check_mcp_server", "check_server_name"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_KEYS = ("command", "allow", "ro", "rw", "env", "policy")
+
+
+def check_server_name(value: object) -> str:
+    """A server name: it becomes a socket file name and the agent's tool prefix."""
+    text = check_string(value, what="a server name")
+    if not _NAME.fullmatch(text):
+        raise Invalid(f"expected a server name (letters, digits, _ and -), got {text!r}")
+    return text
+
+
+def _list(check: Any) -> Any:
+    def run(value: object) -> tuple[object, ...]:
+        if not isinstance(value, list | tuple):
+            raise Invalid(f"expected an array, got {describe(value)}")
+        return tuple(_sub(f"[{i}]", check, item) for i, item in enumerate(value))
+
+    return run
+
+
+def _check_env(value: object) -> str:
+    text = check_string(value, what="NAME or NAME=VALUE")
+    name, _, _ = text.partition("=")
+    check_env_name(name)
+    return text
+
+
+def check_mcp_server(value: object) -> McpServer:
+    """One ``[mcp.servers.NAME]`` table."""
+    if not isinstance(value, Mapping):
+        raise Invalid(f"expected a table with command, got {describe(value)}")
+    for key in value:
+        if key not in _KEYS:
+            raise Invalid(
+                f"unknown key {key!r} in an MCP server",
+                hint=did_you_mean(str(key), _KEYS, fallback=", ".join(_KEYS)),
+                suffix=f".{key}",
+            )
+    if not value.get("command"):
+        raise Invalid(
+            "an MCP server needs a command",
+            hint='write command = ["mcp-server-filesystem", "{project}"]',
+        )
+    checks: dict[str, Any] = {
+        "command": check_argv,
+        "allow": _list(check_rule),
+        "ro": _list(check_path),
+        "rw": _list(check_path),
+        "env": _list(_check_env),
+        "policy": _list(lambda v: check_string(v, what="a policy name or file")),
+    }
+    args = {k: _sub(f".{k}", checks[k], item) for k, item in value.items()}
+    return McpServer(**args)
