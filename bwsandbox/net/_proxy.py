@@ -100,10 +100,15 @@ def deny_text(denied: Denied) -> str:
     text = f"bwsandbox: blocked {where}: {denied.reason}\n"
     if denied.smuggling:
         return text + "This request contradicts its own destination; no rule allows it.\n"
-    if denied.rule:
+    if denied.rule and denied.reason.removeprefix("dns: ").startswith("denied "):
         return text + (
             f"It matches the deny rule {denied.rule!r} (network.deny), which no --allow "
             "overrides; ask whoever wrote that rule.\n"
+        )
+    if denied.rule:  # an allow rule matched the name; its address is what is refused
+        return text + (
+            f"The name is allowed (rule {denied.rule!r}) but not that address: a private "
+            "or host-local address needs its own IP or CIDR rule, or --add-host NAME=IP.\n"
         )
     fix = suggest(denied.host, denied.port)
     return text + (
