@@ -546,4 +546,4 @@ def _respond(client: socket.socket, status: int, message: str) -> None:
 def _respond_text(client: socket.socket, status: int, text: str) -> None:
     with contextlib.suppress(OSError):
         client.sendall(_response(status, text))
-    client.close()
+    _close_after_answer(client)  # a request body still unread must not reset the answer

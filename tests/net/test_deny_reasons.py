@@ -166,3 +166,15 @@ def test_alert_bytes_are_a_fatal_access_denied_alert() -> None:
         TLS_ACCESS_DENIED[6],
     )
     assert (content_type, major, minor, length, level, description) == (21, 3, 3, 2, 2, 49)
+
+
+def test_a_denied_post_with_a_body_still_reads_the_403(filtered: Filtered) -> None:
+    """Unread input at close would reset the connection and could drop the answer."""
+    body = "x" * 100_000
+    request = (
+        "POST http://evil.test/upload HTTP/1.1\\r\\nHost: evil.test\\r\\n"
+        f"Content-Length: {len(body)}\\r\\n\\r\\n{body}"
+    )
+    result = filtered([*py(_RAW), "proxy", "0", request], allow=["web.test"], add_hosts=[WEB])
+    assert result.stdout.startswith("HTTP/1.1 403 Forbidden"), result.describe()
+    assert "blocked evil.test:80: name not allowed" in result.stdout
