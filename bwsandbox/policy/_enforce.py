@@ -36,6 +36,7 @@ ENFORCEABLE: dict[str, str] = {
     "network.allow": "the most that may be allowed: each allow rule below must lie inside one",
     "network.deny": "always applied (before every allow); an allow rule inside one conflicts",
     "network.add_hosts": "pinned: a layer below mapping the same name elsewhere conflicts",
+    # and under an enforced network.allow, an add_hosts address must lie in its IP rules
     "filesystem.mask": (
         "hidden, and no bind may expose it (source or destination at or under it, or a "
         "parent bound elsewhere)"
@@ -265,9 +266,28 @@ def _network(merger: _Merger, layer: Layer) -> None:
     pinned = layer.tables.get("network.add_hosts", {})
     for name, placed in merger.tables.get("network.add_hosts", {}).items():
         pin = pinned.get(name)
+        shown = f"{name}={placed.value}"
         if pin is not None and pin.value != placed.value:
-            shown = f"{name}={placed.value}"
             raise _conflict(pin, src, _blame(placed, shown), f"{name}={pin.value}")
+        if pin is None and allowed and not _address_inside(placed.value, allowed):
+            # a pinned name is dialled at the pinned address, even a private one: under an
+            # allow ceiling the address itself must be inside it
+            listing = ", ".join(_toml(entry.value) for entry, _ in allowed)
+            raise PolicyError(
+                f"network.allow is enforced (at most: {listing}); {_blame(placed, shown)} "
+                "would loosen it (its address is not inside an enforced IP or CIDR rule)",
+                file=src,
+            )
+
+
+def _address_inside(address: str, allowed: list[tuple[Entry, Rule]]) -> bool:
+    import ipaddress
+
+    ip = ipaddress.ip_address(address)
+    return any(
+        rule.network is not None and rule.network.version == ip.version and ip in rule.network
+        for _, rule in allowed
+    )
 
 
 def _norm(path: str) -> str:

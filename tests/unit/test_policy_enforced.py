@@ -106,6 +106,16 @@ def test_add_hosts_are_pinned() -> None:
     assert "--add-host git.corp=10.6.6.6 would loosen it" in text
 
 
+def test_under_an_allow_ceiling_a_pinned_address_must_be_inside_it() -> None:
+    enf = {"network": {"allow": ["api.test", "192.0.2.0/24"]}}
+    text = conflict(enf, cli(allow=["api.test"], add_hosts=["api.test=10.0.0.5"]))
+    assert "--add-host api.test=10.0.0.5 would loosen it" in text
+    policy = resolve(enf, cli(allow=["api.test"], add_hosts=["api.test=192.0.2.7"]))
+    assert dict(policy.network.add_hosts) == {"api.test": "192.0.2.7"}
+    # without a ceiling, pins are the user's business
+    assert resolve({}, cli(allow=["api.test"], add_hosts=["api.test=10.0.0.5"]))
+
+
 # -- filesystem ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("bind", "kind"),
