@@ -269,3 +269,85 @@ def test_covers_agrees_with_the_matcher(outer: str, inner: str, probe: str, port
         assert o.matches_name(probe, port)
     if o == i:
         assert covers(o, i)
+
+
+# -- the property: whatever the layers below say, the result is never looser ----------------
+_ALLOWS = ["a.corp.test", "*.corp.test", "evil.test", "api.test:443", "10.1.0.0/16", "*.test"]
+_PATHS = ["/srv", "/srv/secret", "/srv/secret/x", "/opt/tools", "/opt/tools/bin", "/home"]
+_MODES = [None, "none", "filtered", "host"]
+
+
+@st.composite
+def _enforced_layers(draw: st.DrawFn) -> dict[str, Any]:
+    network: dict[str, Any] = {}
+    mode = draw(st.sampled_from([None, "none", "filtered", "host"]))
+    if mode:
+        network["mode"] = mode
+    if draw(st.booleans()):
+        network["allow"] = draw(st.lists(st.sampled_from(_ALLOWS), min_size=1, unique=True))
+    if draw(st.booleans()):
+        network["deny"] = draw(st.lists(st.sampled_from(_ALLOWS), min_size=1, unique=True))
+    raw: dict[str, Any] = {"network": network} if network else {}
+    masks = draw(st.lists(st.sampled_from(_PATHS), unique=True, max_size=2))
+    if masks:
+        raw["filesystem"] = {"mask": masks}
+    if draw(st.booleans()):
+        raw["limits"] = {"pids": draw(st.integers(10, 20))}
+    return raw
+
+
+@st.composite
+def _command_lines(draw: st.DrawFn) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    mode = draw(st.sampled_from(_MODES))
+    allow = draw(st.lists(st.sampled_from(_ALLOWS), unique=True, max_size=3))
+    if allow and mode in (None, "filtered"):
+        options["allow"] = allow
+    if mode:
+        options["network"] = mode
+    kind = draw(st.sampled_from(["ro", "rw"]))
+    binds = draw(st.lists(st.sampled_from(_PATHS), unique=True, max_size=2))
+    if binds:
+        options[kind] = binds
+    if draw(st.booleans()):
+        options["pids"] = draw(st.integers(5, 25))
+    return options
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + "/")
+
+
+@given(enf=_enforced_layers(), options=_command_lines())
+def test_no_command_line_loosens_the_enforced_layer(
+    enf: dict[str, Any], options: dict[str, Any]
+) -> None:
+    error: PolicyError | None = None
+    try:
+        policy = resolve(enf, cli(**options))
+    except PolicyError as exc:
+        error = exc
+    if error is not None:
+        assert error.file == ENF  # a conflict, blamed on the enforced file
+        assert "\n" not in str(error)
+        return
+    net = enf.get("network", {})
+    rank = {"none": 0, "filtered": 1, "host": 2}
+    ceiling = net.get("mode", "host")
+    if "allow" in net or "deny" in net:
+        ceiling = min(ceiling, "filtered", key=rank.__getitem__)
+    assert rank[str(policy.network.mode)] <= rank[ceiling]
+    for text in policy.network.allow:
+        rule = parse_rule(text)
+        if "allow" in net:
+            assert any(covers(parse_rule(outer), rule) for outer in net["allow"])
+        assert not any(covers(parse_rule(deny), rule) for deny in net.get("deny", ()))
+    if policy.network.mode is NetworkMode.FILTERED:
+        assert set(net.get("deny", ())) <= set(policy.network.deny)
+    for mask in enf.get("filesystem", {}).get("mask", ()):
+        assert mask in policy.filesystem.mask
+        for bind in (*policy.filesystem.ro, *policy.filesystem.rw):
+            assert not _inside(bind.src, mask), (bind, mask)
+    if "limits" in enf:
+        assert policy.limits.pids is not None
+        assert policy.limits.pids <= enf["limits"]["pids"]
