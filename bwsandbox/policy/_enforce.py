@@ -342,6 +342,8 @@ def _env(merger: _Merger, layer: Layer) -> None:
 
 
 def _seccomp(merger: _Merger, layer: Layer) -> None:
+    if not (layer.lists.get("seccomp.deny") and merger.lists.get("seccomp.allow")):
+        return
     from bwsandbox.compile._seccomp import GROUPS
 
     def names(item: str) -> set[str]:
