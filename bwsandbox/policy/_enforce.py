@@ -16,13 +16,15 @@ docs/policy-layers.md.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from bwsandbox._errors import PolicyError
 from bwsandbox.policy._model import Bind, NetworkMode
 
+TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds (start-up path)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from bwsandbox.net._rules import Rule
     from bwsandbox.policy._merge import _Merger, _Placed
     from bwsandbox.policy._validate import Entry, Layer
