@@ -37,7 +37,15 @@ if TYPE_CHECKING:
 
     from bwsandbox.policy._validate import Layer
 
-__all__ = ["ENFORCED_PATH", "EXTRA_VAR", "enforced_deps", "enforced_paths", "read_enforced"]
+__all__ = [
+    "ENFORCED_PATH",
+    "EXTRA_VAR",
+    "check_enforced_file",
+    "enforced_deps",
+    "enforced_paths",
+    "is_enforced_path",
+    "read_enforced",
+]
 
 #: the admin-enforced policy (root-owned)
 ENFORCED_PATH = "/etc/agent-sandbox/enforced.toml"
@@ -72,6 +80,19 @@ def read_enforced(environ: Mapping[str, str] | None = None) -> tuple[Layer, ...]
         if data is not None:
             layers.append(_parse(path, data))
     return tuple(layers)
+
+
+def check_enforced_file(path: str) -> Layer:
+    """One enforced file, checked exactly as a launch checks it (``policy check``)."""
+    data = _read_safely(path, required=True)
+    assert data is not None
+    return _parse(path, data)
+
+
+def is_enforced_path(path: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``path`` is one of :func:`enforced_paths` (after resolving symlinks)."""
+    real = os.path.realpath(path)
+    return any(os.path.realpath(p) == real for p in enforced_paths(environ))
 
 
 def enforced_deps(environ: Mapping[str, str] | None = None) -> list[tuple[str, str]]:

@@ -74,10 +74,18 @@ def load_policy(
 
 
 def load_policy_file(path: str) -> Policy:
-    """Load one policy file (with what it extends), e.g. for ``agent-sandbox policy check``."""
+    """Load one policy file (with what it extends), e.g. for ``agent-sandbox policy check``.
+
+    The admin-enforced file (or the one the test seam names) is checked as an enforced
+    layer: ownership, mode and the keys an enforced layer may hold, as a launch checks it.
+    """
     stack = _Stack(_search_dirs(None))
     if not os.path.isfile(path):
         raise PolicyError("no such policy file", file=path)
+    from bwsandbox.policy._enforced import check_enforced_file, is_enforced_path
+
+    if is_enforced_path(path):
+        return merge([], name=_stem(path), enforced=[check_enforced_file(path)])
     stack.add(path)
     return merge(stack.layers, name=stack.name())
 

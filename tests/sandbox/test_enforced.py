@@ -204,6 +204,23 @@ def test_an_edited_enforced_file_is_a_plan_cache_miss(
     assert after.stdout == "hidden\n", after.describe()
 
 
+@pytest.mark.root
+def test_policy_check_checks_the_enforced_file_as_enforced(
+    cli: Cli, enforced_file: EnforcedFile
+) -> None:
+    path = enforced_file('[filesystem]\nrw = ["/srv"]\n')
+    env = {EXTRA_VAR: str(path)}
+    line = one_error(cli("policy", "check", str(path), env=env))
+    assert "filesystem.rw cannot be enforced" in line
+    # the same file as an ordinary policy is fine: the check knows which one it is
+    assert cli("policy", "check", str(path)).returncode == 0
+    path.write_text('[network]\nmode = "filtered"\n')
+    result = cli("policy", "check", str(path), env=env)
+    assert (result.returncode, result.stdout) == (0, f"ok: {path}\n"), result.describe()
+    path.chmod(0o666)
+    assert "writable by group or others" in one_error(cli("policy", "check", str(path), env=env))
+
+
 def test_the_plan_cache_depends_on_the_system_file_and_its_dirs() -> None:
     deps = enforced_deps({})
     assert ("k", "/etc/agent-sandbox/enforced.toml") in deps
