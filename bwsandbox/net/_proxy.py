@@ -100,7 +100,7 @@ def deny_text(denied: Denied) -> str:
     text = f"bwsandbox: blocked {where}: {denied.reason}\n"
     if denied.smuggling:
         return text + "This request contradicts its own destination; no rule allows it.\n"
-    if denied.rule and denied.reason.removeprefix("dns: ").startswith("denied "):
+    if denied.by_deny_rule:
         return text + (
             f"It matches the deny rule {denied.rule!r} (network.deny), which no --allow "
             "overrides; ask whoever wrote that rule.\n"

@@ -28,6 +28,9 @@ def test_an_enforced_deny_holds_under_a_wider_user_allow(
     assert "hello" not in result.stdout, result.describe()
     assert f"blocked web.test:{http_port}: denied name" in result.stdout, result.describe()
     assert "It matches the deny rule 'web.test' (network.deny)" in result.stdout
+    # the summary at exit does not suggest an --allow that would not help
+    assert "not fixable by --allow" in result.stderr, result.describe()
+    assert "--allow web.test " not in result.stderr
     # the narrower --allow of the very name is a conflict, said before anything starts
     refused = cli("run", "--allow", "web.test", "--", "true", env={EXTRA_VAR: str(enforced)})
     assert refused.returncode == 125, refused.describe()
