@@ -46,6 +46,7 @@ from bwsandbox.cli._resolve import Resolved, resolve
 from bwsandbox.compile import MountEntry, MountKind, SandboxPlan, Workspace, compile_plan
 from bwsandbox.compile._compiler import paths_to_probe
 from bwsandbox.compile._options import FdRef
+from bwsandbox.policy._enforced import enforced_deps
 from bwsandbox.policy._model import NetworkMode
 from bwsandbox.runtime import Sandbox
 from bwsandbox.runtime._probe import find_bwrap, probe_host, probe_paths
@@ -284,6 +285,8 @@ def prepare(
     resolved = resolve(name, values, words)
     sources = [path for path in resolved.policy.sources if os.path.isfile(path)]
     deps += [("c", path, signature("c", path)) for path in sources]
+    # the admin-enforced policy: created, changed, chmod-ed or removed -> a miss
+    deps += [(tag, path, signature(tag, path)) for tag, path in enforced_deps(environ)]
     if resolve(name, values, words).policy != resolved.policy or resolved.interactive:
         return resolved, None  # a policy file changed while it was read; or a terminal
     if resolved.policy.devices.gpu:

@@ -78,9 +78,18 @@ def policy_text(policy: Mapping[str, object], *, as_json: bool = False) -> str:
     data = dict(policy)
     name = data.pop("name", "")
     sources = data.pop("sources", [])
+    enforced = data.pop("enforced", [])
     comment = [f"policy {name}: resolved from these layers, first to last:"]
-    if isinstance(sources, list):
-        comment += [f"  {source}" for source in sources]
+    if isinstance(sources, list) and isinstance(enforced, list):
+        comment += [
+            f"  {source}"
+            + (
+                "  (enforced by the admin: applied last, cannot be loosened)"
+                if source in enforced
+                else ""
+            )
+            for source in sources
+        ]
     return toml_text(data, comment=comment)
 
 

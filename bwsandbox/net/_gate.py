@@ -59,6 +59,11 @@ class Denied(Exception):  # noqa: N818 - control flow inside the proxy, never es
         self.failed = failed  # allowed, but the upstream could not be reached
         self.smuggling = smuggling  # SNI/Host contradicted the name: no --allow fixes that
 
+    @property
+    def by_deny_rule(self) -> bool:
+        """Refused by a ``network.deny`` rule (``rule``): no ``--allow`` fixes that either."""
+        return bool(self.rule) and self.reason.removeprefix("dns: ").startswith("denied ")
+
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
@@ -125,9 +130,8 @@ class Gate:
             if key in self._denials:
                 self._denials[key].count += 1
             else:
-                self._denials[key] = Denial(
-                    denied.host, denied.port, denied.reason, denied.smuggling
-                )
+                unfixable = denied.smuggling or denied.by_deny_rule
+                self._denials[key] = Denial(denied.host, denied.port, denied.reason, unfixable)
 
     def denials(self) -> list[Denial]:
         with self._lock:

@@ -7,6 +7,12 @@ checked against the name the connection is for. An HTTP request is parsed strict
 the only one forwarded on its connection: its head rebuilt, exactly its body, nothing after
 it unless the server accepted an upgrade (``101``). Slow clients get :data:`HEAD_TIMEOUT`
 in all for their first bytes.
+
+A denial is said where the client looks (docs/network.md, "What the agent sees when
+something is denied"): an HTTP client (explicit proxy, CONNECT, or a transparent plain-HTTP
+request) gets ``403 Forbidden`` whose body (:func:`deny_text`) names the host, the reason
+and what would allow it; a TLS client gets a fatal ``access_denied`` alert; anything else
+a reset.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import struct
 import threading
 import time
 
-from bwsandbox.net._allowlist import Verdict
+from bwsandbox.net._allowlist import Verdict, suggest
 from bwsandbox.net._gate import Denied, Gate, Upstream
 from bwsandbox.net._http1 import Body
 from bwsandbox.net._relay import name_native_thread, pump, pump_exact, reset
@@ -37,12 +43,22 @@ from bwsandbox.net._sniff import (
     tls_server_name,
 )
 
-__all__ = ["handle_explicit", "handle_transparent", "original_destination"]
+__all__ = [
+    "TLS_ACCESS_DENIED",
+    "deny_text",
+    "handle_explicit",
+    "handle_transparent",
+    "original_destination",
+]
 
 _SO_ORIGINAL_DST = 80
 #: the time a client has, in all, to send its request head or first bytes (slow clients)
 HEAD_TIMEOUT = 10.0
 _STATUS_LIMIT = 8192
+#: how long a denied transparent connection may take to show what it speaks (TLS or HTTP)
+DENY_PEEK_TIMEOUT = 2.0
+#: a TLS 1.2 record: fatal alert (2) ``access_denied`` (49), understood by every TLS client
+TLS_ACCESS_DENIED = b"\x15\x03\x03\x00\x02\x02\x31"
 _HOP_HEADERS = frozenset(
     {"connection", "proxy-connection", "keep-alive", "proxy-authorization", "proxy-authenticate"}
 )
@@ -71,9 +87,86 @@ def handle_transparent(gate: Gate, client: socket.socket) -> None:
         upstream = gate.open(address, port)
     except Denied as denied:
         gate.deny(denied, "tcp", address=str(address))
-        reset(client)
+        _refuse_transparent(client, denied)
         return
     _relay_checked(gate, client, upstream, b"", "tcp")
+
+
+def deny_text(denied: Denied) -> str:
+    """The body of a denial: the host, the reason, and what would allow it."""
+    where = denied.host if denied.port is None else f"{denied.host}:{denied.port}"
+    if denied.failed:
+        return f"bwsandbox: {where} is allowed but could not be reached: {denied.reason}\n"
+    text = f"bwsandbox: blocked {where}: {denied.reason}\n"
+    if denied.smuggling:
+        return text + "This request contradicts its own destination; no rule allows it.\n"
+    if denied.by_deny_rule:
+        return text + (
+            f"It matches the deny rule {denied.rule!r} (network.deny), which no --allow "
+            "overrides; ask whoever wrote that rule.\n"
+        )
+    if denied.rule:  # an allow rule matched the name; its address is what is refused
+        return text + (
+            f"The name is allowed (rule {denied.rule!r}) but not that address: a private "
+            "or host-local address needs its own IP or CIDR rule, or --add-host NAME=IP.\n"
+        )
+    fix = suggest(denied.host, denied.port)
+    return text + (
+        f"The sandbox policy does not allow it. To allow it, restart the sandbox with "
+        f"{fix} (for example: agent-sandbox run {fix} -- COMMAND).\n"
+    )
+
+
+def _refuse_transparent(client: socket.socket, denied: Denied) -> None:
+    """Tell a denied transparent client in its own protocol; reset it if it speaks neither.
+
+    The first bytes are awaited for :data:`DENY_PEEK_TIMEOUT` at most (a client that waits
+    for the server to speak first, ssh, gets the reset then).
+    """
+    try:
+        first = _read_first(client, b"", DENY_PEEK_TIMEOUT)
+    except OSError:
+        first = b""
+    answer = _refusal(first, denied)
+    if answer is None:
+        reset(client)
+        return
+    with contextlib.suppress(OSError):
+        client.sendall(answer)
+    _close_after_answer(client)
+
+
+def _refusal(first: bytes, denied: Denied) -> bytes | None:
+    """What a denied client gets, by what its first bytes speak: an alert, a 403, or None."""
+    if first and is_tls(first):
+        return TLS_ACCESS_DENIED
+    if first and looks_like_http(first):
+        return _response(403, deny_text(denied))
+    return None
+
+
+def _close_after_answer(client: socket.socket) -> None:
+    """End the connection after an answer without losing it to an RST.
+
+    Closing with unread input makes the kernel reset the connection, which can throw away
+    what the client has not read yet: half-close first, and drain (bounded) until it ends.
+    """
+    try:
+        client.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + DENY_PEEK_TIMEOUT
+        drained = 0
+        while drained < HEAD_LIMIT * 4:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            client.settimeout(left)
+            more = client.recv(65536)
+            if not more:
+                break
+            drained += len(more)
+    except OSError:
+        pass
+    client.close()
 
 
 def handle_explicit(gate: Gate, client: socket.socket) -> None:
@@ -102,16 +195,13 @@ def handle_explicit(gate: Gate, client: socket.socket) -> None:
             reason = f"Host header {carried!r} does not match the URI"
             denied = Denied(host, port, reason, smuggling=True)
             gate.deny(denied, proto)
-            _respond(client, 403, denied.reason)
+            _respond_text(client, 403, deny_text(denied))
             return
     try:
         upstream = gate.open(host, port)
     except Denied as denied:
         gate.deny(denied, proto)
-        hint = "" if denied.failed else " (not allowed by the sandbox policy)"
-        _respond(
-            client, 502 if denied.failed else 403, f"{denied.host}:{port}: {denied.reason}{hint}"
-        )
+        _respond_text(client, 502 if denied.failed else 403, deny_text(denied))
         return
     rest_bytes = head[request.head_size :]
     if request.method == "CONNECT":
@@ -215,14 +305,23 @@ class _Relay:
             self._mode = "watch"
             return True
 
-    def refuse(self, reason: str) -> None:
+    def refuse(self, reason: str, first: bytes = b"") -> None:
+        """Deny after the first bytes contradicted the name: alert, 403 or reset (``first``)."""
         up = self.upstream
-        self.gate.deny(Denied(up.host, up.port, reason, up.rule, smuggling=True), self.proto)
+        denied = Denied(up.host, up.port, reason, up.rule, smuggling=True)
+        self.gate.deny(denied, self.proto)
+        answer = _refusal(first, denied)
+        if answer is not None:  # before the pump half-closes the client (upstream's EOF)
+            with contextlib.suppress(OSError):
+                self.client.sendall(answer)
         with contextlib.suppress(OSError):
             up.sock.shutdown(socket.SHUT_RDWR)  # wakes the pump; never close under it
         self.downstream.join()
         up.sock.close()
-        reset(self.client)
+        if answer is None:
+            reset(self.client)
+        else:
+            _close_after_answer(self.client)
 
     def finish(self, first: bytes) -> None:
         """Relay everything as it is (TLS after its SNI was checked, other protocols)."""
@@ -336,7 +435,7 @@ def _relay_checked(
         first = b""
     mismatch, request = _check_first(upstream.name, first)
     if mismatch:
-        relay.refuse(mismatch)
+        relay.refuse(mismatch, first)
     elif request is not None:
         line = f"{request.method} {request.target} {request.version}"
         relay.finish_http(request, line, None, first[request.head_size :])
@@ -389,9 +488,9 @@ def _rebuild(request: Request, line: str, host: str | None, *, upgrade: bool) ->
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _read_first(client: socket.socket, data: bytes) -> bytes:
+def _read_first(client: socket.socket, data: bytes, timeout: float = HEAD_TIMEOUT) -> bytes:
     """The first bytes, until :func:`complete` or the head deadline (no more than that)."""
-    deadline = time.monotonic() + HEAD_TIMEOUT
+    deadline = time.monotonic() + timeout
     try:
         while not data or not complete(data):
             left = deadline - time.monotonic()
@@ -430,13 +529,21 @@ def read_head(client: socket.socket, data: bytes = b"") -> bytes:
     return data
 
 
-def _respond(client: socket.socket, status: int, message: str) -> None:
+def _response(status: int, text: str) -> bytes:
     reason = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[status]
-    body = f"bwsandbox: {message}\n".encode()
+    body = text.encode()
     head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
+    return head.encode() + body
+
+
+def _respond(client: socket.socket, status: int, message: str) -> None:
+    _respond_text(client, status, f"bwsandbox: {message}\n")
+
+
+def _respond_text(client: socket.socket, status: int, text: str) -> None:
     with contextlib.suppress(OSError):
-        client.sendall(head.encode() + body)
-    client.close()
+        client.sendall(_response(status, text))
+    _close_after_answer(client)  # a request body still unread must not reset the answer

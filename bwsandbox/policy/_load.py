@@ -50,7 +50,12 @@ def load_policy(
     overlays: Sequence[tuple[str, Mapping[str, object]]] = (),
     search_dirs: Sequence[str] | None = None,
 ) -> Policy:
-    """Load, check and merge ``refs`` (left to right), then ``overlays`` (named raw tables)."""
+    """Load, check and merge ``refs`` (left to right), then ``overlays`` (named raw tables).
+
+    The admin-enforced layers (``/etc/agent-sandbox/enforced.toml``, see
+    :mod:`bwsandbox.policy._enforced`) are applied last; a layer that would loosen them is a
+    :class:`PolicyError` naming the enforced file and key.
+    """
     if isinstance(refs, str):
         refs = (refs,)
     stack = _Stack(_search_dirs(search_dirs))
@@ -63,14 +68,24 @@ def load_policy(
                 f"expected a table of settings, got {type(raw).__name__}", file=source
             )
         layers.append(read_layer(raw, source, can_extend=False))
-    return merge(layers, name=stack.name())
+    from bwsandbox.policy._enforced import read_enforced
+
+    return merge(layers, name=stack.name(), enforced=read_enforced())
 
 
 def load_policy_file(path: str) -> Policy:
-    """Load one policy file (with what it extends), e.g. for ``agent-sandbox policy check``."""
+    """Load one policy file (with what it extends), e.g. for ``agent-sandbox policy check``.
+
+    The admin-enforced file (or the one the test seam names) is checked as an enforced
+    layer: ownership, mode and the keys an enforced layer may hold, as a launch checks it.
+    """
     stack = _Stack(_search_dirs(None))
     if not os.path.isfile(path):
         raise PolicyError("no such policy file", file=path)
+    from bwsandbox.policy._enforced import check_enforced_file, is_enforced_path
+
+    if is_enforced_path(path):
+        return merge([], name=_stem(path), enforced=[check_enforced_file(path)])
     stack.add(path)
     return merge(stack.layers, name=stack.name())
 
@@ -131,13 +146,16 @@ def _read_policy_file(path: str) -> Layer:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        match = _TOML_WHERE.match(str(exc))
-        if match:
-            message = f"invalid TOML {match['where']}: {match['message']}"
-        else:
-            message = f"invalid TOML: {exc}"
-        raise PolicyError(message, file=path) from exc
+        raise PolicyError(toml_error(exc), file=path) from exc
     return read_layer(raw, path)
+
+
+def toml_error(exc: tomllib.TOMLDecodeError) -> str:
+    """``invalid TOML at line 3, column 8: Invalid value`` for a decode error."""
+    match = _TOML_WHERE.match(str(exc))
+    if match:
+        return f"invalid TOML {match['where']}: {match['message']}"
+    return f"invalid TOML: {exc}"
 
 
 def _read_bytes(path: str) -> bytes:

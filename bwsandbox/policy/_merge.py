@@ -68,14 +68,24 @@ class _Placed:
     key: str
 
 
-def merge(layers: Sequence[Layer], *, name: str) -> Policy:
-    """Merge ``layers`` (base first) and check the result."""
+def merge(layers: Sequence[Layer], *, name: str, enforced: Sequence[Layer] = ()) -> Policy:
+    """Merge ``layers`` (base first), then the ``enforced`` ones, and check the result.
+
+    An enforced layer only restricts: :func:`bwsandbox.policy._enforce.enforce` checks that
+    no earlier layer loosens it, then applies it.
+    """
     merger = _Merger()
     for index, layer in enumerate(layers):
         merger.apply(index, layer)
+    if enforced:
+        from bwsandbox.policy._enforce import enforce
+
+        for index, layer in enumerate(enforced, start=len(layers)):
+            enforce(merger, index, layer)
     merger.check_network()
     merger.check_env()
-    return merger.build(name, tuple(layer.source for layer in layers))
+    sources = tuple(layer.source for layer in (*layers, *enforced))
+    return merger.build(name, sources, tuple(layer.source for layer in enforced))
 
 
 def _target(value: object) -> str:
@@ -209,12 +219,13 @@ class _Merger:
         values.pop("remove", None)  # applied while merging
         return values
 
-    def build(self, name: str, sources: tuple[str, ...]) -> Policy:
+    def build(self, name: str, sources: tuple[str, ...], enforced: tuple[str, ...]) -> Policy:
         description = self.scalars.get("description")
         return Policy(
             name=name,
             description=description.value if description is not None else "",
             sources=sources,
+            enforced=enforced,
             filesystem=FilesystemPolicy(**self._values("filesystem")),
             env=EnvPolicy(**self._values("env")),
             command=CommandPolicy(**self._values("command")),

@@ -227,6 +227,13 @@ class Policy:
     sources: tuple[str, ...] = field(
         default=(), metadata=_doc("files the layers came from, base first")
     )
+    enforced: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "admin-enforced layers among the sources, applied last "
+            "(/etc/agent-sandbox/enforced.toml): the other layers cannot loosen them"
+        ),
+    )
     filesystem: FilesystemPolicy = field(default_factory=FilesystemPolicy)
     env: EnvPolicy = field(default_factory=EnvPolicy)
     command: CommandPolicy = field(default_factory=CommandPolicy)

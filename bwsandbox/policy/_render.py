@@ -12,9 +12,11 @@ __all__ = ["policy_as_dict"]
 
 
 def policy_as_dict(policy: Policy) -> dict[str, object]:
-    """JSON-able: ``name``, ``description``, ``sources``, then one table per section.
+    """JSON-able: ``name``, ``description``, ``sources``, ``enforced`` (when there is an
+    admin-enforced layer), then one table per section.
 
-    Without ``name`` and ``sources`` the result loads back (as an overlay) to the same policy.
+    Without ``name``, ``sources`` and ``enforced`` the result loads back (as an overlay) to
+    the same policy.
     An unset ``hardening.uid`` and an empty ``filesystem.tmp_size`` are left out.
     """
     out: dict[str, object] = {
@@ -22,6 +24,8 @@ def policy_as_dict(policy: Policy) -> dict[str, object]:
         "description": policy.description,
         "sources": list(policy.sources),
     }
+    if policy.enforced:
+        out["enforced"] = list(policy.enforced)
     for section in SECTIONS:
         values = getattr(policy, section)
         table: dict[str, object] = {}

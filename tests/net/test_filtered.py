@@ -123,6 +123,8 @@ for target in sys.argv[1:]:
         s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
         data = s.recv(100)
         outcome = "data" if data else "closed"
+        if data.startswith(b"HTTP/1.1 403 Forbidden"):
+            outcome = "refused"  # the proxy's answer (with the reason), not the server's
     except OSError as exc:
         outcome = type(exc).__name__
     print(target, outcome, round(time.monotonic() - started, 2))

@@ -52,7 +52,7 @@ def test_library_run_with_filtered_network(tmp_path: Path, http_port: int) -> No
 
     script = (
         f"curl -sS -m 10 --noproxy '*' http://web.test:{http_port}/lib; "
-        "curl -sS -m 5 --noproxy '*' http://10.0.0.1/ 2>/dev/null || echo private-refused"
+        "curl -sSf -m 5 --noproxy '*' http://10.0.0.1/ 2>/dev/null || echo private-refused"
     )
     result = bwsandbox.run(
         ["sh", "-c", script],
