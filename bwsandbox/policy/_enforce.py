@@ -53,6 +53,7 @@ ENFORCEABLE: dict[str, str] = {
     "hardening.share_pid": "only false",
     "hardening.new_session": "only true",
     "hardening.die_with_parent": "only true",
+    "hardening.terminal_filter": "only true",
     "git.identity": "only false",
     "git.excludes": "only false",
     "seccomp.enabled": "only true",
@@ -63,6 +64,8 @@ ENFORCEABLE: dict[str, str] = {
     "limits.fsize": "a maximum",
     "limits.nofile": "a maximum",
     "limits.timeout": "a maximum",
+    "limits.strict": "only true: a limit that cannot be enforced stops the run",
+    "devices.gpu": "only false: no layer below may give the sandbox the host's GPUs",
 }
 
 #: booleans and their strict value
@@ -72,6 +75,9 @@ _STRICT: dict[str, bool] = {
     "hardening.share_pid": False,
     "hardening.new_session": True,
     "hardening.die_with_parent": True,
+    "hardening.terminal_filter": True,
+    "limits.strict": True,
+    "devices.gpu": False,
     "git.identity": False,
     "git.excludes": False,
     "seccomp.enabled": True,
@@ -156,8 +162,10 @@ def _blame(placed: _Placed, shown: str | None = None) -> str:
 def _conflict(enforced: Entry, source: str, loose: str, shown: str | None = None) -> PolicyError:
     key = _section_key(enforced.key)
     value = enforced.value if shown is None else shown
-    if key in ("network.mode", "network.allow") or key.startswith(
-        ("hardening.", "git.", "seccomp.enabled")
+    if (
+        key in ("network.mode", "network.allow")
+        or key in _STRICT
+        or key.startswith(("hardening.", "git."))
     ):
         what = f"{key} = {_toml(value)} is enforced"
     elif key.startswith("limits."):
@@ -369,8 +377,8 @@ def _limit_value(key: str, value: Any) -> float:
 
 def _limits(merger: _Merger, layer: Layer, place: Callable[[Entry], _Placed]) -> None:
     for key, entry in layer.scalars.items():
-        if not key.startswith("limits."):
-            continue
+        if not key.startswith("limits.") or key in _STRICT:
+            continue  # booleans (limits.strict) are _STRICT's
         current = merger.scalars.get(key)
         if current is None:
             merger.scalars[key] = place(entry)

@@ -351,3 +351,28 @@ def test_no_command_line_loosens_the_enforced_layer(
     if "limits" in enf:
         assert policy.limits.pids is not None
         assert policy.limits.pids <= enf["limits"]["pids"]
+
+
+@pytest.mark.parametrize(
+    ("key", "strict", "loose"),
+    [
+        ("hardening.terminal_filter", True, False),
+        ("limits.strict", True, False),
+        ("devices.gpu", False, True),
+    ],
+)
+def test_booleans_added_later_are_enforceable(key: str, strict: bool, loose: bool) -> None:
+    """The switches other features added (terminal filter, strict limits, GPUs) can be pinned
+    to their strict value; a layer below with the loose value conflicts, and the loose value
+    cannot be enforced at all."""
+    from bwsandbox.policy._enforce import _STRICT
+
+    assert key in ENFORCEABLE
+    assert _STRICT[key] is strict
+    section, name = key.split(".")
+    enf = {section: {name: strict}}
+    text = conflict(enf, ("team.toml", {section: {name: loose}}))
+    shown = "true" if strict else "false"
+    assert f"{key} = {shown} is enforced" in text
+    with pytest.raises(PolicyError, match="would loosen, not restrict"):
+        enforced({section: {name: loose}})
