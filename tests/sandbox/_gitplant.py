@@ -265,9 +265,9 @@ def directories(project: Path) -> list[Path]:
 
 
 def run_host_git(project: Path, home: Path) -> None:
-    """Every command of :data:`HOST_COMMANDS` in every directory (directories in parallel)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Every command of :data:`HOST_COMMANDS` in every directory, one at a time: in parallel,
+    two commits of one repository race for its index lock and a hook may not run, which made
+    the controls nondeterministic."""
     git = shutil.which("git")
     assert git is not None
     env = host_env(home)
@@ -284,8 +284,8 @@ def run_host_git(project: Path, home: Path) -> None:
                 check=False,
             )
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(run, directories(project)))
+    for directory in directories(project):
+        run(directory)
 
 
 def init_project(project: Path) -> None:
