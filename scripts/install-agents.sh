@@ -9,13 +9,16 @@
 #   scripts/install-agents.sh mcp-filesystem  # only the MCP filesystem server
 #   scripts/install-agents.sh playwright-mcp  # the Playwright MCP server (tests/browser); uses
 #                                             # the system Chromium, downloads no browser
+#   scripts/install-agents.sh srt             # Anthropic's sandbox-runtime (bin srt), a peer
+#                                             # that bench/startup.py measures; it needs
+#                                             # socat and ripgrep on the host
 #   BWSANDBOX_AGENTS_CACHE=/some/dir scripts/install-agents.sh
 #
 # Cache dir: $BWSANDBOX_AGENTS_CACHE, else /var/cache/bwsandbox/agents as root, else
 # ${XDG_CACHE_HOME:-~/.cache}/bwsandbox/agents. A package already in the cache is reused
 # (no network); set BWSANDBOX_AGENTS_UPDATE=1 to reinstall. Versions can be pinned with
 # BWSANDBOX_CLAUDE_VERSION / BWSANDBOX_CODEX_VERSION / BWSANDBOX_MCP_FILESYSTEM_VERSION /
-# BWSANDBOX_PLAYWRIGHT_MCP_VERSION
+# BWSANDBOX_PLAYWRIGHT_MCP_VERSION / BWSANDBOX_SRT_VERSION
 # (default: latest).
 set -euo pipefail
 
@@ -44,7 +47,8 @@ package_of() {
                 "${BWSANDBOX_MCP_FILESYSTEM_VERSION:-latest}"
             ;;
         playwright-mcp) printf '@playwright/mcp@%s\n' "${BWSANDBOX_PLAYWRIGHT_MCP_VERSION:-latest}" ;;
-        *) die "unknown package '$1' (known: claude, codex, mcp-filesystem, playwright-mcp)" ;;
+        srt) printf '@anthropic-ai/sandbox-runtime@%s\n' "${BWSANDBOX_SRT_VERSION:-latest}" ;;
+        *) die "unknown package '$1' (known: claude, codex, mcp-filesystem, playwright-mcp, srt)" ;;
     esac
 }
 
