@@ -143,8 +143,8 @@ _AGENT_STATE = re.compile(rb"state=[a-z]+(?::app=[a-z0-9_-]+)?")
 
 def _osc_verdict(payload: bytes) -> bool:
     code, _, rest = payload.partition(b";")
-    if code in (b"0", b"1", b"2"):  # titles
-        return True
+    if code in (b"0", b"1", b"2"):  # titles; a bare "?" asks for the title (rxvt): dropped
+        return rest != b"?"
     if code == b"8":  # hyperlinks: params;URI, the URI empty (end) or http(s)
         _, sep, uri = rest.partition(b";")
         return bool(sep) and (uri == b"" or _HTTP.match(uri) is not None)
@@ -308,7 +308,8 @@ class TermFilter:
             m = _OSC.match(buf, i)
             if m is not None:
                 if _osc_verdict(m.group(1)) and m.end() - i <= _MAX_STRING:
-                    if b"?" in m.group(1) and m.group(1).split(b";", 1)[0] != b"8":
+                    code = m.group(1).split(b";", 1)[0]
+                    if b"?" in m.group(1) and code not in (b"0", b"1", b"2", b"8"):
                         self.answered += 1
                     out.append(m.group())
                 else:

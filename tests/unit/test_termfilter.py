@@ -28,6 +28,7 @@ DROPPED = {
     "osc9-conemu-run": b"\x1b]9;7;calc.exe\x07",
     "osc99-kitty-notify-query": b"\x1b]99;i=1:p=?;\x1b\\",
     "osc7501-query": b"\x1b]7501;?\x07",
+    "title-query": b"\x1b]2;?\x07\x1b]1;?\x1b\\\x1b]0;?\x07",
     "osc7501-other": b"\x1b]7501;run=/bin/sh\x07",
     "title-report": b"\x1b[21t",
     "icon-report": b"\x1b[20t",
@@ -89,6 +90,7 @@ KEPT = {
     "keypad": b"\x1b=\x1b>",
     "charset": b"\x1b(B\x1b)0\x0e\x0f",
     "title-set": b"\x1b]0;my title\x07\x1b]2;\xe2\x9c\xb3 Claude Code\x1b\\",
+    "title-with-question-mark": b"\x1b]2;Fix it? (claude)\x07",
     "title-stack": b"\x1b[22;0t\x1b[23;0t",
     "hyperlink-https": b"\x1b]8;;https://example.com/a?b=c\x1b\\link\x1b]8;;\x1b\\",
     "hyperlink-http-id": b"\x1b]8;id=1;http://example.com\x07x\x1b]8;;\x07",
@@ -265,7 +267,11 @@ def _osc_violation(payload: bytes) -> list[str]:
         or (code == b"7501" and re.fullmatch(rb"state=[a-z]+(:app=[a-z0-9_-]+)?", rest) is None)
         or (code == b"8" and rest.partition(b";")[2][:4] not in (b"", b"http", b"HTTP"))
         or (code == b"8" and b"://" in rest and not re.search(rb";https?://", rest, re.I))
-        or (b"?" in payload and code not in (b"4", b"10", b"11", b"12", b"17", b"19", b"8", b"0"))
+        or (code in (b"0", b"1", b"2") and rest == b"?")  # a title query (rxvt)
+        or (
+            b"?" in payload
+            and code not in (b"4", b"10", b"11", b"12", b"17", b"19", b"8", b"0", b"1", b"2")
+        )
         or (
             code == b"9" and re.match(rb"\d+(;|$)", rest) is not None and not rest.startswith(b"4;")
         )
@@ -284,7 +290,9 @@ _csi_any = st.builds(
 )
 _osc_any = st.builds(
     lambda code, body, end: b"\x1b]" + code + b";" + body + end,
-    st.sampled_from([b"0", b"2", b"4", b"7", b"8", b"9", b"10", b"11", b"52", b"1337", b"777"]),
+    st.sampled_from(
+        [b"0", b"1", b"2", b"4", b"7", b"8", b"9", b"10", b"11", b"52", b"1337", b"777"]
+    ),
     st.binary(max_size=30),
     st.sampled_from([b"\x07", b"\x1b\\", b"", b"\x1b"]),
 )
