@@ -34,6 +34,7 @@ __all__ = ["ControlServer", "control_path", "send_request"]
 _TIMEOUT = 5.0
 _MAX_CLIENTS = 8
 _MAX_ADDRESS = 100
+_DRAIN_CHUNKS = 16
 
 
 def control_path(runtime: str, session: str) -> str:
@@ -132,6 +133,7 @@ class ControlServer:
             with client:
                 client.settimeout(_TIMEOUT)
                 _reply(client, self._handle(client))
+                _drain(client)
         except OSError:
             pass
         finally:
@@ -199,6 +201,16 @@ def _read_line(sock: socket.socket) -> bytes:
     if len(line) > MAX_REQUEST:
         raise Refused(f"request longer than {MAX_REQUEST} bytes")
     return line
+
+
+def _drain(sock: socket.socket) -> None:
+    """Read what the client still sends (bounded) so that closing does not reset it before it
+    reads the reply."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        for _ in range(_DRAIN_CHUNKS):
+            if not sock.recv(65536):
+                return
 
 
 def _reply(sock: socket.socket, value: dict[str, object]) -> None:

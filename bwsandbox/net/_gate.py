@@ -42,6 +42,12 @@ def _as_address(text: str) -> IPAddress | None:
         return None
 
 
+def _overlap(a: Rule, b: Rule) -> bool:
+    from bwsandbox.policy._enforce import covers
+
+    return covers(a, b) or covers(b, a)
+
+
 class Denied(Exception):  # noqa: N818 - control flow inside the proxy, never escapes it
     def __init__(
         self,
@@ -115,7 +121,9 @@ class Gate:
         the open connections the new rules refuse. Returns how many were cut.
 
         The allowlist is replaced as a whole, so a decision in flight sees the old rules or
-        the new ones. A live allow takes back an earlier live deny of the same rule.
+        the new ones. A live allow takes back the earlier live denies that cover it or that
+        it covers (the policy's own denies stay: :mod:`._live` refuses an allow inside one);
+        a live deny takes back a live allow of the same rule (a deny wins anyway).
         """
         with self._lock:
             add, remove = (
@@ -124,7 +132,9 @@ class Gate:
                 else (self._live_deny, self._live_allow)
             )
             for rule in rules:
-                if rule in remove:
+                if op == "allow":  # a live deny that would still block it is taken back
+                    remove[:] = [r for r in remove if not _overlap(r, rule)]
+                elif rule in remove:
                     remove.remove(rule)
                 if rule not in add:
                     add.append(rule)
