@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LiveChange", "allow", "change", "choose_session", "deny"]
 
-_HINT = "name one with --session ID (`agent-sandbox ps` lists them)"
+_HINT = "name one with --session ID; `agent-sandbox ps` lists them"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import typer
 __all__ = ["allow", "deny"]
 
 _RULES = typer.Argument(
-    metavar="RULE...",
+    metavar="RULE",
     help="HOST[:PORT], *.DOMAIN[:PORT], IP or CIDR, as for --allow.",
     show_default=False,
 )
@@ -44,8 +44,7 @@ def allow(
 ) -> int:
     """Allow hosts in a running filtered sandbox, at once (DNS and new connections).
 
-    Refused when a rule lies inside a network.deny rule or outside an admin-enforced
-    network.allow.
+    Refused when a rule lies inside a network.deny rule or outside an admin-enforced network.allow.
     """
     return _render("allow", rules, session)
 
