@@ -305,5 +305,8 @@ class Gate:
                 if len(self._upstreams) >= _TRACK_PRUNE:
                     self._upstreams = [u for u in self._upstreams if u.sock.fileno() != -1]
                 self._upstreams.append(upstream)
+            if not self._still_allowed(upstream):  # a live deny came while connecting
+                sock.close()
+                raise Denied(host, port, "denied while connecting", rule)
             return upstream
         raise Denied(host, port, f"unreachable: {error}", rule, failed=True)
