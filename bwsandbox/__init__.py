@@ -31,7 +31,9 @@ __all__ = [
     "Workspace",
     "WorkspaceError",
     "__version__",
+    "allow",
     "compile_plan",
+    "deny",
     "load_policy",
     "probe_host",
     "run",
@@ -59,6 +61,8 @@ _LAZY: dict[str, str] = {
     "Sandbox": "bwsandbox.runtime",
     "RunResult": "bwsandbox._api",
     "run": "bwsandbox._api",
+    "allow": "bwsandbox._live",
+    "deny": "bwsandbox._live",
 }
 
 if TYPE_CHECKING:
@@ -75,6 +79,7 @@ if TYPE_CHECKING:
         SecretError,
         WorkspaceError,
     )
+    from bwsandbox._live import allow, deny
     from bwsandbox.compile._compiler import compile_plan
     from bwsandbox.compile._facts import HostFacts, Workspace
     from bwsandbox.compile._plan import SandboxPlan

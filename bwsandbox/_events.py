@@ -154,6 +154,18 @@ EVENTS: dict[str, EventSpec] = {
             ),
         ),
         EventSpec(
+            "net-change",
+            "a live `agent-sandbox allow`/`deny` on the session's control socket",
+            (
+                _f("op", _STR, "`allow`, `deny`, `refused` (not the owner) or `unavailable`"),
+                _f("rules", _LIST, "the rules, as parsed"),
+                _opt("peer_pid", _INT, "the pid of the client (SO_PEERCRED)"),
+                _opt("peer_uid", _INT, "the uid of the client (SO_PEERCRED)"),
+                _opt("cut", _INT, "`deny`: open connections closed because of it"),
+                _opt("error", _STR, "why it was refused, or why live changes are unavailable"),
+            ),
+        ),
+        EventSpec(
             "network",
             "one line of the denial summary, written when the network closes",
             (_f("summary", _STR, "the line, with the `--allow` that would permit it"),),

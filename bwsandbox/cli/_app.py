@@ -230,6 +230,10 @@ def build_app() -> typer.Typer:
     app.command("ps")(_sessions.ps)
     app.command("exec", context_settings=_COMMAND_CONTEXT)(_sessions.exec_command)
     app.command("stop")(_sessions.stop)
+    from bwsandbox.cli import _live
+
+    app.command("allow")(_live.allow)
+    app.command("deny")(_live.deny)
     from bwsandbox.cli._replay import replay
 
     app.command("replay")(replay)

@@ -137,5 +137,14 @@ class Allowlist:
             return Verdict(False, "", "private or host-local address")
         return Verdict(False, "", "address not allowed")
 
+    def changed(self, allow: Iterable[Rule] = (), deny: Iterable[Rule] = ()) -> Allowlist:
+        """A new allowlist with ``allow`` and ``deny`` appended (a live change; this one is
+        left as it is, so a decision in flight sees either the old rules or the new ones)."""
+        new = Allowlist(())
+        new.allow = (*self.allow, *(r for r in allow if r not in self.allow))
+        new.deny = (*self.deny, *(r for r in deny if r not in self.deny))
+        new.hosts = self.hosts
+        return new
+
     def explicitly_named(self) -> frozenset[str]:
         return frozenset(r.host for r in self.allow if r.kind is RuleKind.NAME)

@@ -6,6 +6,7 @@ audit event ``net`` and every denial is remembered for the summary shown at exit
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -17,7 +18,7 @@ from bwsandbox._audit import AuditSink
 from bwsandbox.net._allowlist import HOST_LOOPBACK, Allowlist, Verdict, suggest
 from bwsandbox.net._constants import HOST_LOOPBACK_NAME
 from bwsandbox.net._names import SyntheticNames
-from bwsandbox.net._rules import IPAddress, normalize_name
+from bwsandbox.net._rules import IPAddress, Rule, normalize_name
 
 if TYPE_CHECKING:
     from bwsandbox.net._inject import Injector
@@ -26,6 +27,7 @@ __all__ = ["Denial", "Denied", "Gate", "Resolver", "Upstream"]
 
 Resolver = Callable[[str, int], Sequence[IPAddress]]
 _CONNECT_TIMEOUT = 10.0
+_TRACK_PRUNE = 256  # closed upstreams are dropped from the tracking list at this length
 
 
 def _system_resolver(name: str, port: int) -> list[IPAddress]:
@@ -38,6 +40,12 @@ def _as_address(text: str) -> IPAddress | None:
         return ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         return None
+
+
+def _overlap(a: Rule, b: Rule) -> bool:
+    from bwsandbox.policy._enforce import covers
+
+    return covers(a, b) or covers(b, a)
 
 
 class Denied(Exception):  # noqa: N818 - control flow inside the proxy, never escapes it
@@ -102,6 +110,56 @@ class Gate:
         self._dns_seen: set[tuple[str, bool]] = set()
         #: secret injection endpoints (``HOST.proxy.internal``), see ``_inject``
         self.injector: Injector | None = None
+        self._base = allowlist
+        self._live_allow: list[Rule] = []
+        self._live_deny: list[Rule] = []
+        self._upstreams: list[Upstream] = []  # open connections, for a live deny to cut
+
+    # -- live changes --------------------------------------------------------------------
+    def change(self, op: str, rules: Sequence[Rule]) -> int:
+        """Allow or deny ``rules`` from now on (DNS and new connections); a deny also cuts
+        the open connections the new rules refuse. Returns how many were cut.
+
+        The allowlist is replaced as a whole, so a decision in flight sees the old rules or
+        the new ones. A live allow takes back the earlier live denies that cover it or that
+        it covers (the policy's own denies stay: :mod:`._live` refuses an allow inside one);
+        a live deny takes back a live allow of the same rule (a deny wins anyway).
+        """
+        with self._lock:
+            add, remove = (
+                (self._live_allow, self._live_deny)
+                if op == "allow"
+                else (self._live_deny, self._live_allow)
+            )
+            for rule in rules:
+                if op == "allow":  # a live deny that would still block it is taken back
+                    remove[:] = [r for r in remove if not _overlap(r, rule)]
+                elif rule in remove:
+                    remove.remove(rule)
+                if rule not in add:
+                    add.append(rule)
+            self.allowlist = self._base.changed(self._live_allow, self._live_deny)
+            if op != "deny":
+                return 0
+            upstreams = [u for u in self._upstreams if u.sock.fileno() != -1]
+            self._upstreams = upstreams
+        cut = 0
+        for upstream in upstreams:
+            if not self._still_allowed(upstream):
+                with contextlib.suppress(OSError):
+                    upstream.sock.shutdown(socket.SHUT_RDWR)
+                cut += 1
+        return cut
+
+    def _still_allowed(self, upstream: Upstream) -> bool:
+        allowlist = self.allowlist
+        address = ipaddress.ip_address(upstream.address)
+        if (
+            upstream.name is not None
+            and not allowlist.check_name(upstream.name, upstream.port).allowed
+        ):
+            return False
+        return allowlist.check_address(address, upstream.port, name=upstream.name).allowed
 
     # -- records -------------------------------------------------------------------------
     def audit(
@@ -242,5 +300,13 @@ class Gate:
                 sock.close()
                 error = exc
                 continue
-            return Upstream(sock, host, port, name, rule, str(address))
+            upstream = Upstream(sock, host, port, name, rule, str(address))
+            with self._lock:
+                if len(self._upstreams) >= _TRACK_PRUNE:
+                    self._upstreams = [u for u in self._upstreams if u.sock.fileno() != -1]
+                self._upstreams.append(upstream)
+            if not self._still_allowed(upstream):  # a live deny came while connecting
+                sock.close()
+                raise Denied(host, port, "denied while connecting", rule)
+            return upstream
         raise Denied(host, port, f"unreachable: {error}", rule, failed=True)

@@ -12,6 +12,7 @@ from bwsandbox._errors import NetworkError, ProxyError
 from bwsandbox.net._allowlist import Allowlist
 from bwsandbox.net._gate import Gate, Resolver
 from bwsandbox.net._listeners import Listeners, ListenersFactory
+from bwsandbox.net._live import LiveLimits
 from bwsandbox.net._netns import open_listeners
 from bwsandbox.net._serve import Server
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bwsandbox.compile._plan import NetworkPlan
+    from bwsandbox.net._control import ControlServer
     from bwsandbox.net._inject import Injection
 
 __all__ = ["NetworkSession", "SessionState", "open_network"]
@@ -60,8 +62,20 @@ class NetworkSession:
 
             self.gate.injector = Injector(injections)
         self._server: Server | None = None
+        self._control_path = ""
+        self._limits = LiveLimits()
+        self._control: ControlServer | None = None
+        self._audit = audit or NullAudit()
+        #: why live changes are not available ("" when they are, or were not asked for)
+        self.control_error = ""
         self._open_listeners = listeners
         self.listeners: Listeners | None = None
+
+    def serve_control(self, path: str, limits: LiveLimits) -> None:
+        """Serve live ``allow``/``deny`` at ``path`` (:mod:`._control`) once attached, within
+        ``limits`` (:func:`bwsandbox.net._live.limits_for`)."""
+        self._control_path = path
+        self._limits = limits
 
     def attach(self, pid: int) -> None:
         """Configure the network namespace of ``pid`` (blocked bwrap child) and start serving.
@@ -90,9 +104,32 @@ class NetworkSession:
         self._server = server
         self.listeners = listeners
         self.state = SessionState.SERVING
+        if self._control_path:
+            self._serve_control()
+
+    def _serve_control(self) -> None:
+        """Live ``allow``/``deny`` (:mod:`._control`); a failure leaves the session running
+        without them (``agent-sandbox allow`` then says it cannot reach the session)."""
+        from bwsandbox.net._control import ControlServer
+
+        def audit(**fields: object) -> None:
+            self._audit.event("net-change", **fields)
+
+        control = ControlServer(self._control_path, self.gate.change, audit, self._limits)
+        try:
+            control.start()
+        except (OSError, RuntimeError) as exc:
+            control.stop()
+            self.control_error = f"live changes unavailable: {exc}"
+            audit(op="unavailable", rules=[], error=str(exc))
+            return
+        self._control = control
 
     def close(self) -> None:
         """Stop serving and close every socket; safe to call more than once."""
+        if self._control is not None:
+            self._control.stop()
+            self._control = None
         if self._server is not None:
             self._server.stop()
             self._server = None

@@ -287,6 +287,7 @@ class Sandbox:
             network = _open_network(
                 plan, audit, self._session_id, injections, self.policy.network.quiet
             )
+            _serve_live_changes(network, facts.runtime_dir, self._session_id, self.policy)
             self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
             try:
                 network.attach(process.child_pid)
@@ -703,6 +704,15 @@ def _deliver_secrets(
 
     delivery = deliver_secrets(plan, environ, session_id=session_id, audit=audit)
     return delivery.plan, delivery.injections
+
+
+def _serve_live_changes(network: Any, runtime: str, session_id: str, policy: Policy) -> None:
+    """Let ``agent-sandbox allow``/``deny`` reach this session (served once it attaches)."""
+    from bwsandbox.net._control import control_path
+    from bwsandbox.net._live import limits_for
+
+    if hasattr(network, "serve_control"):  # test fakes of the network layer have none
+        network.serve_control(control_path(runtime, session_id), limits_for(policy))
 
 
 def _open_network(

@@ -1,0 +1,238 @@
+"""The control channel of a filtered session: live ``allow``/``deny`` (owner only).
+
+The supervisor serves a unix socket ``<runtime dir>/agent-sandbox/control/<session>.sock``
+(the directory 0700, the socket 0600, both owned by the session's uid). The runtime dir is
+refused as a bind, so the socket is never inside a sandbox. Besides the file modes, every
+peer's uid is checked with ``SO_PEERCRED``: only the session's own uid may change it (root
+included: root's session refuses an ordinary user even if the modes were loosened).
+
+One request per connection: a JSON line ``{"op": "allow"|"deny", "rules": [...]}``
+(:mod:`._live`), answered by ``{"ok": true, "cut": N}`` or ``{"ok": false, "error": "..."}``.
+Garbage, an oversized line or a silent client gets a refusal (or is dropped after
+:data:`_TIMEOUT`), and the session goes on. Every accepted change is an audit event
+``net-change``.
+"""
+
+# os-level paths on purpose, like the session registry next to it (str paths, no pathlib)
+# ruff: noqa: PTH101, PTH102, PTH106, PTH108, PTH118, PTH119, PTH120
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+from bwsandbox.net._live import MAX_REQUEST, LiveLimits, Refused, parse_request
+from bwsandbox.net._rules import Rule
+
+__all__ = ["ControlServer", "control_path", "send_request"]
+
+_TIMEOUT = 5.0
+_MAX_CLIENTS = 8
+_MAX_ADDRESS = 100
+_DRAIN_CHUNKS = 16
+
+
+def control_path(runtime: str, session: str) -> str:
+    return os.path.join(runtime, "agent-sandbox", "control", f"{session}.sock")
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """``(pid, uid, gid)`` of the peer of a connected unix socket."""
+    data = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", data)
+    return pid, uid, gid
+
+
+class ControlServer:
+    """Serves :func:`control_path` for one session; ``apply(op, rules) -> cut`` makes the
+    change (the gate), ``audit(**fields)`` records it."""
+
+    def __init__(
+        self,
+        path: str,
+        apply: Callable[[str, Sequence[Rule]], int],
+        audit: Callable[..., None],
+        limits: LiveLimits,
+    ) -> None:
+        self.path = path
+        self._apply = apply
+        self._audit = audit
+        self._limits = limits
+        self._uid = os.getuid()
+        self._lock = threading.Lock()
+        self._busy = threading.BoundedSemaphore(_MAX_CLIENTS)
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        """Bind and serve; OSError when the socket cannot be made (the session still runs)."""
+        directory = os.path.dirname(self.path)
+        _private_dir(directory)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)  # a leftover of a session with the same id: not possible
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old = os.umask(0o177)
+        try:
+            with _addressable(self.path) as address:
+                listener.bind(address)
+        except OSError:
+            listener.close()
+            raise
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        listener.listen(16)
+        self._listener = listener
+        self._thread = threading.Thread(target=self._accept, name="bwsbx-control", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        if self._thread is not None:
+            self._thread.join(1.0)
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(self.path))  # the last one leaves nothing behind
+
+    def _accept(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._stopping.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                continue
+            if not self._busy.acquire(blocking=False):
+                _reply(client, {"ok": False, "error": "busy: too many control clients"})
+                client.close()
+                continue
+            try:
+                threading.Thread(
+                    target=self._serve, args=(client,), name="bwsbx-ctl", daemon=True
+                ).start()
+            except RuntimeError:
+                self._busy.release()
+                client.close()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            with client:
+                client.settimeout(_TIMEOUT)
+                _reply(client, self._handle(client))
+                _drain(client)
+        except OSError:
+            pass
+        finally:
+            self._busy.release()
+
+    def _handle(self, client: socket.socket) -> dict[str, object]:
+        pid, uid, _ = peer_credentials(client)
+        if uid != self._uid:
+            self._audit(op="refused", rules=[], peer_pid=pid, peer_uid=uid, error="not the owner")
+            return {"ok": False, "error": f"refused: uid {uid} does not own this session"}
+        try:
+            request = parse_request(_read_line(client))
+            if request.op == "allow":
+                for rule in request.rules:
+                    self._limits.check_allow(rule)
+        except Refused as exc:
+            return {"ok": False, "error": str(exc)}
+        with self._lock:  # one change at a time, in the order they arrive
+            cut = self._apply(request.op, request.rules)
+            texts = [str(r) for r in request.rules]
+            self._audit(op=request.op, rules=texts, peer_pid=pid, peer_uid=uid, cut=cut)
+        return {"ok": True, "rules": texts, "cut": cut}
+
+
+def _private_dir(path: str) -> None:
+    """Create ``path`` (and its parent) 0700; OSError for one that is not ours and private."""
+    import stat
+
+    uid = os.getuid()
+    for directory in (os.path.dirname(path), path):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+        st = os.lstat(directory)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
+            raise OSError(f"{directory} is not a private directory owned by uid {uid}")
+
+
+@contextlib.contextmanager
+def _addressable(path: str) -> Iterator[str]:
+    """``path``, or ``/proc/self/fd/N/NAME`` through its directory when ``path`` is too long
+    for a unix socket address (108 bytes)."""
+    if len(os.fsencode(path)) < _MAX_ADDRESS:
+        yield path
+        return
+    fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/{os.path.basename(path)}"
+    finally:
+        os.close(fd)
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\n" not in data:
+        if len(data) > MAX_REQUEST:
+            raise Refused(f"request longer than {MAX_REQUEST} bytes")
+        try:
+            more = sock.recv(4096)
+        except TimeoutError:
+            raise Refused("no complete request line in time") from None
+        if not more:
+            break
+        data += more
+    line, _, _ = data.partition(b"\n")
+    if len(line) > MAX_REQUEST:
+        raise Refused(f"request longer than {MAX_REQUEST} bytes")
+    return line
+
+
+def _drain(sock: socket.socket) -> None:
+    """Read what the client still sends (bounded) so that closing does not reset it before it
+    reads the reply."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        for _ in range(_DRAIN_CHUNKS):
+            if not sock.recv(65536):
+                return
+
+
+def _reply(sock: socket.socket, value: dict[str, object]) -> None:
+    with contextlib.suppress(OSError):
+        sock.sendall(json.dumps(value).encode() + b"\n")
+
+
+def send_request(path: str, op: str, rules: list[str], timeout: float = 10.0) -> dict[str, object]:
+    """Send one request to the session at ``path`` and return its JSON reply (OSError when
+    it cannot be reached; ValueError for a reply that is not JSON)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+        sock.settimeout(timeout)
+        with _addressable(path) as address:
+            sock.connect(address)
+        sock.sendall(json.dumps({"op": op, "rules": rules}).encode() + b"\n")
+        data = b""
+        while b"\n" not in data:
+            more = sock.recv(4096)
+            if not more:
+                break
+            data += more
+    value = json.loads(data.partition(b"\n")[0] or b"null")
+    if not isinstance(value, dict):
+        return {"ok": False, "error": "no reply from the session"}
+    return value

@@ -1,0 +1,117 @@
+"""Live changes to a running session's rules: what may be changed (pure; no I/O).
+
+A live ``allow`` is refused when it would loosen the admin-enforced layer: outside an enforced
+``network.allow`` ceiling, or inside a ``network.deny`` rule (the session's denies include the
+enforced ones; a deny rule always wins, so an allow inside one would do nothing anyway). A live
+``deny`` only restricts and is always accepted. Rules use the grammar of ``--allow``
+(:func:`bwsandbox.net._rules.parse_rule`).
+
+The request on the control channel is one JSON line ``{"op": "allow"|"deny", "rules": [...]}``;
+:func:`parse_request` turns anything else into a :class:`Refused` with a message for the client.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bwsandbox.net._rules import Rule, parse_rule
+
+if TYPE_CHECKING:
+    from bwsandbox.policy._model import Policy
+
+__all__ = ["MAX_REQUEST", "LiveLimits", "Refused", "Request", "limits_for", "parse_request"]
+
+#: the longest request line accepted (bytes)
+MAX_REQUEST = 64 * 1024
+_MAX_RULES = 256
+
+
+class Refused(Exception):  # noqa: N818 - a refusal sent back to the client, never escapes
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    op: str  # "allow" or "deny"
+    rules: tuple[Rule, ...]
+
+
+def parse_request(data: bytes) -> Request:
+    """One request line; :class:`Refused` for anything malformed."""
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise Refused("malformed request: expected one JSON line") from None
+    if not isinstance(value, dict) or set(value) != {"op", "rules"}:
+        raise Refused('malformed request: expected {"op": ..., "rules": [...]}')
+    op, texts = value["op"], value["rules"]
+    if op not in ("allow", "deny"):
+        raise Refused(f"unknown operation {str(op)[:40]!r}: expected allow or deny")
+    if not isinstance(texts, list) or not texts or len(texts) > _MAX_RULES:
+        raise Refused(f"expected a list of 1 to {_MAX_RULES} rules")
+    rules = []
+    for text in texts:
+        if not isinstance(text, str):
+            raise Refused("malformed request: every rule must be a string")
+        try:
+            rules.append(parse_rule(text, allow=op == "allow"))
+        except ValueError as exc:
+            raise Refused(f"invalid rule {exc}") from None
+    return Request(op, tuple(rules))
+
+
+@dataclass(frozen=True, slots=True)
+class LiveLimits:
+    """What a live allow may not loosen.
+
+    ``ceilings``: per enforced file, its ``network.allow`` rules (a live allow must lie inside
+    one rule of each); ``deny``: the session's deny rules (the enforced ones included);
+    ``unreadable``: an enforced layer exists but its rules are unknown, so every live allow
+    is refused.
+    """
+
+    ceilings: tuple[tuple[str, tuple[Rule, ...]], ...] = ()
+    deny: tuple[Rule, ...] = ()
+    unreadable: str = ""
+
+    def check_allow(self, rule: Rule) -> None:
+        """:class:`Refused` when allowing ``rule`` live would loosen the policy."""
+        from bwsandbox.policy._enforce import covers
+
+        if self.unreadable:
+            raise Refused(f"live allow is refused: {self.unreadable}")
+        for deny in self.deny:
+            if covers(deny, rule):
+                raise Refused(f"{rule} is inside the network.deny rule {deny}")
+        for source, ceiling in self.ceilings:
+            if not any(covers(outer, rule) for outer in ceiling):
+                listing = ", ".join(str(r) for r in ceiling) or "nothing"
+                raise Refused(
+                    f"{rule} is outside the enforced network.allow of {source} (at most: {listing})"
+                )
+
+
+def limits_for(policy: Policy) -> LiveLimits:
+    """The limits of a session running ``policy``: its denies and, when it has an enforced
+    layer, that layer's allow ceiling (read again, with the launch's safety checks)."""
+    from bwsandbox._errors import PolicyError
+    from bwsandbox.policy._enforced import read_enforced
+
+    deny = tuple(parse_rule(text) for text in policy.network.deny)
+    if not policy.enforced:
+        return LiveLimits(deny=deny)
+    try:
+        layers = [layer for layer in read_enforced() if layer.source in policy.enforced]
+    except PolicyError as exc:
+        return LiveLimits(deny=deny, unreadable=f"the enforced policy cannot be read: {exc}")
+    if len(layers) != len(policy.enforced):
+        missing = ", ".join(policy.enforced)
+        return LiveLimits(deny=deny, unreadable=f"the enforced policy changed ({missing})")
+    ceilings = tuple(
+        (layer.source, tuple(parse_rule(e.value) for e in layer.lists["network.allow"]))
+        for layer in layers
+        if "network.allow" in layer.lists
+    )
+    return LiveLimits(ceilings, deny)
