@@ -75,26 +75,28 @@ class OutputPty:
     """An output-only pty for a non-interactive ``exec`` writing to the terminal ``target``:
     the command still sees a terminal, and its bytes go through the filter on the way."""
 
-    __slots__ = ("clean", "master", "slave", "target")
+    __slots__ = ("clean", "pty", "target")
 
     def __init__(self, target: int) -> None:
         from bwsandbox.runtime._termfilter import TermFilter
         from bwsandbox.runtime._tty import open_output_pty
 
-        pty = open_output_pty(target)
-        self.master, self.slave, self.target = pty.master, pty.slave, target
+        self.pty, self.target = open_output_pty(target), target
         self.clean = TermFilter().feed
 
+    @property
+    def master(self) -> int:
+        return self.pty.master
+
+    @property
+    def slave(self) -> int:
+        return self.pty.slave
+
     def close_slave(self) -> None:
-        if self.slave >= 0:
-            os.close(self.slave)
-            self.slave = -1
+        self.pty.close_slave()
 
     def close(self) -> None:
-        self.close_slave()
-        if self.master >= 0:
-            os.close(self.master)
-            self.master = -1
+        self.pty.close()
 
 
 def open_output_ptys(
