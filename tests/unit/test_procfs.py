@@ -98,8 +98,8 @@ def _check(kinds: dict[str, PathKind], sys_visible: bool) -> None:
         facts = replace(facts, uid=1000, gid=1000)  # root fails closed there (test below)
     adds = list(proc_mounts(facts, visible, data_file))
     by_dest: dict[str, list[object]] = {}
-    for option, _entry, dest in adds:
-        by_dest.setdefault(dest, []).append(option)
+    for option in adds:
+        by_dest.setdefault(option.dest, []).append(option)
     assert len(refs) == len(set(refs))  # one fd per masked file
     for path, kind in kinds.items():
         options = by_dest.get(path, [])
