@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from bwsandbox.compile._delivery import SecretUse, SshPlan
     from bwsandbox.compile._facts import HostFacts, Workspace
     from bwsandbox.compile._limits import ResourceLimits
-    from bwsandbox.compile._options import MountOption
+    from bwsandbox.compile._options import MountEntry, MountOption
     from bwsandbox.policy._model import Policy
 
 __all__ = [
@@ -66,16 +66,16 @@ __all__ = [
 def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> SandboxPlan:
     """Compile a resolved policy for this host and session into a launch plan."""
     ctx = make_context(policy, facts, workspace)
-    command = command_of(ctx)
-    process = (namespaces(ctx), seccomp(ctx))
-    found = binds(ctx)
-    layout = [system(ctx), private_dirs(ctx), etc(ctx), found.part]
-    layout.append(gpu(ctx, mount_table(assemble_mounts(_mounts(layout)))))
-    visible = [entry.dest for entry in mount_table(assemble_mounts(_mounts(layout)))]
-    layout += [kernel_covers(ctx, visible), masks(ctx, visible)]
-    protect = protections(ctx, found.rw_dests)
-    git = git_files(ctx, protect.placeholders)
-    secrets, uses, ssh = _secrets(ctx)
+    command = command_of(ctx)  # 0. what runs, and how
+    process = [namespaces(ctx), seccomp(ctx)]
+    policy_binds = binds(ctx)
+    layout = [system(ctx), private_dirs(ctx), etc(ctx), policy_binds.part]  # 1.-4.
+    layout.append(gpu(ctx, _table(layout)))  # 4. driver files the layout does not show yet
+    visible = [entry.dest for entry in _table(layout)]
+    layout += [kernel_covers(ctx, visible), masks(ctx, visible)]  # 5. only where visible
+    protect = protections(ctx, policy_binds.rw_dests)  # 5. inside writable binds
+    git = git_files(ctx, protect.placeholders)  # 6.
+    secrets, uses, ssh = _secrets(ctx)  # 7.
     parts = [*process, *layout, protect.part, git, secrets]
 
     mounts = assemble_mounts(_mounts(parts))
@@ -105,6 +105,11 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
 
 def _mounts(parts: list[Part]) -> list[MountOption]:
     return [mount for part in parts for mount in part.mounts]
+
+
+def _table(parts: list[Part]) -> tuple[MountEntry, ...]:
+    """The mount table the sandbox would have with only ``parts``."""
+    return mount_table(assemble_mounts(_mounts(parts)))
 
 
 def _secrets(ctx: Context) -> tuple[Part, tuple[SecretUse, ...], SshPlan | None]:

@@ -86,10 +86,13 @@ class Context:
 
 
 def make_context(policy: Policy, facts: HostFacts, workspace: Workspace) -> Context:
+    """The context of one compile: the sandbox's user, the variables, the removed paths."""
     user = sandbox_user(policy, facts)
     variables = variables_for(facts, workspace, user)
-    ctx = Context(policy, facts, workspace, user, variables, frozenset())
-    removed = frozenset(ctx.path(p, "filesystem.remove") for p in policy.filesystem.remove)
+    removed = frozenset(
+        posixpath.normpath(expand(template, variables, where="filesystem.remove"))
+        for template in policy.filesystem.remove
+    )
     return Context(policy, facts, workspace, user, variables, removed)
 
 
