@@ -103,10 +103,11 @@ def build_overlay(
     pids: str | int | None = None,
     timeout: str | None = None,
     gpu: bool = False,
+    ask: bool = False,
 ) -> dict[str, Any]:
     """The raw "command line" policy layer for these options (empty tables are left out).
 
-    ``--allow``/``--add-host`` without ``--network`` mean ``filtered``. ``--ro``/``--rw``
+    ``--allow``/``--add-host``/``--ask`` without ``--network`` mean ``filtered``. ``--ro``/``--rw``
     paths are made absolute against ``cwd`` and must exist. ``add_hosts`` takes a mapping or
     ``NAME=IP`` strings (as typed on the command line).
     """
@@ -116,8 +117,10 @@ def build_overlay(
     net: dict[str, Any] = {}
     if network is not None:
         net["mode"] = network
-    elif allow or hosts:
+    elif allow or hosts or ask:
         net["mode"] = "filtered"
+    if ask:
+        net["unlisted"] = "ask"
     if allow:
         net["allow"] = list(allow)
     if hosts:
