@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from bwsandbox._audit import AuditSink
 
 __all__ = [
+    "ASK_ONCE",
     "DNS_ONCE_WINDOW",
     "Asker",
     "Decision",
@@ -43,6 +44,8 @@ __all__ = [
     "Watcher",
 ]
 
+#: the ``rule`` of a request allowed once (audit events, and the gate keeps such connections)
+ASK_ONCE = "ask: once"
 #: how long a DNS ``once`` answer also covers the same name's next lookups (seconds)
 DNS_ONCE_WINDOW = 5.0
 _QUEUE = 1024  # events a watcher may lag behind before it is dropped
@@ -214,7 +217,7 @@ class Asker:
         key = (host, port)
         with self._lock:
             if port is None and self._dns_once.get(host, 0.0) > time.monotonic():
-                return Outcome(True, "ask: once")
+                return Outcome(True, ASK_ONCE)
             pending = self._pending.get(key)
             new = pending is None
             if pending is None:
@@ -287,7 +290,7 @@ class Asker:
             reason = f"not approved ({error or 'denied by ' + by})"
             pending.outcome = Outcome(False, "", reason)
         else:
-            pending.outcome = Outcome(True, rule if decision is not Decision.ONCE else "ask: once")
+            pending.outcome = Outcome(True, rule if decision is not Decision.ONCE else ASK_ONCE)
             if decision is Decision.ONCE and question.port is None:
                 with self._lock:
                     self._dns_once[question.host] = time.monotonic() + DNS_ONCE_WINDOW

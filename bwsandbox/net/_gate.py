@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bwsandbox._audit import AuditSink
 from bwsandbox.net._allowlist import HOST_LOOPBACK, Allowlist, Verdict, suggest
+from bwsandbox.net._ask import ASK_ONCE
 from bwsandbox.net._constants import HOST_LOOPBACK_NAME
 from bwsandbox.net._names import SyntheticNames
 from bwsandbox.net._rules import IPAddress, Rule, normalize_name
@@ -157,11 +158,12 @@ class Gate:
     def _still_allowed(self, upstream: Upstream) -> bool:
         allowlist = self.allowlist
         address = ipaddress.ip_address(upstream.address)
-        if (
-            upstream.name is not None
-            and not allowlist.check_name(upstream.name, upstream.port).allowed
-        ):
-            return False
+        if upstream.name is not None:
+            verdict = allowlist.check_name(upstream.name, upstream.port)
+            # allowed once (ask on first use): it stays until a deny rule names it
+            once = upstream.rule == ASK_ONCE and not verdict.rule
+            if not verdict.allowed and not once:
+                return False
         return allowlist.check_address(address, upstream.port, name=upstream.name).allowed
 
     # -- records -------------------------------------------------------------------------
