@@ -348,3 +348,86 @@ def _as_other(path: str, request: bytes) -> str:
         data = pipe.read().decode()
     os.waitpid(pid, 0)
     return data
+
+
+# -- the library: a callback decides ---------------------------------------------------------
+
+
+def _library_run(
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    port: int,
+    ask: Any,
+    timeout: str = "25s",
+) -> str:
+    import bwsandbox
+
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    script = f"curl -sS -m 40 --noproxy '*' http://web.test:{port}/lib 2>&1; echo rc=$?"
+    result = bwsandbox.run(
+        ["sh", "-c", script],
+        project=project,
+        policies=("base", _policy(tmp_path, timeout)),
+        add_hosts={"web.test": "127.0.0.1"},
+        capture_output=True,
+        ask=ask,
+    )
+    return (result.stdout or b"").decode(errors="replace")
+
+
+def test_a_library_callback_decides(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, http_port: int
+) -> None:
+    import bwsandbox
+
+    asked: list[bwsandbox.Question] = []
+
+    def approve(question: bwsandbox.Question) -> bwsandbox.Decision:
+        asked.append(question)
+        return bwsandbox.Decision.ONCE
+
+    out = _library_run(project, tmp_path, monkeypatch, http_port, approve)
+    assert "path=/lib" in out, out
+    assert [(q.host, q.port, q.kind) for q in asked] == [("web.test", http_port, "tcp")]
+    with pytest.raises(AttributeError):
+        asked[0].host = "other.test"  # type: ignore[misc]  # frozen
+
+    # control: the same request with a callback that refuses, fails or answers nonsense
+    def refuse(question: bwsandbox.Question) -> bwsandbox.Decision:
+        return bwsandbox.Decision.DENY
+
+    def fail(question: bwsandbox.Question) -> bwsandbox.Decision:
+        raise RuntimeError("boom")
+
+    def nonsense(question: bwsandbox.Question) -> object:
+        return True
+
+    for callback, why in ((refuse, "denied by callback"), (fail, "RuntimeError('boom')")):
+        out = _library_run(project, tmp_path, monkeypatch, http_port, callback)
+        assert "path=/lib" not in out, out
+        assert why in out, out
+    out = _library_run(project, tmp_path, monkeypatch, http_port, nonsense)
+    assert "not approved" in out, out
+
+
+def test_a_callback_that_never_answers_is_a_deny_after_the_bound(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, http_port: int
+) -> None:
+    import threading
+
+    import bwsandbox
+
+    release = threading.Event()
+
+    def hang(question: bwsandbox.Question) -> bwsandbox.Decision:
+        release.wait(60)
+        return bwsandbox.Decision.ONCE
+
+    try:
+        out = _library_run(project, tmp_path, monkeypatch, http_port, hang, timeout="1s")
+    finally:
+        release.set()
+    assert "not approved (no answer in 1 s)" in out, out
