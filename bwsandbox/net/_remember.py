@@ -70,9 +70,10 @@ def read_allowed(path: str | None = None) -> tuple[str, ...]:
         raise ValueError(f"{path}: invalid TOML: {exc}") from None
 
 
-def _close_bracket(text: str, start: int) -> int:
-    """The index of the ``]`` closing the array that opens just before ``start``."""
-    depth, i, quote = 1, start, ""
+def _scan_array(text: str, start: int) -> tuple[int, int]:
+    """For the array that opens just before ``start``: the index of its closing ``]`` and
+    the index just after its last significant character (not whitespace, not a comment)."""
+    depth, i, quote, last = 1, start, "", start
     while i < len(text):
         ch = text[i]
         if quote:
@@ -80,18 +81,22 @@ def _close_bracket(text: str, start: int) -> int:
                 i += 1
             elif ch == quote:
                 quote = ""
-        elif ch in "\"'":
-            quote = ch
+            last = i + 1
         elif ch == "#":
             i = text.find("\n", i)
             if i < 0:
                 break
-        elif ch == "[":
-            depth += 1
         elif ch == "]":
             depth -= 1
             if depth == 0:
-                return i
+                return i, last
+            last = i + 1
+        elif not ch.isspace():
+            if ch == "[":
+                depth += 1
+            elif ch in "\"'":
+                quote = ch
+            last = i + 1
         i += 1
     raise ValueError("network.allow has no closing ']'")
 
@@ -111,10 +116,10 @@ def _edited(text: str, rule: str) -> str:
     allow = _ALLOW.search(text, body_start, body_end)
     if allow is None:
         return f"{text[:body_start]}\nallow = [\n  {item},\n]{text[body_start:]}"
-    close = _close_bracket(text, allow.end())
-    before = text[allow.end() : close].rstrip()
-    comma = "" if not before.strip() or before.endswith(",") else ","
-    head = text[: allow.end()] + text[allow.end() : close].rstrip() + comma
+    close, last = _scan_array(text, allow.end())
+    values = text[allow.end() : last].strip()
+    comma = "" if not values or values.endswith(",") else ","
+    head = text[:last] + comma + text[last:close].rstrip()
     return f"{head}\n  {item},\n]{text[close + 1 :]}"
 
 
