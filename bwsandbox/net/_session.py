@@ -106,7 +106,7 @@ class NetworkSession:
             allow_session=self._allow_live,
             remember=(lambda rule: remember(rule, path)) if path else None,
             callback=callback,
-            permitted=self._refusal,
+            permitted=self._askable,
         )
         self.gate.asker = self.asker
         if path:
@@ -122,6 +122,21 @@ class NetworkSession:
         except (Refused, ValueError) as exc:
             return str(exc)
         return ""
+
+    def _askable(self, rule: str) -> str:
+        """Why ``rule`` is denied without asking ("" when it may be asked): a name of
+        ``network.quiet`` (denied on purpose), or outside the session's limits."""
+        from bwsandbox.net._rules import parse_rule
+
+        try:
+            host = parse_rule(rule, allow=True).host
+        except ValueError as exc:  # e.g. the host's loopback without a port
+            return str(exc)
+        for text in self.quiet:
+            with contextlib.suppress(ValueError):
+                if parse_rule(text).matches_name(host):
+                    return f"denied on purpose: network.quiet {text}"
+        return self._refusal(rule)
 
     def _allow_live(self, rule: str) -> str:
         from bwsandbox.net._rules import parse_rule
