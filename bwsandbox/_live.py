@@ -40,10 +40,13 @@ class LiveChange:
 
 
 def choose_session(
-    session: str | None = None, project: str | os.PathLike[str] | None = None
+    session: str | None = None,
+    project: str | os.PathLike[str] | None = None,
+    *,
+    purpose: str = "changed",
 ) -> SessionRecord:
-    """The session to change; :class:`NetworkError` when there is none, the choice is
-    ambiguous, or the session is not filtered."""
+    """The session to change (or watch: ``purpose``); :class:`NetworkError` when there is
+    none, the choice is ambiguous, or the session is not filtered."""
     from bwsandbox.runtime._registry import find_session, list_sessions
 
     if session is not None:
@@ -64,7 +67,7 @@ def choose_session(
     if chosen.network != "filtered":
         raise NetworkError(
             f"sandbox {chosen.id} runs with network {chosen.network!r}: only a filtered "
-            "session can be changed",
+            f"session can be {purpose}",
             hint="start it with --network filtered",
         )
     return chosen
@@ -203,7 +206,7 @@ def watch(session: str | None = None, project: str | os.PathLike[str] | None = N
     from bwsandbox.net._control import connect, control_path
     from bwsandbox.runtime._registry import runtime_dir
 
-    chosen = choose_session(session, project)
+    chosen = choose_session(session, project, purpose="watched")
     path = control_path(runtime_dir(), chosen.id)
     try:
         sock = connect(path)
@@ -245,7 +248,7 @@ def answer(
     from bwsandbox.net._control import control_path, send_request
     from bwsandbox.runtime._registry import runtime_dir
 
-    chosen = choose_session(session, project)
+    chosen = choose_session(session, project, purpose="answered")
     path = control_path(runtime_dir(), chosen.id)
     try:
         reply = send_request(path, "answer", id=question, decision=decision)

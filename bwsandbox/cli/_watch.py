@@ -91,9 +91,10 @@ def _say(line: str) -> None:
 
 
 def _loop(stream: Watch, prompt: bool) -> None:
+    for question in stream.pending:  # open before this watch started
+        _say(render({"event": "question", **question}) or "")
     pending: list[dict[str, Any]] = list(stream.pending) if prompt else []
     if pending:
-        _say(render({"event": "question", **pending[0]}) or "")
         _say(f"         {_PROMPT}")
     while True:
         sources: list[Any] = [stream]

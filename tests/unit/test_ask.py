@@ -307,3 +307,35 @@ def test_remember_creates_the_file_and_never_follows_a_symlink(tmp_path: Path) -
     with pytest.raises(ValueError):
         remember("http://bad/", str(path))
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+# -- the watch command's lines -----------------------------------------------------------------
+
+
+def test_watch_lines_escape_what_the_sandbox_chose() -> None:
+    from bwsandbox.cli._watch import render
+
+    evil = "x\x1b]52;c;AAAA\x07.test"
+    for event in (
+        {"event": "net", "host": evil, "port": 443, "proto": "tcp", "decision": "deny"},
+        {"event": "question", "id": 1, "host": evil, "port": None, "kind": "dns"},
+        {"event": "answered", "id": 1, "host": evil, "port": 1, "decision": "deny", "by": "x"},
+        {"event": "net", "host": "a.test", "port": 1, "proto": "tcp", "reason": evil},
+    ):
+        line = render(event)
+        assert line is not None
+        assert "\x1b" not in line
+        assert "\x07" not in line
+        assert "\\x1b" in line
+    assert render({"event": "hello"}) is None
+    question = render(
+        {
+            "event": "question",
+            "id": 3,
+            "host": "a.test",
+            "port": 443,
+            "kind": "connect",
+            "timeout": 30.0,
+        }
+    )
+    assert question == "held     a.test:443  connect  [question 3, denied in 30 s]"
