@@ -224,7 +224,9 @@ class ControlServer:
                 "timeout": asker.timeout if asker is not None else None,
                 "pending": [q.as_dict() for q in asker.pending()] if asker is not None else [],
             }
-            client.settimeout(None)
+            client.settimeout(None)  # a watch may be idle for hours; the reader waits
+            # but a watch that stops reading does not hold the writer: its send times out
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 10, 0))
             client.sendall(json.dumps(hello).encode() + b"\n")
             writer = threading.Thread(
                 target=_write_events, args=(client, watcher), name="bwsbx-watch", daemon=True

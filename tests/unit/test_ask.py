@@ -339,3 +339,41 @@ def test_watch_lines_escape_what_the_sandbox_chose() -> None:
         }
     )
     assert question == "held     a.test:443  connect  [question 3, denied in 30 s]"
+
+
+# -- the control socket's watch stream, without a sandbox --------------------------------------
+
+
+def test_a_watch_that_stops_reading_does_not_hold_up_the_session_or_other_watches() -> None:
+    import json
+    import socket
+    import tempfile
+
+    from bwsandbox.net._control import ControlServer, connect
+    from bwsandbox.net._live import LiveLimits
+
+    base = tempfile.mkdtemp(prefix="bwsbx-ask-")
+    path = f"{base}/agent-sandbox/control/s.sock"
+    hub = Hub()
+    control = ControlServer(path, lambda op, rules: 0, lambda **f: None, LiveLimits())
+    control.hub = hub
+    control.session = "s"
+    control.start()
+    stuck = connect(path)
+    try:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.sendall(b'{"op": "watch"}\n')
+        assert b'"hello"' in stuck.recv(4096)
+        for index in range(20000):  # never blocks, whatever the stuck watch does
+            hub.publish({"event": "net", "host": "x" * 200, "n": index})
+        with connect(path) as fresh:
+            fresh.sendall(b'{"op": "watch"}\n')
+            hello = json.loads(fresh.makefile("rb").readline())
+            assert hello["ok"] is True
+            assert hello["ask"] is False
+    finally:
+        stuck.close()
+        hub.close()
+        control.stop()
+    Path(f"{base}/agent-sandbox").rmdir()
+    Path(base).rmdir()
