@@ -50,6 +50,7 @@ ASK_ONCE = "ask: once"
 DNS_ONCE_WINDOW = 5.0
 _QUEUE = 1024  # events a watcher may lag behind before it is dropped
 _MAX_PENDING = 256  # questions at once; beyond that new unlisted names are denied at once
+_APPLY_WAIT = 10.0  # at most this long for an answer being applied (writing the policy file)
 
 
 class Decision(enum.StrEnum):
@@ -235,6 +236,8 @@ class Asker:
         pending.done.wait(max(0.0, pending.deadline - time.monotonic()))
         if not pending.done.is_set():
             self._finish(pending, Decision.DENY, "timeout", f"no answer in {self.timeout:g} s")
+            # an answer that came at the same moment is still being applied: let it finish
+            pending.done.wait(_APPLY_WAIT)
         return pending.outcome
 
     def _start_callback(self, question: Question) -> None:
@@ -292,8 +295,11 @@ class Asker:
         else:
             pending.outcome = Outcome(True, rule if decision is not Decision.ONCE else ASK_ONCE)
             if decision is Decision.ONCE and question.port is None:
+                now = time.monotonic()
                 with self._lock:
-                    self._dns_once[question.host] = time.monotonic() + DNS_ONCE_WINDOW
+                    if len(self._dns_once) >= _MAX_PENDING:  # forget the expired ones
+                        self._dns_once = {h: t for h, t in self._dns_once.items() if t > now}
+                    self._dns_once[question.host] = now + DNS_ONCE_WINDOW
         pending.done.set()
         fields: dict[str, Any] = {"op": "answered", **question.as_dict()}
         fields.update(decision=decision.value, by=by, rule=rule, **peer)
