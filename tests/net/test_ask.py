@@ -431,3 +431,55 @@ def test_a_callback_that_never_answers_is_a_deny_after_the_bound(
     finally:
         release.set()
     assert "not approved (no answer in 1 s)" in out, out
+
+
+_TLS = r"""
+import socket, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+try:
+    if {proxy}:  # through the explicit proxy: CONNECT first
+        raw = socket.create_connection(("127.0.0.1", 3128), timeout=40)
+        raw.sendall(b"CONNECT web.test:{port} HTTP/1.1\r\nHost: web.test:{port}\r\n\r\n")
+        head = raw.recv(4096)
+        print(head.split(b"\r\n")[0].decode())
+        if b" 200 " not in head:
+            sys.exit(0)
+    else:
+        raw = socket.create_connection(("web.test", {port}), timeout=40)
+    with ctx.wrap_socket(raw, server_hostname="web.test") as tls:
+        print(tls.recv(100).decode().strip())
+except (OSError, ssl.SSLError) as exc:
+    print("error", exc)
+"""
+
+
+def _python(cli: Cli, running: Running, source: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*cli.command, "exec", running.id, "--", "python3", "-c", source],
+        env=cli.env,
+        cwd=running.project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_held_tls_is_refused_with_an_alert_and_connect_is_asked_as_connect(
+    cli: Cli, asking: Running, tls_port: int
+) -> None:
+    watch = Watcher(cli, asking)
+    probe = _python(cli, asking, _TLS.format(port=tls_port, proxy=False))
+    question = watch.question()
+    assert (question["host"], question["kind"]) == ("web.test", "tcp")
+    assert watch.answer(question["id"], "deny")["ok"] is True
+    out = _output(probe)
+    assert "ALERT_ACCESS_DENIED" in out, out
+    # the same destination through the explicit proxy: a CONNECT question, allowed once
+    probe = _python(cli, asking, _TLS.format(port=tls_port, proxy=True))
+    question = watch.question()
+    assert (question["host"], question["kind"]) == ("web.test", "connect")
+    assert watch.answer(question["id"], "once")["ok"] is True
+    out = _output(probe)
+    assert "200 Connection established" in out, out
+    assert "sni=web.test" in out, out
+    watch.close()
