@@ -483,3 +483,15 @@ def test_held_tls_is_refused_with_an_alert_and_connect_is_asked_as_connect(
     assert "200 Connection established" in out, out
     assert "sni=web.test" in out, out
     watch.close()
+
+
+def test_watch_without_a_session_is_one_clear_error(cli: Cli, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = cli("watch", cwd=elsewhere)
+    assert result.returncode == 125, result.describe()
+    assert len(result.error_lines) == 1, result.describe()
+    assert f"no running sandbox has the project {elsewhere.resolve()}" in result.error_lines[0]
+    unknown = cli("watch", "--session", "zzzz")
+    assert unknown.returncode == 125, unknown.describe()
+    assert "no running sandbox with id 'zzzz'" in unknown.error_lines[0]
