@@ -103,13 +103,23 @@ class Watcher:
         try:
             self.events.put_nowait(event)
         except queue.Full:
-            self.close()
+            self.close("this watch fell behind (it did not read its events) and was dropped")
 
-    def close(self) -> None:
-        """No more events; the reader gets ``None`` (after what is queued, if room)."""
+    def close(self, reason: str = "") -> None:
+        """No more events: the reader gets ``reason`` (as an ``error`` event) and then
+        ``None``, making room for them in a full queue by dropping the oldest events."""
+        if self.dropped:
+            return
         self.dropped = True
-        with contextlib.suppress(queue.Full):
-            self.events.put_nowait(None)
+        last: list[dict[str, Any] | None] = [{"event": "error", "error": reason}] if reason else []
+        for item in [*last, None]:
+            while True:
+                try:
+                    self.events.put_nowait(item)
+                    break
+                except queue.Full:
+                    with contextlib.suppress(queue.Empty):
+                        self.events.get_nowait()
 
 
 class Hub:

@@ -195,6 +195,14 @@ def test_a_watcher_that_does_not_read_is_dropped_not_waited_for() -> None:
     for index in range(5000):
         hub.publish({"event": "net", "n": index})  # never blocks
     assert slow.dropped
+    drained = []
+    while not slow.events.empty():
+        drained.append(slow.events.get_nowait())
+    assert drained[-1] is None  # the writer ends, having said why
+    last = drained[-2]
+    assert last is not None
+    assert last["event"] == "error"
+    assert "fell behind" in last["error"]
     fresh = hub.subscribe()
     hub.publish({"event": "net", "n": -1})
     assert fresh.events.get_nowait() == {"event": "net", "n": -1}
