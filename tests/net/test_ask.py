@@ -495,3 +495,26 @@ def test_watch_without_a_session_is_one_clear_error(cli: Cli, tmp_path: Path) ->
     unknown = cli("watch", "--session", "zzzz")
     assert unknown.returncode == 125, unknown.describe()
     assert "no running sandbox with id 'zzzz'" in unknown.error_lines[0]
+
+
+def test_the_library_watch_answers(
+    cli: Cli, asking: Running, http_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bwsandbox
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(cli.runtime_dir))
+    monkeypatch.chdir(asking.project)
+    probe = _curl(cli, asking, http_port, "library")
+    with bwsandbox.watch() as watch:
+        assert watch.session == asking.id
+        assert watch.ask is True
+        question = watch.pending[0] if watch.pending else None
+        events = watch.events()
+        while question is None:
+            event = next(events)
+            if event["event"] == "question":
+                question = event
+        watch.answer(int(question["id"]), "once")
+        reply = next(e for e in events if e["event"] == "reply")
+        assert reply["ok"] is True, reply
+    assert "path=/library" in _output(probe)
