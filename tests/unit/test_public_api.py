@@ -10,6 +10,7 @@ import bwsandbox
 CURATED = {
     "CommandNotExecutableError",
     "CommandNotFoundError",
+    "Decision",
     "DependencyError",
     "HostFacts",
     "LaunchError",
@@ -18,11 +19,13 @@ CURATED = {
     "Policy",
     "PolicyError",
     "ProxyError",
+    "Question",
     "RunResult",
     "Sandbox",
     "SandboxError",
     "SandboxPlan",
     "SecretError",
+    "Watch",
     "Workspace",
     "WorkspaceError",
     "__version__",
@@ -32,6 +35,7 @@ CURATED = {
     "load_policy",
     "probe_host",
     "run",
+    "watch",
 }
 
 
