@@ -41,7 +41,7 @@ def choose_session(
 ) -> SessionRecord:
     """The session to change; :class:`NetworkError` when there is none, the choice is
     ambiguous, or the session is not filtered."""
-    from bwsandbox.runtime._registry import find_session, list_sessions
+    from bwsandbox.runtime import find_session, list_sessions
 
     if session is not None:
         try:
@@ -76,9 +76,9 @@ def change(
 ) -> LiveChange:
     """Send ``op`` (``allow``/``deny``) with ``rules`` to the session; NetworkError when the
     rules are malformed, the session cannot be reached, or it refuses the change."""
-    from bwsandbox.net._control import control_path, send_request
+    from bwsandbox.net import control_path, send_request
     from bwsandbox.net._rules import parse_rule
-    from bwsandbox.runtime._registry import runtime_dir
+    from bwsandbox.runtime import runtime_dir
 
     if op not in ("allow", "deny"):
         raise NetworkError(f"unknown live change {op!r}: expected allow or deny")

@@ -43,8 +43,7 @@ from bwsandbox.compile._plan import (
 from bwsandbox.compile._procfs import proc_mounts, proc_paths_to_probe
 from bwsandbox.compile._secrets import plan_secrets
 from bwsandbox.net._constants import NSSWITCH_CONF, OFFLINE_ENV, PROXY_ENV, RESOLV_CONF
-from bwsandbox.policy._model import NetworkMode, Policy
-from bwsandbox.policy._vars import expand
+from bwsandbox.policy import NetworkMode, Policy, expand
 
 __all__ = [
     "FORBIDDEN_ETC",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from bwsandbox.compile._seccomp import SeccompRules, build_filter, seccomp_rules
-from bwsandbox.policy._model_limits import LimitsPolicy, parse_duration, parse_size
+from bwsandbox.policy import LimitsPolicy, parse_duration, parse_size
 
 __all__ = ["ResourceLimits", "compile_limits", "compile_seccomp"]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from bwsandbox.compile._limits import ResourceLimits
 from bwsandbox.compile._options import BwrapOption, FdRef, render_all
-from bwsandbox.policy._model import NetworkMode
+from bwsandbox.policy import NetworkMode
 
 if TYPE_CHECKING:
     from bwsandbox.compile._secrets import SecretUse, SshPlan

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from bwsandbox._errors import PolicyError
 from bwsandbox.compile._options import BwrapOption, DataBind, FdRef
 from bwsandbox.compile._plan import MountEntry, MountKind, SandboxPlan
-from bwsandbox.policy._model import NetworkMode, Policy
-from bwsandbox.policy._model_secrets import SecretDelivery
-from bwsandbox.policy._vars import expand
+from bwsandbox.policy import NetworkMode, Policy, SecretDelivery, expand
 
 __all__ = [
     "INJECT_DOMAIN",

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bwsandbox._doctor import Check, Diagnosis, Status, apparmor_profile, diagnose
 from bwsandbox.cli._render import doctor_lines
+from bwsandbox.doctor import Check, Diagnosis, Status, apparmor_profile, diagnose
 
 BWRAP = "/usr/bin/bwrap"
 
