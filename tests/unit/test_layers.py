@@ -58,6 +58,20 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "pytest_plugin"),  # the front ends
 )
 
+#: Files other engineers rewrite this round (issue 11 items 1 and 2: launch and prepare): their
+#: imports of private modules are not checked until those changes land; the integrator then
+#: deletes this list (their imports are clean on this branch: every name is on a face).
+BEING_REWRITTEN: frozenset[str] = frozenset(
+    {
+        "bwsandbox.cli._fastlaunch",
+        "bwsandbox.cli._plancache",
+        "bwsandbox.cli._recipe",
+        "bwsandbox.cli._runcmd",
+        "bwsandbox.cli._resolve",
+        "bwsandbox.cli._explain",
+    }
+)
+
 #: Layer-order violations (importer, imported module) that other engineers remove this round.
 KNOWN_DIRECTION: frozenset[tuple[str, str]] = frozenset(
     {
@@ -222,7 +236,9 @@ def private_imports() -> set[tuple[str, str]]:
     for imp in IMPORTS:
         parts = imp.written.split(".")
         inside_package = len(parts) > 2 and _is_package(".".join(parts[:2]))
-        if not imp.type_only and inside_package and unit(imp.source) != parts[1]:
+        if not inside_package or imp.type_only or imp.source in BEING_REWRITTEN:
+            continue
+        if unit(imp.source) != parts[1]:
             bad.add((imp.source, imp.written))
     return bad
 
