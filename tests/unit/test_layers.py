@@ -340,6 +340,36 @@ def test_lazy_tables_name_real_definitions(face: str) -> None:
         assert name in package.__all__, f"{face}.__all__ lacks {name}"
 
 
+#: Third-party modules the package imports, and where (docs/architecture.md#dependencies).
+#: pyroute2, nftables (pip-nftables), dnslib and pyseccomp are test oracles only; python-prctl
+#: is not used at all (prctl and setns go through ctypes).
+THIRD_PARTY: dict[str, frozenset[str]] = {
+    "typer": frozenset({"cli"}),  # never on the run/shell fast path (tests/unit/test_cli_cache)
+    "platformdirs": frozenset({"_paths"}),  # imported inside functions
+    "keyring": frozenset({"runtime"}),  # the optional keyring extra, inside a function
+    "pytest": frozenset({"pytest_plugin"}),
+    "typing_extensions": frozenset({"_api"}),  # type-only
+}
+
+
+def test_third_party_imports_are_the_declared_dependencies() -> None:
+    import sys
+
+    found: dict[str, set[str]] = defaultdict(set)
+    for module, tree in TREES.items():
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in {"bwsandbox", "__future__"}:
+                    found[top].add(unit(module))
+    assert {top: frozenset(units) for top, units in found.items()} == THIRD_PARTY
+
+
 # --- the checker checks itself: each rule catches a planted violation (the controls) ---
 
 _REAL = list(IMPORTS)
