@@ -58,11 +58,6 @@ class RealHost:
             return 127, str(exc)
         return done.returncode, (done.stderr + done.stdout).strip()
 
-    def has_module(self, name: str) -> bool:
-        import importlib.util
-
-        return importlib.util.find_spec(name) is not None
-
     def has_library(self, soname: str) -> bool:
         import ctypes
 

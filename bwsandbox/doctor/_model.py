@@ -52,6 +52,4 @@ class HostProbe(Protocol):
     def run(self, argv: list[str]) -> tuple[int, str]:
         """Exit status and stderr+stdout; status 127 when the program cannot be started."""
 
-    def has_module(self, name: str) -> bool: ...
-
     def has_library(self, soname: str) -> bool: ...

@@ -295,6 +295,19 @@ def test_every_unit_has_a_layer() -> None:
     assert set(RANK) - units == set(), "a unit in LAYERS no longer exists"
 
 
+def test_the_architecture_page_draws_these_layers() -> None:
+    """docs/architecture.md's layer table lists LAYERS, numbered from 1 at the bottom."""
+    import re
+
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| (.*?) \|", page, flags=re.MULTILINE)
+    drawn = {
+        int(number): {re.sub(r"(/|\.py)$", "", name) for name in re.findall(r"`([^`]+)`", units)}
+        for number, units in rows
+    }
+    assert drawn == {rank + 1: set(units) for rank, units in enumerate(LAYERS)}
+
+
 def test_imports_point_down_the_layers() -> None:
     found = direction_violations()
     assert found - KNOWN_DIRECTION == set(), "an import points up or sideways (see LAYERS)"
