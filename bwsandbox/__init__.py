@@ -54,13 +54,13 @@ _LAZY: dict[str, str] = {
     "SandboxError": "bwsandbox._errors",
     "SecretError": "bwsandbox._errors",
     "WorkspaceError": "bwsandbox._errors",
-    "NetworkMode": "bwsandbox.policy._model",
-    "Policy": "bwsandbox.policy._model",
+    "NetworkMode": "bwsandbox.policy",
+    "Policy": "bwsandbox.policy",
     "load_policy": "bwsandbox.policy",
-    "HostFacts": "bwsandbox.compile._facts",
-    "Workspace": "bwsandbox.compile._facts",
-    "SandboxPlan": "bwsandbox.compile._plan",
-    "compile_plan": "bwsandbox.compile._compiler",
+    "HostFacts": "bwsandbox.compile",
+    "Workspace": "bwsandbox.compile",
+    "SandboxPlan": "bwsandbox.compile",
+    "compile_plan": "bwsandbox.compile",
     "probe_host": "bwsandbox.runtime",
     "Sandbox": "bwsandbox.runtime",
     "RunResult": "bwsandbox._api",
@@ -69,8 +69,8 @@ _LAZY: dict[str, str] = {
     "deny": "bwsandbox._live",
     "watch": "bwsandbox._live",
     "Watch": "bwsandbox._live",
-    "Decision": "bwsandbox.net._ask",
-    "Question": "bwsandbox.net._ask",
+    "Decision": "bwsandbox.net",
+    "Question": "bwsandbox.net",
 }
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ if TYPE_CHECKING:
     from bwsandbox.compile._compiler import compile_plan
     from bwsandbox.compile._facts import HostFacts, Workspace
     from bwsandbox.compile._plan import SandboxPlan
-    from bwsandbox.net._ask import Decision, Question
+    from bwsandbox.net import Decision, Question
     from bwsandbox.policy import load_policy
     from bwsandbox.policy._model import NetworkMode, Policy
     from bwsandbox.runtime import Sandbox, probe_host

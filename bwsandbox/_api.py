@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, over
 
 from bwsandbox._errors import PolicyError
 from bwsandbox._paths import normalize
+from bwsandbox.policy import COMMAND_LINE
 
 if TYPE_CHECKING:
     from typing_extensions import deprecated
@@ -31,9 +32,6 @@ else:
 
 
 __all__ = ["COMMAND_LINE", "NetworkName", "RunResult", "build_overlay", "run"]
-
-#: the name of the overlay layer built from options (shown in errors and ``explain``)
-COMMAND_LINE = "command line"
 
 #: the network modes ``run(network=...)`` accepts
 NetworkName = Literal["none", "filtered", "host"]
@@ -318,8 +316,7 @@ def run(
         line = command.decode(errors="replace") if isinstance(command, bytes) else command
         raise TypeError(_STRING_COMMAND.replace("LINE", repr(line)))
     from bwsandbox.policy import load_policy
-    from bwsandbox.runtime import Sandbox
-    from bwsandbox.runtime._sandbox import TIMEOUT_STATUS
+    from bwsandbox.runtime import TIMEOUT_STATUS, Sandbox
 
     project_dir = os.fspath(project) if project is not None else os.getcwd()
     overlay = build_overlay(

@@ -1,4 +1,4 @@
-"""The audit event schema (one table) and the policy digest.
+"""The audit event schema (one table).
 
 Every audit record is a JSON object with ``time``, ``event`` and ``session``; :data:`EVENTS`
 lists the fields each known event carries. ``docs/audit.md`` contains :func:`reference_table`
@@ -13,22 +13,14 @@ how each is really enforced (``limits``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bwsandbox.policy._model import Policy
 
 __all__ = [
     "COMMON",
     "EVENTS",
     "EventSpec",
     "Field",
-    "canonical_policy",
-    "policy_digest",
     "problems",
     "reference_table",
 ]
@@ -258,21 +250,6 @@ def problems(record: Mapping[str, object]) -> list[str]:
         if bad_bool or not isinstance(value, field.types):
             found.append(f"{spec.name}: {field.name!r} has type {type(value).__name__}")
     return found
-
-
-def canonical_policy(policy: Policy) -> bytes:
-    """The resolved policy as canonical JSON (``policy_as_dict``; sorted keys, compact)."""
-    from bwsandbox.policy._render import policy_as_dict
-
-    text = json.dumps(
-        policy_as_dict(policy), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return text.encode("utf-8")
-
-
-def policy_digest(policy: Policy) -> str:
-    """``sha256:<hex>`` of :func:`canonical_policy`: which rules a session ran under."""
-    return "sha256:" + hashlib.sha256(canonical_policy(policy)).hexdigest()
 
 
 def reference_table() -> str:

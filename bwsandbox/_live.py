@@ -47,7 +47,7 @@ def choose_session(
 ) -> SessionRecord:
     """The session to change (or watch: ``purpose``); :class:`NetworkError` when there is
     none, the choice is ambiguous, or the session is not filtered."""
-    from bwsandbox.runtime._registry import find_session, list_sessions
+    from bwsandbox.runtime import find_session, list_sessions
 
     if session is not None:
         try:
@@ -82,9 +82,9 @@ def change(
 ) -> LiveChange:
     """Send ``op`` (``allow``/``deny``) with ``rules`` to the session; NetworkError when the
     rules are malformed, the session cannot be reached, or it refuses the change."""
-    from bwsandbox.net._control import control_path, send_request
+    from bwsandbox.net import control_path, send_request
     from bwsandbox.net._rules import parse_rule
-    from bwsandbox.runtime._registry import runtime_dir
+    from bwsandbox.runtime import runtime_dir
 
     if op not in ("allow", "deny"):
         raise NetworkError(f"unknown live change {op!r}: expected allow or deny")
@@ -203,8 +203,8 @@ class Watch:
 def watch(session: str | None = None, project: str | os.PathLike[str] | None = None) -> Watch:
     """Watch a running filtered session (chosen as for :func:`allow`): its decisions as they
     happen, and its held questions to answer. Raises :class:`~bwsandbox.NetworkError`."""
-    from bwsandbox.net._control import connect, control_path
-    from bwsandbox.runtime._registry import runtime_dir
+    from bwsandbox.net import connect, control_path
+    from bwsandbox.runtime import runtime_dir
 
     chosen = choose_session(session, project, purpose="watched")
     path = control_path(runtime_dir(), chosen.id)
@@ -245,8 +245,8 @@ def answer(
     """Answer held question ``question`` of a session in one request (without watching);
     the session's reply (``ok``, ``error``, ``path``). Raises :class:`NetworkError` when the
     session cannot be reached or refuses."""
-    from bwsandbox.net._control import control_path, send_request
-    from bwsandbox.runtime._registry import runtime_dir
+    from bwsandbox.net import control_path, send_request
+    from bwsandbox.runtime import runtime_dir
 
     chosen = choose_session(session, project, purpose="answered")
     path = control_path(runtime_dir(), chosen.id)

@@ -1,7 +1,7 @@
-"""Regenerate bwsandbox/compile/_syscalls.py from libseccomp's tables (via pyseccomp).
+"""Regenerate bwsandbox/policy/_syscalls.py from libseccomp's tables (via pyseccomp).
 
-/opt/bwsbx-venv/bin/python scripts/gen_syscall_table.py > bwsandbox/compile/_syscalls.py
-/opt/bwsbx-venv/bin/ruff format bwsandbox/compile/_syscalls.py
+/opt/bwsbx-venv/bin/python scripts/gen_syscall_table.py > bwsandbox/policy/_syscalls.py
+/opt/bwsbx-venv/bin/ruff format bwsandbox/policy/_syscalls.py
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from bwsandbox._lazy import lazy_attributes
 TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
 
 __all__ = [
+    "AGENT_SPECS",
     "KNOWN_AGENTS",
     "AgentLaunch",
     "ClientInfo",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "AGENT_SPECS": "bwsandbox.agents._specs",
     "KNOWN_AGENTS": "bwsandbox.agents._specs",
     "AgentLaunch": "bwsandbox.agents._prepare",
     "prepare_agent": "bwsandbox.agents._prepare",
@@ -38,7 +40,7 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:
     from bwsandbox.agents._clients import ClientInfo, list_clients, remove_client
     from bwsandbox.agents._prepare import AgentLaunch, prepare_agent
-    from bwsandbox.agents._specs import KNOWN_AGENTS
+    from bwsandbox.agents._specs import AGENT_SPECS, KNOWN_AGENTS
 
 
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())

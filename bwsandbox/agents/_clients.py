@@ -62,7 +62,7 @@ def remove_client(name: str) -> bool:
     """
     if not _paths.valid_client_name(name):
         raise PolicyError(f"invalid client name {name!r}", key="client")
-    from bwsandbox.runtime._rmtree import remove_tree
+    from bwsandbox.runtime import remove_tree
 
     root = _clients_root()
     try:

@@ -78,7 +78,7 @@ def injected_secret(agent: str, var: str, environ: Mapping[str, str]) -> dict[st
 def injected_config_args(agent: str, secrets: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """``-c KEY="http://ENDPOINT/PATH"`` for injected keys of agents that take no base-URL
     variable (codex), pointing them at the proxy's plain-HTTP endpoint inside the sandbox."""
-    from bwsandbox.compile._secrets import endpoint_for
+    from bwsandbox.compile import endpoint_for
 
     args: list[str] = []
     for key in INJECTED_KEYS.get(agent, ()):

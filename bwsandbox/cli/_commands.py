@@ -108,8 +108,8 @@ def doctor() -> int:
 
     Exit 0 when sandboxes work on this host, 1 otherwise.
     """
-    from bwsandbox._doctor import diagnose
     from bwsandbox.cli._render import doctor_lines
+    from bwsandbox.doctor import diagnose
 
     diagnosis = diagnose()
     for line in doctor_lines(diagnosis):

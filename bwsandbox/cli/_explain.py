@@ -18,10 +18,8 @@ from collections.abc import Sequence
 
 from bwsandbox.cli._render import policy_text
 from bwsandbox.cli._resolve import resolve
-from bwsandbox.compile import SandboxPlan
-from bwsandbox.compile._secrets import explain_secrets, secret_dests
-from bwsandbox.policy import policy_as_dict
-from bwsandbox.policy._model import Policy
+from bwsandbox.compile import SandboxPlan, explain_secrets, secret_dests
+from bwsandbox.policy import Policy, policy_as_dict
 
 __all__ = ["REDACTED", "WORKDIR", "explain", "explain_lines", "is_secret_name", "redact_policy"]
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from bwsandbox.compile._limits import compile_seccomp
-from bwsandbox.compile._plan import SandboxPlan
-from bwsandbox.policy._model import Policy
+from bwsandbox.compile import SandboxPlan, compile_seccomp
+from bwsandbox.policy import Policy
 
 __all__ = ["limit_lines", "limits_document"]
 
 
 def limits_document(policy: Policy, plan: SandboxPlan) -> dict[str, object]:
     """JSON-able: each set limit with how it is enforced here, and the filter's rules."""
-    from bwsandbox.runtime._limits import enforcement, is_host_root
+    from bwsandbox.runtime import enforcement, is_host_root
 
     records = enforcement(plan.limits, is_root=is_host_root()) if plan.limits else []
     seccomp = policy.seccomp

@@ -29,7 +29,7 @@ import sys
 import time
 
 from bwsandbox._errors import LaunchError, WorkspaceError
-from bwsandbox.runtime._spawn import leaked_fds, memfd, spawn_bwrap
+from bwsandbox.runtime import leaked_fds, memfd, spawn_bwrap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class _TerminalRelay:
     def __init__(self, target: int) -> None:
         import termios
 
-        from bwsandbox.runtime._termfilter import TermFilter
+        from bwsandbox.runtime import TermFilter
 
         self.target = target
         self.master, self.slave = os.openpty()
@@ -426,7 +426,7 @@ def _settle(guard: ProtectedPaths, audit: _Audit, warnings: list[str] | None) ->
 
 def _settle_git(history: GitGuard, audit: _Audit, warnings: list[str] | None) -> None:
     """The runtime's git-history teardown step (after ``_settle``, as in ``Sandbox``)."""
-    from bwsandbox.runtime._githistory import settle_git
+    from bwsandbox.runtime import settle_git
 
     try:
         found = settle_git(history, audit)  # type: ignore[arg-type]
@@ -456,7 +456,7 @@ def _register(recipe: dict[str, object], session: str, launch: _Launch) -> str:
     import json  # already loaded by the runtime's work dir module
 
     from bwsandbox._paths import record_key
-    from bwsandbox.runtime._registry import register, runtime_dir
+    from bwsandbox.runtime import register, runtime_dir
 
     start = json.loads(str(recipe["audit_start"]))
     argv = list(start["argv"])
@@ -498,12 +498,12 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
 
     ``warnings`` receives what the user should know afterwards (``Sandbox.warnings``).
     """
-    from bwsandbox.runtime._registry import unregister
-    from bwsandbox.runtime._workdir import (
+    from bwsandbox.runtime import (
         create_workdir,
         keep_workdir,
         remove_workdir,
         sweep_stale_workdirs,
+        unregister,
     )
 
     tmpdir = str(recipe["tmpdir"])
@@ -528,12 +528,12 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
             .replace(_WORKDIR_JSON, workdir_json)
         )
         audit.started = time.monotonic()
-        from bwsandbox.runtime._protect import ProtectedPaths
+        from bwsandbox.runtime import ProtectedPaths
 
         view = _PlanView(recipe, workdir)
         guard = ProtectedPaths(view, session)  # type: ignore[arg-type]
         guard.record(workdir)
-        from bwsandbox.runtime._githistory import git_guard
+        from bwsandbox.runtime import git_guard
 
         history = git_guard(view.protected, session, guard.since)
         launch.start(stdio)

@@ -187,9 +187,11 @@ def shell_hook(
     sandbox the real command always runs.
     """
     if positional is not None and shell is not None and positional != shell:
-        from bwsandbox.cli._dispatch import fail
+        from bwsandbox._errors import SandboxError  # dispatch prints it: one error line, 125
 
-        return fail(f"shell-hook: SHELL is {positional} but --shell is {shell}: give one of them")
+        raise SandboxError(
+            f"shell-hook: SHELL is {positional} but --shell is {shell}: give one of them"
+        )
     given = positional if positional is not None else shell
     chosen = given if given is not None else detect_shell(os.environ)
     typer.echo(hook_code(chosen, agent_sandbox_argv()), nl=False)

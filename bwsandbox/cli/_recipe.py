@@ -39,18 +39,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bwsandbox import _paths
-from bwsandbox._events import policy_digest
 from bwsandbox.cli import _plancache
 from bwsandbox.cli._plancache import Dep, signature
 from bwsandbox.cli._resolve import Resolved, resolve
-from bwsandbox.compile import MountEntry, MountKind, SandboxPlan, Workspace, compile_plan
-from bwsandbox.compile._compiler import paths_to_probe
-from bwsandbox.compile._options import FdRef
-from bwsandbox.policy._enforced import enforced_deps
-from bwsandbox.policy._model import NetworkMode
-from bwsandbox.runtime import Sandbox
-from bwsandbox.runtime._probe import find_bwrap, probe_host, probe_paths
-from bwsandbox.runtime._resolve import sandbox_lookup
+from bwsandbox.compile import (
+    FdRef,
+    MountEntry,
+    MountKind,
+    SandboxPlan,
+    Workspace,
+    compile_plan,
+    paths_to_probe,
+)
+from bwsandbox.policy import NetworkMode, enforced_deps, policy_digest
+from bwsandbox.runtime import Sandbox, find_bwrap, probe_host, probe_paths, sandbox_lookup
 
 __all__ = [
     "SESSION",
@@ -79,10 +81,10 @@ _PIPES = ("info", "block", "json-status")
 #: checks that the fast launcher still does what ``Sandbox`` does and updates this table;
 #: ``tests/unit/test_cli_cache.py`` fails meanwhile, saying so.
 REVIEWED_RUNTIME: dict[str, str] = {
-    "_launch.py": "61f3863a6e5d2a34e3fc7cb667b968c1eca1dde54b536cd06675a7ee683b88fa",
+    "_launch.py": "463de611805f9532a5f01ef361c66a0086e3db80c8f81fed43510015fd23884c",
     "_protect.py": "64b80b7edfd3ff9572d130ca9075857c8fcb177160f0023cafe24afff5262711",
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "06fbdea2b784005ec97feb1d909b290a660fb6208358ee3a731991a200875999",
+    "_sandbox.py": "2cd067a0eb76e1811832a0525510414bf09c4c257341ddca667d2a336bbe9a36",
     "_supervise.py": "64018e50c0774651fb8d23795d6c89725e7654d3e2a7a8b633cf7cab29e3c359",
     "_workdir.py": "d571913633dca9952bde85746d9f9d7e0bba7457043b78b046dd5301d4e74deb",
 }

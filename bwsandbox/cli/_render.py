@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from bwsandbox._doctor import Diagnosis, Status
+from bwsandbox.doctor import Diagnosis, Status
 from bwsandbox.policy import PolicyInfo
 
 __all__ = ["doctor_lines", "policy_listing", "policy_text", "toml_text"]

@@ -123,7 +123,7 @@ def cast_path(session: str, client: str) -> str:
 def filtered_writer(out: Callable[[bytes], object]) -> Callable[[str], None]:
     """A ``write`` for :func:`play`: each event's text through one terminal filter (a sequence
     may be split across events), then to ``out``."""
-    from bwsandbox.runtime._termfilter import TermFilter
+    from bwsandbox.runtime import TermFilter
 
     term = TermFilter()
 

@@ -17,8 +17,7 @@ from bwsandbox._api import COMMAND_LINE, build_overlay
 from bwsandbox._errors import PolicyError
 from bwsandbox.cli._spec import AGENT_COMMANDS, AGENTS
 from bwsandbox.compile import HostFacts, SandboxPlan, Workspace
-from bwsandbox.policy import load_policy
-from bwsandbox.policy._model import Policy
+from bwsandbox.policy import Policy, load_policy
 
 __all__ = ["Resolved", "interactive_default", "resolve"]
 
@@ -90,8 +89,8 @@ class Resolved:
         )
 
     def facts(self) -> HostFacts:
-        from bwsandbox.compile._compiler import paths_to_probe
-        from bwsandbox.runtime._probe import probe_host, probe_paths
+        from bwsandbox.compile import paths_to_probe
+        from bwsandbox.runtime import probe_host, probe_paths
 
         facts = probe_host()
         return probe_paths(facts, paths_to_probe(self.policy, facts, self.workspace()))

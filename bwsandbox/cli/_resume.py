@@ -64,7 +64,7 @@ def resume_hint(name: str, argv: Sequence[str]) -> str | None:
 
     None when the agent cannot continue a conversation.
     """
-    from bwsandbox.agents._specs import AGENT_SPECS
+    from bwsandbox.agents import AGENT_SPECS
 
     spec = AGENT_SPECS.get(name)
     if spec is None or spec.resume is None:

@@ -33,7 +33,7 @@ def ps(
     host-side process outside the sandbox's limits that also runs its proxy and DNS responder
     (filtered network).
     """
-    from bwsandbox.runtime._registry import list_sessions
+    from bwsandbox.runtime import list_sessions
 
     sessions = list_sessions()
     if as_json:
@@ -69,8 +69,7 @@ def exec_command(
     command's; 125 when the sandbox cannot be entered; 126/127 when the command cannot be
     run / is not found; 128+N when it died of signal N.
     """
-    from bwsandbox.runtime._exec import exec_in_session
-    from bwsandbox.runtime._registry import find_session
+    from bwsandbox.runtime import exec_in_session, find_session
 
     if command[:1] == ["--"]:
         command = command[1:]
@@ -86,7 +85,7 @@ def stop(
     ] = 10.0,
 ) -> int:
     """Stop a running sandbox: TERM its supervisor, wait, then KILL the sandbox."""
-    from bwsandbox.runtime._registry import find_session
+    from bwsandbox.runtime import find_session
 
     session = find_session(ident)
     if not session.stop(timeout):

@@ -44,7 +44,7 @@ from bwsandbox.compile._step_env import environment
 from bwsandbox.compile._step_git import git_files
 from bwsandbox.compile._step_process import command_of, namespaces, seccomp, workdir
 from bwsandbox.compile._step_system import FORBIDDEN_ETC, ROOT_LAYOUT, etc, private_dirs, system
-from bwsandbox.policy._vars import expand
+from bwsandbox.policy import expand
 
 if TYPE_CHECKING:
     from bwsandbox.compile._delivery import SecretUse, SshPlan

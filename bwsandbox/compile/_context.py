@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from bwsandbox.compile._facts import HostFacts, Workspace
 from bwsandbox.compile._options import BwrapOption, DataBind, FdRef, MountEntry, MountOption
 from bwsandbox.compile._plan import DataFile, SandboxUser
-from bwsandbox.policy._model import Policy
-from bwsandbox.policy._vars import expand
+from bwsandbox.policy import Policy, expand
 
 __all__ = [
     "Context",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bwsandbox.compile._options import FdRef
-from bwsandbox.policy._model_secrets import SecretDelivery
+from bwsandbox.policy import SecretDelivery
 
 __all__ = ["SecretUse", "SshPlan"]
 

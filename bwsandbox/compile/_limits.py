@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
-from bwsandbox.policy._model_limits import LimitsPolicy, parse_duration, parse_size
+from bwsandbox.policy import LimitsPolicy, parse_duration, parse_size
 
 if TYPE_CHECKING:
     from bwsandbox.compile._seccomp import SeccompRules

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from bwsandbox.compile._delivery import SecretUse, SshPlan
 from bwsandbox.compile._limits import ResourceLimits
 from bwsandbox.compile._options import BwrapOption, FdRef, MountEntry, MountKind, render_all
-from bwsandbox.policy._model import NetworkMode
+from bwsandbox.policy import NetworkMode
 
 __all__ = ["DataFile", "MountEntry", "MountKind", "NetworkPlan", "SandboxPlan", "SandboxUser"]
 

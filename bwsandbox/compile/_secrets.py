@@ -18,9 +18,7 @@ from bwsandbox._errors import PolicyError
 from bwsandbox.compile._context import Part, PartBuilder
 from bwsandbox.compile._delivery import SecretUse, SshPlan
 from bwsandbox.compile._options import DataBind, FdRef
-from bwsandbox.policy._model import NetworkMode, Policy
-from bwsandbox.policy._model_secrets import SecretDelivery
-from bwsandbox.policy._vars import expand
+from bwsandbox.policy import NetworkMode, Policy, SecretDelivery, expand
 
 if TYPE_CHECKING:
     from bwsandbox.compile._plan import SandboxPlan

@@ -6,8 +6,8 @@ import fnmatch
 from collections.abc import Mapping
 
 from bwsandbox.compile._context import Context
-from bwsandbox.net._constants import OFFLINE_ENV, PROXY_ENV
-from bwsandbox.policy._model import NetworkMode
+from bwsandbox.net import OFFLINE_ENV, PROXY_ENV
+from bwsandbox.policy import NetworkMode
 
 __all__ = ["environment"]
 

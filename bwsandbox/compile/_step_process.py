@@ -8,7 +8,7 @@ from __future__ import annotations
 from bwsandbox._errors import PolicyError
 from bwsandbox.compile._context import Context, Part, PartBuilder
 from bwsandbox.compile._options import BwrapOption, Chdir, Fd, FdRef, Flag, WithValue
-from bwsandbox.policy._model import NetworkMode
+from bwsandbox.policy import NetworkMode
 
 __all__ = ["BLOCK_FD", "INFO_FD", "command_of", "namespaces", "seccomp", "workdir"]
 

@@ -12,8 +12,8 @@ from bwsandbox.compile._context import Context, Part, PartBuilder
 from bwsandbox.compile._facts import PathKind
 from bwsandbox.compile._options import BindMount, DevMount, Dir, ProcMount, Symlink, TmpfsMount
 from bwsandbox.compile._plan import SandboxUser
-from bwsandbox.net._constants import NSSWITCH_CONF, RESOLV_CONF
-from bwsandbox.policy._model import NetworkMode
+from bwsandbox.net import NSSWITCH_CONF, RESOLV_CONF
+from bwsandbox.policy import NetworkMode
 
 __all__ = ["FORBIDDEN_ETC", "ROOT_LAYOUT", "etc", "private_dirs", "system"]
 

@@ -47,7 +47,7 @@ from typing import IO
 
 from bwsandbox._errors import LaunchError, PolicyError
 from bwsandbox.mcp._bridge import BRIDGE_SOURCE
-from bwsandbox.policy._model_mcp import McpServer
+from bwsandbox.policy import McpServer
 
 __all__ = [
     "BRIDGE",

@@ -2,40 +2,60 @@
 
 ``open_network(plan.network, audit=..., session_id=...)`` returns a :class:`NetworkSession`;
 the runtime calls ``attach(child_pid)`` while bwrap waits on ``--block-fd``, then ``close()``
-and ``summary()`` at exit. Importing this package is cheap; the session modules load on use.
+and ``summary()`` at exit.
+
+This face is what other packages import (tests/unit/test_layers.py); attributes load lazily.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from bwsandbox._lazy import lazy_attributes
+
+TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
+
+__all__ = [
+    "NSSWITCH_CONF",
+    "OFFLINE_ENV",
+    "PROXY_ENV",
+    "RESOLV_CONF",
+    "Decision",
+    "Injection",
+    "NetworkSession",
+    "Question",
+    "connect",
+    "control_path",
+    "limits_for",
+    "open_network",
+    "send_request",
+]
+
+_LAZY: dict[str, str] = {
+    "RESOLV_CONF": "bwsandbox.net._constants",
+    "NSSWITCH_CONF": "bwsandbox.net._constants",
+    "PROXY_ENV": "bwsandbox.net._constants",
+    "OFFLINE_ENV": "bwsandbox.net._constants",
+    "connect": "bwsandbox.net._control",
+    "Question": "bwsandbox.net._ask",
+    "Decision": "bwsandbox.net._ask",
+    "NetworkSession": "bwsandbox.net._session",
+    "open_network": "bwsandbox.net._session",
+    "Injection": "bwsandbox.net._inject",
+    "control_path": "bwsandbox.net._control",
+    "send_request": "bwsandbox.net._control",
+    "limits_for": "bwsandbox.net._live",
+}
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from bwsandbox._audit import AuditSink
-    from bwsandbox.compile._plan import NetworkPlan
+    from bwsandbox.net._ask import Decision, Question
+    from bwsandbox.net._constants import NSSWITCH_CONF, OFFLINE_ENV, PROXY_ENV, RESOLV_CONF
+    from bwsandbox.net._control import connect, control_path, send_request
     from bwsandbox.net._inject import Injection
-    from bwsandbox.net._session import NetworkSession
-
-__all__ = ["NetworkSession", "open_network"]
-
-
-def open_network(
-    plan: NetworkPlan,
-    *,
-    audit: AuditSink | None = None,
-    session_id: str = "",
-    injections: Sequence[Injection] = (),
-    quiet: Sequence[str] = (),
-) -> NetworkSession:
-    from bwsandbox.net._session import open_network as _open
-
-    return _open(plan, audit=audit, session_id=session_id, injections=injections, quiet=quiet)
+    from bwsandbox.net._live import limits_for
+    from bwsandbox.net._session import NetworkSession, open_network
 
 
-def __getattr__(name: str) -> Any:
-    if name == "NetworkSession":
-        from bwsandbox.net._session import NetworkSession
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
-        return NetworkSession
-    raise AttributeError(name)
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

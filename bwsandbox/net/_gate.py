@@ -45,7 +45,7 @@ def _as_address(text: str) -> IPAddress | None:
 
 
 def _overlap(a: Rule, b: Rule) -> bool:
-    from bwsandbox.policy._enforce import covers
+    from bwsandbox.policy import covers
 
     return covers(a, b) or covers(b, a)
 

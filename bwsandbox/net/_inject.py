@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bwsandbox.compile._secrets import INJECT_DOMAIN
+from bwsandbox.compile import INJECT_DOMAIN
 from bwsandbox.net._allowlist import Verdict
 from bwsandbox.net._gate import Denied
 from bwsandbox.net._http1 import Body, ResponseError, ResponseFilter, Scrubber

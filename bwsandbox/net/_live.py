@@ -107,7 +107,7 @@ class LiveLimits:
 
     def check_allow(self, rule: Rule) -> None:
         """:class:`Refused` when allowing ``rule`` live would loosen the policy."""
-        from bwsandbox.policy._enforce import covers
+        from bwsandbox.policy import covers
 
         if self.unreadable:
             raise Refused(f"live allow is refused: {self.unreadable}")
@@ -126,7 +126,7 @@ def limits_for(policy: Policy) -> LiveLimits:
     """The limits of a session running ``policy``: its denies and, when it has an enforced
     layer, that layer's allow ceiling (read again, with the launch's safety checks)."""
     from bwsandbox._errors import PolicyError
-    from bwsandbox.policy._enforced import read_enforced
+    from bwsandbox.policy import read_enforced
 
     deny = tuple(parse_rule(text) for text in policy.network.deny)
     if not policy.enforced:

@@ -413,8 +413,8 @@ def check_cpus(value: object) -> float:
 
 def check_syscall(value: object) -> str:
     """A syscall name known to libseccomp's tables, or a group of the default filter."""
-    from bwsandbox.compile._seccomp import GROUPS
-    from bwsandbox.compile._syscalls import SYSCALLS
+    from bwsandbox.policy._model_seccomp import GROUPS
+    from bwsandbox.policy._syscalls import SYSCALLS
 
     text = check_string(value, what="a syscall name or group such as 'ptrace'")
     if text not in GROUPS and text not in SYSCALLS:

@@ -23,11 +23,20 @@ from bwsandbox.policy._model import Bind, NetworkMode
 TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds (start-up path)
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, Protocol
 
     from bwsandbox.net._rules import Rule
-    from bwsandbox.policy._merge import _Merger, _Placed
-    from bwsandbox.policy._validate import Entry, Layer
+    from bwsandbox.policy._validate import Entry, Layer, Placed
+
+    class _Merger(Protocol):
+        """The merge so far (``policy._merge._Merger``), as :func:`enforce` reads and extends it."""
+
+        scalars: dict[str, Placed]
+        lists: dict[str, list[Placed]]
+        tables: dict[str, dict[str, Placed]]
+
+        def _append(self, key: str, placed: Placed) -> None: ...
+
 
 __all__ = ["ENFORCEABLE", "check_enforceable", "enforce"]
 
@@ -139,13 +148,13 @@ def _section_key(key: str) -> str:
     return ".".join(key.split(".")[:2])
 
 
-def _blame(placed: _Placed, shown: str | None = None) -> str:
+def _blame(placed: Placed, shown: str | None = None) -> str:
     """The loosening layer in its own words: a flag for the command line, else key and file.
 
     ``shown`` replaces the value on the command line (``NAME`` for ``--env NAME=VALUE``).
     ``env.set`` values are never shown: they may be secrets.
     """
-    from bwsandbox._api import COMMAND_LINE
+    from bwsandbox.policy import COMMAND_LINE
 
     base = _section_key(placed.key)
     value = placed.value
@@ -179,10 +188,10 @@ def _conflict(enforced: Entry, source: str, loose: str, shown: str | None = None
 
 def enforce(merger: _Merger, index: int, layer: Layer) -> None:
     """Check the merge so far against ``layer`` (enforced), then apply it."""
-    from bwsandbox.policy._merge import _Placed
+    from bwsandbox.policy._validate import Placed
 
-    def place(entry: Entry) -> _Placed:
-        return _Placed(entry.value, index, layer.source, entry.key)
+    def place(entry: Entry) -> Placed:
+        return Placed(entry.value, index, layer.source, entry.key)
 
     src = layer.source
     _network(merger, layer)
@@ -213,7 +222,7 @@ def enforce(merger: _Merger, index: int, layer: Layer) -> None:
             merger._append(key, place(entry))
 
 
-def _rules(items: list[_Placed]) -> list[tuple[_Placed, Rule]]:
+def _rules(items: list[Placed]) -> list[tuple[Placed, Rule]]:
     from bwsandbox.net._rules import parse_rule
 
     return [(item, parse_rule(item.value)) for item in items]
@@ -356,7 +365,7 @@ def _env(merger: _Merger, layer: Layer) -> None:
 def _seccomp(merger: _Merger, layer: Layer) -> None:
     if not (layer.lists.get("seccomp.deny") and merger.lists.get("seccomp.allow")):
         return
-    from bwsandbox.compile._seccomp import GROUPS
+    from bwsandbox.policy._model_seccomp import GROUPS
 
     def names(item: str) -> set[str]:
         return {item, *GROUPS.get(item, ())}
@@ -377,7 +386,7 @@ def _limit_value(key: str, value: Any) -> float:
     return float(value)
 
 
-def _limits(merger: _Merger, layer: Layer, place: Callable[[Entry], _Placed]) -> None:
+def _limits(merger: _Merger, layer: Layer, place: Callable[[Entry], Placed]) -> None:
     for key, entry in layer.scalars.items():
         if not key.startswith("limits.") or key in _STRICT:
             continue  # booleans (limits.strict) are _STRICT's

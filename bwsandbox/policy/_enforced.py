@@ -188,8 +188,7 @@ def _parse(path: str, data: bytes) -> Layer:
     import tomllib
 
     from bwsandbox.policy._enforce import check_enforceable
-    from bwsandbox.policy._load import toml_error
-    from bwsandbox.policy._validate import read_layer
+    from bwsandbox.policy._validate import read_layer, toml_error
 
     try:
         raw = tomllib.loads(data.decode("utf-8"))

@@ -26,12 +26,11 @@ from bwsandbox._errors import PolicyError
 from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._merge import merge
 from bwsandbox.policy._model import Policy
-from bwsandbox.policy._validate import Layer, read_layer
+from bwsandbox.policy._validate import Layer, read_layer, toml_error
 
 __all__ = ["PolicyInfo", "list_policies", "load_policy", "load_policy_file"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_TOML_WHERE = re.compile(r"^(?P<message>.*) \((?P<where>at [^()]*)\)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,14 +147,6 @@ def _read_policy_file(path: str) -> Layer:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(toml_error(exc), file=path) from exc
     return read_layer(raw, path)
-
-
-def toml_error(exc: tomllib.TOMLDecodeError) -> str:
-    """``invalid TOML at line 3, column 8: Invalid value`` for a decode error."""
-    match = _TOML_WHERE.match(str(exc))
-    if match:
-        return f"invalid TOML {match['where']}: {match['message']}"
-    return f"invalid TOML: {exc}"
 
 
 def _read_bytes(path: str) -> bytes:

@@ -20,7 +20,6 @@ Rules (also in docs/policy-layers.md):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from bwsandbox._errors import PolicyError
@@ -42,7 +41,7 @@ from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
 from bwsandbox.policy._model_mcp import McpPolicy, named_servers
 from bwsandbox.policy._model_secrets import SshPolicy, named_secrets
 from bwsandbox.policy._schema import SPECS, Kind
-from bwsandbox.policy._validate import Entry, Layer
+from bwsandbox.policy._validate import Entry, Layer, Placed
 
 __all__ = ["merge"]
 
@@ -56,16 +55,6 @@ _FS_LISTS = (
     "filesystem.etc",
 )
 _RULES = ("network.allow", "network.deny", "network.add_hosts")
-
-
-@dataclass(frozen=True, slots=True)
-class _Placed:
-    """A merged value and where it came from: layer position, file and key path."""
-
-    value: Any
-    index: int
-    file: str
-    key: str
 
 
 def merge(layers: Sequence[Layer], *, name: str, enforced: Sequence[Layer] = ()) -> Policy:
@@ -94,13 +83,13 @@ def _target(value: object) -> str:
 
 class _Merger:
     def __init__(self) -> None:
-        self.scalars: dict[str, _Placed] = {}
-        self.lists: dict[str, list[_Placed]] = {}
-        self.tables: dict[str, dict[str, _Placed]] = {}
+        self.scalars: dict[str, Placed] = {}
+        self.lists: dict[str, list[Placed]] = {}
+        self.tables: dict[str, dict[str, Placed]] = {}
 
     def apply(self, index: int, layer: Layer) -> None:
-        def place(entry: Entry) -> _Placed:
-            return _Placed(entry.value, index, layer.source, entry.key)
+        def place(entry: Entry) -> Placed:
+            return Placed(entry.value, index, layer.source, entry.key)
 
         for entry in layer.lists.get("filesystem.remove", ()):
             self._remove(place(entry))
@@ -120,7 +109,7 @@ class _Merger:
             for table_name, entry in table.items():
                 merged[table_name] = place(entry)  # an existing name keeps its position
 
-    def _append(self, key: str, placed: _Placed) -> None:
+    def _append(self, key: str, placed: Placed) -> None:
         items = self.lists.setdefault(key, [])
         if any(item.value == placed.value for item in items):
             return
@@ -134,7 +123,7 @@ class _Merger:
             items = self.lists[key]
         items.append(placed)
 
-    def _remove(self, placed: _Placed) -> None:
+    def _remove(self, placed: Placed) -> None:
         removed = False
         for key in _FS_LISTS:
             items = self.lists.get(key, [])

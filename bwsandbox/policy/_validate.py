@@ -8,6 +8,8 @@ to blame the right layer for a conflict between layers.
 
 from __future__ import annotations
 
+import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +20,9 @@ from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._model import Bind
 from bwsandbox.policy._schema import SPECS, TOP_KEYS, Kind, Spec
 
-__all__ = ["Entry", "Layer", "read_layer"]
+__all__ = ["Entry", "Layer", "Placed", "read_layer", "toml_error"]
+
+_TOML_WHERE = re.compile(r"^(?P<message>.*) \((?P<where>at [^()]*)\)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,3 +180,21 @@ def _check_binds(layer: Layer) -> None:
                     hint="bind each destination once (read-only or read-write)",
                 )
             seen[bind.target] = entry
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A merged value and where it came from: layer position, file and key path."""
+
+    value: Any
+    index: int
+    file: str
+    key: str
+
+
+def toml_error(exc: tomllib.TOMLDecodeError) -> str:
+    """``invalid TOML at line 3, column 8: Invalid value`` for a decode error."""
+    match = _TOML_WHERE.match(str(exc))
+    if match:
+        return f"invalid TOML {match['where']}: {match['message']}"
+    return f"invalid TOML: {exc}"

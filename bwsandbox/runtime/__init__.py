@@ -6,7 +6,8 @@
     Sandbox(policy, ...)    one session: work dir, compile, launch, network, supervise, clean up
     create_workdir() / remove_workdir() / sweep_stale_workdirs()
 
-Attributes load lazily, so ``import bwsandbox.runtime._rmtree`` (or ``_workdir``) does not pay
+This face is what other packages import (tests/unit/test_layers.py). Attributes load lazily,
+so ``from bwsandbox.runtime import remove_tree`` (or ``create_workdir``) does not pay
 for the compiler and the supervisor.
 """
 
@@ -14,38 +15,113 @@ from __future__ import annotations
 
 from bwsandbox._lazy import lazy_attributes
 
-TYPE_CHECKING = False  # not typing's: this package is on the start-up path
+TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
 
 __all__ = [
     "ROOT_LAYOUT",
+    "TIMEOUT_STATUS",
+    "CgroupSupport",
+    "GitGuard",
+    "ProcessRef",
+    "ProtectedPaths",
     "Sandbox",
     "SandboxState",
+    "SessionRecord",
+    "TermFilter",
     "Workdir",
     "create_workdir",
+    "enforcement",
+    "exec_in_session",
+    "find_bwrap",
+    "find_session",
+    "git_guard",
+    "install_command",
+    "is_host_root",
+    "keep_workdir",
+    "leaked_fds",
+    "list_sessions",
+    "memfd",
+    "probe_cgroups",
     "probe_host",
     "probe_paths",
+    "register",
+    "remove_tree",
     "remove_workdir",
+    "runtime_dir",
+    "sandbox_lookup",
+    "settle_git",
+    "spawn_bwrap",
     "sweep_stale_workdirs",
+    "unregister",
 ]
 
 _LAZY: dict[str, str] = {
     "ROOT_LAYOUT": "bwsandbox.runtime._probe",
+    "find_bwrap": "bwsandbox.runtime._probe",
+    "install_command": "bwsandbox.runtime._probe",
     "probe_host": "bwsandbox.runtime._probe",
     "probe_paths": "bwsandbox.runtime._probe",
+    "TIMEOUT_STATUS": "bwsandbox.runtime._sandbox",
     "Sandbox": "bwsandbox.runtime._sandbox",
     "SandboxState": "bwsandbox.runtime._sandbox",
     "Workdir": "bwsandbox.runtime._workdir",
     "create_workdir": "bwsandbox.runtime._workdir",
+    "keep_workdir": "bwsandbox.runtime._workdir",
     "remove_workdir": "bwsandbox.runtime._workdir",
     "sweep_stale_workdirs": "bwsandbox.runtime._workdir",
+    "remove_tree": "bwsandbox.runtime._rmtree",
+    "CgroupSupport": "bwsandbox.runtime._limits",
+    "enforcement": "bwsandbox.runtime._limits",
+    "is_host_root": "bwsandbox.runtime._limits",
+    "probe_cgroups": "bwsandbox.runtime._limits",
+    "find_session": "bwsandbox.runtime._registry",
+    "list_sessions": "bwsandbox.runtime._registry",
+    "register": "bwsandbox.runtime._registry",
+    "runtime_dir": "bwsandbox.runtime._registry",
+    "unregister": "bwsandbox.runtime._registry",
+    "ProcessRef": "bwsandbox.runtime._registry_record",
+    "SessionRecord": "bwsandbox.runtime._registry_record",
+    "exec_in_session": "bwsandbox.runtime._exec",
+    "leaked_fds": "bwsandbox.runtime._spawn",
+    "memfd": "bwsandbox.runtime._spawn",
+    "spawn_bwrap": "bwsandbox.runtime._spawn",
+    "sandbox_lookup": "bwsandbox.runtime._resolve",
+    "TermFilter": "bwsandbox.runtime._termfilter",
+    "ProtectedPaths": "bwsandbox.runtime._protect",
+    "GitGuard": "bwsandbox.runtime._githistory",
+    "git_guard": "bwsandbox.runtime._githistory",
+    "settle_git": "bwsandbox.runtime._githistory",
 }
 
 if TYPE_CHECKING:
-    from bwsandbox.runtime._probe import ROOT_LAYOUT, probe_host, probe_paths
-    from bwsandbox.runtime._sandbox import Sandbox, SandboxState
+    from bwsandbox.runtime._exec import exec_in_session
+    from bwsandbox.runtime._githistory import GitGuard, git_guard, settle_git
+    from bwsandbox.runtime._limits import CgroupSupport, enforcement, is_host_root, probe_cgroups
+    from bwsandbox.runtime._probe import (
+        ROOT_LAYOUT,
+        find_bwrap,
+        install_command,
+        probe_host,
+        probe_paths,
+    )
+    from bwsandbox.runtime._protect import ProtectedPaths
+    from bwsandbox.runtime._registry import (
+        find_session,
+        list_sessions,
+        register,
+        runtime_dir,
+        unregister,
+    )
+    from bwsandbox.runtime._registry_record import ProcessRef, SessionRecord
+    from bwsandbox.runtime._resolve import sandbox_lookup
+    from bwsandbox.runtime._rmtree import remove_tree
+    from bwsandbox.runtime._sandbox import TIMEOUT_STATUS, Sandbox, SandboxState
+    from bwsandbox.runtime._spawn import leaked_fds, memfd, spawn_bwrap
+    from bwsandbox.runtime._termfilter import TermFilter
     from bwsandbox.runtime._workdir import (
         Workdir,
         create_workdir,
+        keep_workdir,
         remove_workdir,
         sweep_stale_workdirs,
     )

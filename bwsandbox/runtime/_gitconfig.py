@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import os
 
-from bwsandbox.compile._facts import GitFacts
-from bwsandbox.compile._git import refusal
+from bwsandbox.compile import GitFacts, refusal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import re
 import stat
 from collections.abc import Iterable, Mapping
 
-from bwsandbox.compile._facts import GpuFacts
+from bwsandbox.compile import GpuFacts
 
 __all__ = ["LIBRARY_DIRS", "probe_gpu"]
 

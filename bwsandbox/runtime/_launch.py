@@ -27,8 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bwsandbox._errors import DependencyError, LaunchError, SandboxError
-from bwsandbox.compile._options import BindMount, FdRef
-from bwsandbox.compile._plan import SandboxPlan
+from bwsandbox.compile import BindMount, FdRef, SandboxPlan
 from bwsandbox.runtime._spawn import leaked_fds, memfd, spawn_bwrap
 
 __all__ = ["BwrapProcess", "Stdio", "diagnose", "launch", "preflight"]

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 
 from bwsandbox._errors import DependencyError, LaunchError
-from bwsandbox.compile._limits import ResourceLimits
+from bwsandbox.compile import ResourceLimits
 
 __all__ = [
     "AppliedLimits",

@@ -17,7 +17,7 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from bwsandbox._errors import DependencyError
-from bwsandbox.compile._facts import HostFacts, PathInfo, PathKind
+from bwsandbox.compile import HostFacts, PathInfo, PathKind
 from bwsandbox.runtime._gitconfig import probe_git
 from bwsandbox.runtime._gpu import probe_gpu
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bwsandbox._errors import LaunchError
-from bwsandbox.runtime._registry import proc_start_time
+from bwsandbox.runtime._workdir import proc_start_time
 
 __all__ = ["ProcessRef", "SessionRecord"]
 

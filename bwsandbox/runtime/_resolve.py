@@ -19,8 +19,7 @@ import stat
 from collections.abc import Mapping, Sequence
 
 from bwsandbox._errors import CommandNotExecutableError, CommandNotFoundError
-from bwsandbox.compile._options import DataBind
-from bwsandbox.compile._plan import MountEntry, MountKind, SandboxPlan
+from bwsandbox.compile import DataBind, MountEntry, MountKind, SandboxPlan
 
 __all__ = ["Lookup", "resolve_command", "sandbox_lookup"]
 

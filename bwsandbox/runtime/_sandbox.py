@@ -25,8 +25,8 @@ from bwsandbox._errors import (
     SandboxError,
     WorkspaceError,
 )
-from bwsandbox.compile._facts import HostFacts, Workspace
-from bwsandbox.policy._model import NetworkMode
+from bwsandbox.compile import HostFacts, Workspace
+from bwsandbox.policy import NetworkMode
 from bwsandbox.runtime._githistory import git_guard, settle_git
 from bwsandbox.runtime._launch import BwrapProcess, Stdio, diagnose, launch, preflight
 from bwsandbox.runtime._probe import probe_host, probe_paths
@@ -247,7 +247,7 @@ class Sandbox:
         _check_binds(plan, environ)
         self._plan = plan
         audit = self._open_audit()
-        from bwsandbox._events import policy_digest
+        from bwsandbox.policy import policy_digest
 
         audit.event(
             "start",
@@ -312,8 +312,8 @@ class Sandbox:
     ) -> None:
         """Record the running sandbox for ``ps``/``exec``/``stop``; removed at teardown."""
         from bwsandbox._paths import record_key
-        from bwsandbox.compile._options import Fd
-        from bwsandbox.policy._model_secrets import SecretDelivery
+        from bwsandbox.compile import Fd
+        from bwsandbox.policy import SecretDelivery
         from bwsandbox.runtime._registry import register, unregister
 
         filters = {o.fd for o in plan.options if isinstance(o, Fd) and o.name == "--seccomp"}
@@ -678,7 +678,7 @@ def _bwrap_message(stderr: bytes | None) -> str:
 def _check_binds(plan: SandboxPlan, environ: Mapping[str, str]) -> None:
     """No bind may expose the session records, their key, the plan cache or user policies."""
     from bwsandbox._guard import bind_exposure
-    from bwsandbox.compile._plan import MountKind
+    from bwsandbox.compile import MountKind
 
     binds = [
         (m.src, m.kind is MountKind.RW)
@@ -718,13 +718,12 @@ def _serve_live_changes(
 ) -> None:
     """Let ``agent-sandbox allow``/``deny``/``watch`` reach this session (served once it
     attaches); ask on first use when the policy says ``network.unlisted = "ask"``."""
-    from bwsandbox.net._control import control_path
-    from bwsandbox.net._live import limits_for
+    from bwsandbox.net import control_path, limits_for
 
     if hasattr(network, "serve_control"):  # test fakes of the network layer have none
         network.serve_control(control_path(runtime, session_id), limits_for(policy))
     if policy.network.unlisted == "ask" and hasattr(network, "ask_unlisted"):
-        from bwsandbox.policy._model_limits import parse_duration
+        from bwsandbox.policy import parse_duration
 
         network.ask_unlisted(parse_duration(policy.network.ask_timeout), callback=on_ask)
 

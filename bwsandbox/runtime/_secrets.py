@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bwsandbox._errors import SecretError
-from bwsandbox.policy._model_secrets import SecretDelivery
+from bwsandbox.policy import SecretDelivery
 
 if TYPE_CHECKING:
     from bwsandbox._audit import AuditSink
@@ -195,7 +195,7 @@ def deliver_secrets(
 
 
 def _injection(use: SecretUse, value: bytes) -> Injection:
-    from bwsandbox.net._inject import Injection
+    from bwsandbox.net import Injection
 
     return Injection(
         secret=use.name,

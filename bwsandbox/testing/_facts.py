@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from bwsandbox.compile._facts import GitFacts, GpuFacts, HostFacts, PathInfo, PathKind
+from bwsandbox.compile import GitFacts, GpuFacts, HostFacts, PathInfo, PathKind
 
 __all__ = ["fake_host_facts"]
 

@@ -287,6 +287,7 @@ def test_public_surface() -> None:
     import bwsandbox.agents as agents
 
     assert set(agents.__all__) == {
+        "AGENT_SPECS",
         "KNOWN_AGENTS",
         "AgentLaunch",
         "ClientInfo",

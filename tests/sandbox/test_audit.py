@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import bwsandbox
-from bwsandbox._events import policy_digest, problems
+from bwsandbox._events import problems
 from bwsandbox._paths import session_dir
-from bwsandbox.policy import load_policy
+from bwsandbox.policy import load_policy, policy_digest
 from tests.conftest import Cli
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,9 @@ def test_failing_network_setup_never_runs_the_command(
 def test_missing_network_layer_is_a_network_error(
     project: Path, host_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the network modules cannot be imported (the net face loads them lazily, on first use)
     monkeypatch.delattr(bwsandbox.net, "open_network", raising=False)
+    monkeypatch.setitem(sys.modules, "bwsandbox.net._session", None)
     box = Sandbox(filtered_policy(), project=project, command=["touch", "ran"], audit=MemoryAudit())
     with pytest.raises(NetworkError) as info:
         box.start()

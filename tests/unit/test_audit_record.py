@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from bwsandbox._errors import SandboxError, WorkspaceError
-from bwsandbox._events import EVENTS, policy_digest, problems, reference_table
+from bwsandbox._events import EVENTS, problems, reference_table
 from bwsandbox.cli._logs import SETTLE, audit_lines
 from bwsandbox.cli._replay import output_events, play
-from bwsandbox.policy import load_policy
+from bwsandbox.policy import load_policy, policy_digest
 from bwsandbox.runtime._cast import Recorder
 from tests.sandbox._asciicast import CastError, parse_cast
 

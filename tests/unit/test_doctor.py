@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bwsandbox._doctor import Check, Diagnosis, Status, apparmor_profile, diagnose
 from bwsandbox.cli._render import doctor_lines
+from bwsandbox.doctor import Check, Diagnosis, Status, apparmor_profile, diagnose
 
 BWRAP = "/usr/bin/bwrap"
 
@@ -20,7 +20,6 @@ class FakeHost:
     version: str = "bubblewrap 0.8.0"
     userns_works: bool = True
     writable_paths: set[str] = field(default_factory=set)
-    modules: set[str] = field(default_factory=lambda: {"nftables", "pyroute2"})
     libraries: set[str] = field(default_factory=lambda: {"libnftables.so.1"})
     ran: list[list[str]] = field(default_factory=list)
     #: bwrap option -> the error bwrap prints when that feature is refused (a container)
@@ -48,9 +47,6 @@ class FakeHost:
         if self.userns_works:
             return 0, ""
         return 1, "bwrap: setting up uid map: Permission denied"
-
-    def has_module(self, name: str) -> bool:
-        return name in self.modules
 
     def has_library(self, soname: str) -> bool:
         return soname in self.libraries
@@ -149,12 +145,14 @@ def test_root_userns_check_says_root() -> None:
 
 
 def test_missing_nftables_degrades_but_sandbox_works() -> None:
-    diagnosis = diagnose(FakeHost(modules=set(), libraries=set()))
+    diagnosis = diagnose(FakeHost(libraries=set()))
     assert diagnosis.sandbox_works
     check = _by_name(diagnosis)["filtered network"]
     assert check.status is Status.WARN
     assert any("libnftables1" in line for line in check.fix)
     assert "degraded" in doctor_lines(diagnosis)[-1]
+    # the control: with the library, filtered mode is fine (no Python module is asked for)
+    assert _by_name(diagnose(FakeHost()))["filtered network"].status is Status.OK
 
 
 def test_cgroup_layouts() -> None:

@@ -9,9 +9,8 @@ import pytest
 
 from bwsandbox import PolicyError
 from bwsandbox._api import build_overlay
-from bwsandbox._doctor import Status
-from bwsandbox._doctor_limits import limit_checks
 from bwsandbox.compile._limits import ResourceLimits, compile_limits
+from bwsandbox.doctor import Status, limit_checks
 from bwsandbox.policy import load_policy, policy_as_dict
 from bwsandbox.policy._model_limits import LimitsPolicy, parse_duration, parse_size
 from bwsandbox.runtime._limits import (

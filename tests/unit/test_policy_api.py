@@ -22,12 +22,29 @@ SHIPPED = sorted(Path(shipped_policies_dir()).glob("*.toml"))
 
 def test_public_surface_is_exactly_all() -> None:
     assert sorted(bwsandbox.policy.__all__) == [
+        "ARCHES",
+        "Bind",
+        "COMMAND_LINE",
+        "GROUPS",
+        "LimitsPolicy",
+        "McpServer",
+        "NetworkMode",
+        "Policy",
         "PolicyInfo",
+        "SYSCALLS",
+        "SecretDelivery",
+        "canonical_policy",
+        "covers",
+        "enforced_deps",
         "expand",
         "list_policies",
         "load_policy",
         "load_policy_file",
+        "parse_duration",
+        "parse_size",
         "policy_as_dict",
+        "policy_digest",
+        "read_enforced",
         "variables_in",
     ]
     assert dir(bwsandbox.policy) == sorted(bwsandbox.policy.__all__)

@@ -9,8 +9,9 @@ import struct
 import pyseccomp
 import pytest
 
-from bwsandbox.compile._seccomp import GROUPS, build_filter, seccomp_rules
-from bwsandbox.compile._syscalls import ARCHES, SYSCALLS
+from bwsandbox.compile._seccomp import build_filter, seccomp_rules
+from bwsandbox.policy._model_seccomp import GROUPS
+from bwsandbox.policy._syscalls import ARCHES, SYSCALLS
 
 ALLOW = "allow"
 AUDIT = {"x86_64": 0xC000003E, "i386": 0x40000003, "aarch64": 0xC00000B7}

@@ -84,7 +84,7 @@ policy = load_policy(("base",), overlays=[("t", {{"seccomp": {{"enabled": {secco
 workspace = Workspace(project="/p", workdir="/w", session_id="s", command=("true",))
 compile_plan(policy, fake_host_facts(), workspace)
 """
-_HEAVY = {"bwsandbox.compile._seccomp", "bwsandbox.compile._syscalls"}
+_HEAVY = {"bwsandbox.compile._seccomp", "bwsandbox.policy._syscalls"}
 _RARE = {"bwsandbox.compile._gpu", "bwsandbox.compile._secrets"}
 
 

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import os
 
-from bwsandbox._doctor import Check, Status
-from bwsandbox.compile._limits import ResourceLimits
-from bwsandbox.runtime._limits import (
-    CgroupSupport,
-    enforcement,
-    is_host_root,
-    probe_cgroups,
-)
+from bwsandbox.compile import ResourceLimits
+from bwsandbox.doctor._model import Check, Status
+from bwsandbox.runtime import CgroupSupport, enforcement, is_host_root, probe_cgroups
 
 __all__ = ["limit_checks"]
 

@@ -8,76 +8,20 @@ exact command that fixes it. The sandbox works when no check failed.
 
 from __future__ import annotations
 
-import enum
 import os
 import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from bwsandbox._doctor_sandbox import FEATURES, container_engine, fix_for, probe_sandbox
-from bwsandbox.runtime._probe import install_command
+from bwsandbox.doctor._model import Check, Diagnosis, HostProbe, Status
+from bwsandbox.doctor._sandbox import FEATURES, container_engine, fix_for, probe_sandbox
+from bwsandbox.runtime import install_command
 
-__all__ = [
-    "Check",
-    "Diagnosis",
-    "HostProbe",
-    "RealHost",
-    "Status",
-    "apparmor_profile",
-    "diagnose",
-]
+__all__ = ["RealHost", "apparmor_profile", "diagnose"]
 
 MIN_BWRAP = (0, 8, 0)  # --disable-userns, --size, --perms
-
-
-class Status(enum.StrEnum):
-    OK = "ok"
-    WARN = "warn"  # works, but a later feature or a defence is degraded
-    FAIL = "fail"  # the sandbox cannot work until this is fixed
-    INFO = "info"
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    status: Status
-    summary: str
-    fix: tuple[str, ...] = ()  # lines to show under the check (commands, caveats)
-
-
-@dataclass(frozen=True, slots=True)
-class Diagnosis:
-    checks: tuple[Check, ...]
-
-    @property
-    def sandbox_works(self) -> bool:
-        return not any(check.status is Status.FAIL for check in self.checks)
-
-
-class HostProbe(Protocol):
-    """The side effects doctor needs; :class:`RealHost` is the real one."""
-
-    uid: int
-
-    def read(self, path: str) -> str | None:
-        """A small file's stripped text, or None when it cannot be read."""
-
-    def exists(self, path: str) -> bool: ...
-
-    def writable(self, path: str) -> bool: ...
-
-    def which(self, name: str) -> str | None: ...
-
-    def run(self, argv: list[str]) -> tuple[int, str]:
-        """Exit status and stderr+stdout; status 127 when the program cannot be started."""
-
-    def has_module(self, name: str) -> bool: ...
-
-    def has_library(self, soname: str) -> bool: ...
 
 
 class RealHost:
@@ -113,11 +57,6 @@ class RealHost:
         except (OSError, subprocess.SubprocessError) as exc:
             return 127, str(exc)
         return done.returncode, (done.stderr + done.stdout).strip()
-
-    def has_module(self, name: str) -> bool:
-        import importlib.util
-
-        return importlib.util.find_spec(name) is not None
 
     def has_library(self, soname: str) -> bool:
         import ctypes
@@ -352,7 +291,7 @@ def diagnose(host: HostProbe | None = None) -> Diagnosis:
         lambda: _check_tiocsti(probe),
     ]
     if isinstance(probe, RealHost):
-        from bwsandbox._doctor_limits import limit_checks
+        from bwsandbox.doctor._limits import limit_checks
 
         steps.append(limit_checks)
     for step in steps:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bwsandbox._doctor import HostProbe
+    from bwsandbox.doctor._model import HostProbe
 
 __all__ = ["FEATURES", "Feature", "SandboxProbe", "container_engine", "fix_for", "probe_sandbox"]
 
