@@ -12,6 +12,7 @@ import posixpath
 from collections.abc import Callable, Mapping
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._netconst import NSSWITCH_CONF, OFFLINE_ENV, PROXY_ENV, RESOLV_CONF
 from bwsandbox.compile import _git
 from bwsandbox.compile._facts import HostFacts, PathKind, Workspace
 from bwsandbox.compile._gpu import gpu_mounts
@@ -42,7 +43,6 @@ from bwsandbox.compile._plan import (
 )
 from bwsandbox.compile._procfs import proc_mounts, proc_paths_to_probe
 from bwsandbox.compile._secrets import plan_secrets
-from bwsandbox.net._constants import NSSWITCH_CONF, OFFLINE_ENV, PROXY_ENV, RESOLV_CONF
 from bwsandbox.policy._model import NetworkMode, Policy
 from bwsandbox.policy._vars import expand
 
@@ -307,6 +307,19 @@ def _git_files(  # noqa: PLR0917 (the compiler's own collectors, passed along)
     return env
 
 
+def _network_plan(policy: Policy) -> NetworkPlan:
+    """The network rules, parsed here once (the policy loader checked their grammar)."""
+    net = policy.network
+    try:
+        return NetworkPlan.parse(net.mode, net.allow, net.deny, net.add_hosts)
+    except ValueError as exc:
+        raise PolicyError(
+            f"invalid network rule: {exc}",
+            file=policy.sources[-1] if policy.sources else None,
+            key="network.allow",
+        ) from exc
+
+
 def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> SandboxPlan:
     """Compile a resolved policy for this host and session into a launch plan."""
     user = sandbox_user(policy, facts)
@@ -527,7 +540,7 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
         env=env,
         cwd=cwd,
         user=user,
-        network=NetworkPlan(mode=net.mode, allow=net.allow, deny=net.deny, add_hosts=net.add_hosts),
+        network=_network_plan(policy),
         data=tuple(data),
         mounts=tuple(entries),
         protected=tuple(protected),

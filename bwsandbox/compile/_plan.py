@@ -11,6 +11,9 @@ from bwsandbox.compile._options import BwrapOption, FdRef, render_all
 from bwsandbox.policy._model import NetworkMode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from bwsandbox._netrules import Rule
     from bwsandbox.compile._secrets import SecretUse, SshPlan
 
 __all__ = ["DataFile", "MountEntry", "MountKind", "NetworkPlan", "SandboxPlan", "SandboxUser"]
@@ -55,10 +58,35 @@ class SandboxUser:
 
 @dataclass(frozen=True, slots=True)
 class NetworkPlan:
+    """The network of one sandbox: its mode and its rules, parsed once (by the compiler)."""
+
     mode: NetworkMode
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
+    allow: tuple[Rule, ...] = ()
+    deny: tuple[Rule, ...] = ()
     add_hosts: tuple[tuple[str, str], ...] = ()
+    #: CA file the proxy verifies inspected upstreams against ("": the host's CA store)
+    upstream_ca_file: str = ""
+
+    @classmethod
+    def parse(
+        cls,
+        mode: NetworkMode,
+        allow: Iterable[str] = (),
+        deny: Iterable[str] = (),
+        add_hosts: Iterable[tuple[str, str]] = (),
+        *,
+        upstream_ca_file: str = "",
+    ) -> NetworkPlan:
+        """A plan from rule texts (raises ``ValueError`` for a malformed one)."""
+        from bwsandbox._netrules import parse_rule
+
+        return cls(
+            mode,
+            tuple(parse_rule(text, allow=True) for text in allow),
+            tuple(parse_rule(text) for text in deny),
+            tuple(add_hosts),
+            upstream_ca_file,
+        )
 
 
 @dataclass(frozen=True, slots=True)

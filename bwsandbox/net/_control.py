@@ -26,8 +26,8 @@ import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
+from bwsandbox._netrules import Rule
 from bwsandbox.net._live import MAX_REQUEST, LiveLimits, Refused, parse_request
-from bwsandbox.net._rules import Rule
 
 __all__ = ["ControlServer", "control_path", "send_request"]
 

@@ -12,16 +12,13 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bwsandbox._audit import AuditSink
+from bwsandbox._netconst import HOST_LOOPBACK_NAME
+from bwsandbox._netrules import IPAddress, Rule, normalize_name
 from bwsandbox.net._allowlist import HOST_LOOPBACK, Allowlist, Verdict, suggest
-from bwsandbox.net._constants import HOST_LOOPBACK_NAME
 from bwsandbox.net._names import SyntheticNames
-from bwsandbox.net._rules import IPAddress, Rule, normalize_name
-
-if TYPE_CHECKING:
-    from bwsandbox.net._inject import Injector
 
 __all__ = ["Denial", "Denied", "Gate", "Resolver", "Upstream"]
 
@@ -46,6 +43,16 @@ def _overlap(a: Rule, b: Rule) -> bool:
     from bwsandbox.policy._enforce import covers
 
     return covers(a, b) or covers(b, a)
+
+
+class Endpoints(Protocol):
+    """Names the proxy answers itself (secret injection, ``_inject.Injector``)."""
+
+    def handles(self, name: str) -> bool: ...
+
+    def endpoint_at(self, gate: Gate, address: IPAddress) -> str | None: ...
+
+    def serve(self, gate: Gate, client: socket.socket, endpoint: str, head: bytes) -> None: ...
 
 
 class Denied(Exception):  # noqa: N818 - control flow inside the proxy, never escapes it
@@ -109,7 +116,7 @@ class Gate:
         self._denials: dict[tuple[str, int | None], Denial] = {}
         self._dns_seen: set[tuple[str, bool]] = set()
         #: secret injection endpoints (``HOST.proxy.internal``), see ``_inject``
-        self.injector: Injector | None = None
+        self.injector: Endpoints | None = None
         self._base = allowlist
         self._live_allow: list[Rule] = []
         self._live_deny: list[Rule] = []

@@ -30,12 +30,12 @@ from bwsandbox.compile._secrets import INJECT_DOMAIN
 from bwsandbox.net._allowlist import Verdict
 from bwsandbox.net._gate import Denied
 from bwsandbox.net._http1 import Body, ResponseError, ResponseFilter, Scrubber
-from bwsandbox.net._proxy import read_head
+from bwsandbox.net._io import read_head
 from bwsandbox.net._sniff import HeadError, Request, read_request
 
 if TYPE_CHECKING:
+    from bwsandbox._netrules import IPAddress
     from bwsandbox.net._gate import Gate, Upstream
-    from bwsandbox.net._rules import IPAddress
 
 __all__ = ["INJECT_DOMAIN", "PASSED", "PASSED_PREFIXES", "Injection", "Injector", "Scrubber"]
 

@@ -25,17 +25,24 @@ import struct
 import threading
 import time
 
+from bwsandbox._netrules import IPAddress
 from bwsandbox.net._allowlist import Verdict, suggest
 from bwsandbox.net._gate import Denied, Gate, Upstream
 from bwsandbox.net._http1 import Body
+from bwsandbox.net._io import (
+    DENY_PEEK_TIMEOUT,
+    close_after_answer,
+    read_first,
+    read_head,
+    respond,
+    respond_text,
+    response,
+)
 from bwsandbox.net._relay import name_native_thread, pump, pump_exact, reset
-from bwsandbox.net._rules import IPAddress
 from bwsandbox.net._sniff import (
     HEAD_LIMIT,
     HeadError,
     Request,
-    complete,
-    head_end,
     host_of,
     is_tls,
     looks_like_http,
@@ -52,11 +59,7 @@ __all__ = [
 ]
 
 _SO_ORIGINAL_DST = 80
-#: the time a client has, in all, to send its request head or first bytes (slow clients)
-HEAD_TIMEOUT = 10.0
 _STATUS_LIMIT = 8192
-#: how long a denied transparent connection may take to show what it speaks (TLS or HTTP)
-DENY_PEEK_TIMEOUT = 2.0
 #: a TLS 1.2 record: fatal alert (2) ``access_denied`` (49), understood by every TLS client
 TLS_ACCESS_DENIED = b"\x15\x03\x03\x00\x02\x02\x31"
 _HOP_HEADERS = frozenset(
@@ -124,7 +127,7 @@ def _refuse_transparent(client: socket.socket, denied: Denied) -> None:
     for the server to speak first, ssh, gets the reset then).
     """
     try:
-        first = _read_first(client, b"", DENY_PEEK_TIMEOUT)
+        first = read_first(client, b"", DENY_PEEK_TIMEOUT)
     except OSError:
         first = b""
     answer = _refusal(first, denied)
@@ -133,7 +136,7 @@ def _refuse_transparent(client: socket.socket, denied: Denied) -> None:
         return
     with contextlib.suppress(OSError):
         client.sendall(answer)
-    _close_after_answer(client)
+    close_after_answer(client)
 
 
 def _refusal(first: bytes, denied: Denied) -> bytes | None:
@@ -141,32 +144,8 @@ def _refusal(first: bytes, denied: Denied) -> bytes | None:
     if first and is_tls(first):
         return TLS_ACCESS_DENIED
     if first and looks_like_http(first):
-        return _response(403, deny_text(denied))
+        return response(403, deny_text(denied))
     return None
-
-
-def _close_after_answer(client: socket.socket) -> None:
-    """End the connection after an answer without losing it to an RST.
-
-    Closing with unread input makes the kernel reset the connection, which can throw away
-    what the client has not read yet: half-close first, and drain (bounded) until it ends.
-    """
-    try:
-        client.shutdown(socket.SHUT_WR)
-        deadline = time.monotonic() + DENY_PEEK_TIMEOUT
-        drained = 0
-        while drained < HEAD_LIMIT * 4:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            client.settimeout(left)
-            more = client.recv(65536)
-            if not more:
-                break
-            drained += len(more)
-    except OSError:
-        pass
-    client.close()
 
 
 def handle_explicit(gate: Gate, client: socket.socket) -> None:
@@ -175,17 +154,17 @@ def handle_explicit(gate: Gate, client: socket.socket) -> None:
     try:
         request = read_request(head)
     except HeadError as exc:
-        _respond(client, 400, f"bad proxy request: {exc}")
+        respond(client, 400, f"bad proxy request: {exc}")
         return
     try:
         host, port, authority, path = _target(request.method, request.target)
     except ValueError as exc:
-        _respond(client, 400, str(exc))
+        respond(client, 400, str(exc))
         return
     proto = "connect" if request.method == "CONNECT" else "http"
     if gate.injector is not None and gate.injector.handles(host):
         if request.method == "CONNECT":
-            _respond(client, 400, f"{host} speaks plain HTTP: use http://{host}/")
+            respond(client, 400, f"{host} speaks plain HTTP: use http://{host}/")
         else:
             gate.injector.serve(gate, client, host, head)
         return
@@ -195,13 +174,13 @@ def handle_explicit(gate: Gate, client: socket.socket) -> None:
             reason = f"Host header {carried!r} does not match the URI"
             denied = Denied(host, port, reason, smuggling=True)
             gate.deny(denied, proto)
-            _respond_text(client, 403, deny_text(denied))
+            respond_text(client, 403, deny_text(denied))
             return
     try:
         upstream = gate.open(host, port)
     except Denied as denied:
         gate.deny(denied, proto)
-        _respond_text(client, 502 if denied.failed else 403, deny_text(denied))
+        respond_text(client, 502 if denied.failed else 403, deny_text(denied))
         return
     rest_bytes = head[request.head_size :]
     if request.method == "CONNECT":
@@ -321,7 +300,7 @@ class _Relay:
         if answer is None:
             reset(self.client)
         else:
-            _close_after_answer(self.client)
+            close_after_answer(self.client)
 
     def finish(self, first: bytes) -> None:
         """Relay everything as it is (TLS after its SNI was checked, other protocols)."""
@@ -430,7 +409,7 @@ def _relay_checked(
     """Relay, holding the client's first bytes until SNI/Host match the connection's name."""
     relay = _Relay(gate, client, upstream, proto)
     try:
-        first = _read_first(client, first)
+        first = read_first(client, first)
     except OSError:
         first = b""
     mismatch, request = _check_first(upstream.name, first)
@@ -486,64 +465,3 @@ def _rebuild(request: Request, line: str, host: str | None, *, upgrade: bool) ->
     lines += [f"{k}: {v}" for k, v in request.headers if k.lower() not in skip]
     lines.append("Connection: Upgrade" if upgrade else "Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def _read_first(client: socket.socket, data: bytes, timeout: float = HEAD_TIMEOUT) -> bytes:
-    """The first bytes, until :func:`complete` or the head deadline (no more than that)."""
-    deadline = time.monotonic() + timeout
-    try:
-        while not data or not complete(data):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            client.settimeout(left)
-            more = client.recv(HEAD_LIMIT - len(data))
-            if not more:
-                break
-            data += more
-    except TimeoutError:
-        pass
-    finally:
-        client.settimeout(None)
-    return data
-
-
-def read_head(client: socket.socket, data: bytes = b"") -> bytes:
-    """Read until the end of an HTTP head, HEAD_LIMIT, or the head deadline (slow clients)."""
-    deadline = time.monotonic() + HEAD_TIMEOUT
-    try:
-        while head_end(data) < 0 and len(data) < HEAD_LIMIT:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            client.settimeout(left)
-            more = client.recv(HEAD_LIMIT - len(data))
-            if not more:
-                break
-            data += more
-    except OSError:
-        return data
-    finally:
-        with contextlib.suppress(OSError):
-            client.settimeout(None)
-    return data
-
-
-def _response(status: int, text: str) -> bytes:
-    reason = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[status]
-    body = text.encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-def _respond(client: socket.socket, status: int, message: str) -> None:
-    _respond_text(client, status, f"bwsandbox: {message}\n")
-
-
-def _respond_text(client: socket.socket, status: int, text: str) -> None:
-    with contextlib.suppress(OSError):
-        client.sendall(_response(status, text))
-    _close_after_answer(client)  # a request body still unread must not reset the answer

@@ -319,7 +319,7 @@ def check_rule(value: object, *, allow: bool = False) -> str:
     """A network allow/deny rule, checked by the rule grammar of ``bwsandbox.net``."""
     what = "host, host:port, *.domain, IP or CIDR"
     text = check_string(value, what=what)
-    from bwsandbox.net._rules import parse_rule
+    from bwsandbox._netrules import parse_rule
 
     try:
         parse_rule(text, allow=allow)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from bwsandbox.net._rules import Rule
+    from bwsandbox._netrules import Rule
     from bwsandbox.policy._merge import _Merger, _Placed
     from bwsandbox.policy._validate import Entry, Layer
 
@@ -212,14 +212,14 @@ def enforce(merger: _Merger, index: int, layer: Layer) -> None:
 
 
 def _rules(items: list[_Placed]) -> list[tuple[_Placed, Rule]]:
-    from bwsandbox.net._rules import parse_rule
+    from bwsandbox._netrules import parse_rule
 
     return [(item, parse_rule(item.value)) for item in items]
 
 
 def covers(outer: Rule, inner: Rule) -> bool:
     """Does every destination ``inner`` allows lie inside ``outer``?"""
-    from bwsandbox.net._rules import RuleKind
+    from bwsandbox._netrules import RuleKind
 
     if outer.ports is not None and (
         inner.ports is None
@@ -259,7 +259,7 @@ def _network(merger: _Merger, layer: Layer) -> None:
                 f"{_blame(mode)} would loosen it",
                 file=src,
             )
-    from bwsandbox.net._rules import parse_rule
+    from bwsandbox._netrules import parse_rule
 
     allowed = [(entry, parse_rule(entry.value)) for entry in layer.lists.get("network.allow", ())]
     denied = [(entry, parse_rule(entry.value)) for entry in layer.lists.get("network.deny", ())]

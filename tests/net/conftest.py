@@ -27,9 +27,9 @@ from typing import Any, Protocol
 import pytest
 
 from bwsandbox._audit import MemoryAudit
+from bwsandbox._netconst import PROXY_ENV, RESOLV_CONF
 from bwsandbox.compile._plan import NetworkPlan
 from bwsandbox.net import NetworkSession, open_network
-from bwsandbox.net._constants import PROXY_ENV, RESOLV_CONF
 from bwsandbox.policy._model import NetworkMode
 
 IS_ROOT = os.geteuid() == 0
@@ -376,7 +376,7 @@ def filtered() -> Filtered:
         proxy_env: bool = True,
         stdin: bytes = b"",
     ) -> SandboxResult:
-        plan = NetworkPlan(NetworkMode.FILTERED, tuple(allow), tuple(deny), tuple(add_hosts))
+        plan = NetworkPlan.parse(NetworkMode.FILTERED, tuple(allow), tuple(deny), tuple(add_hosts))
         return Launched(command, plan, proxy_env=proxy_env).finish(stdin)
 
     return run

@@ -68,7 +68,7 @@ def git_daemon(tmp_path: Path) -> Iterator[int]:
 
 
 def test_git_clone_over_an_allowed_tcp_destination(git_daemon: int) -> None:
-    plan = NetworkPlan(
+    plan = NetworkPlan.parse(
         NetworkMode.FILTERED, (f"git.test:{git_daemon}",), (), (("git.test", "127.0.0.1"),)
     )
     script = (
@@ -95,7 +95,7 @@ print("second", fetch(), flush=True)
 
 
 def test_egress_fails_closed_when_the_proxy_stops(http_port: int) -> None:
-    plan = NetworkPlan(NetworkMode.FILTERED, ("web.test",), (), (("web.test", "127.0.0.1"),))
+    plan = NetworkPlan.parse(NetworkMode.FILTERED, ("web.test",), (), (("web.test", "127.0.0.1"),))
     launched = Launched([*py(_TWICE), str(http_port)], plan, proxy_env=False)
     assert launched.process.stdout is not None
     first = launched.process.stdout.readline().decode()
@@ -111,15 +111,21 @@ def test_egress_fails_closed_when_the_proxy_stops(http_port: int) -> None:
 def test_attach_to_a_process_that_is_gone_raises_network_error() -> None:
     process = subprocess.Popen(["true"])
     process.wait()
-    session = open_network(NetworkPlan(NetworkMode.FILTERED, ("web.test",)))
+    session = open_network(NetworkPlan.parse(NetworkMode.FILTERED, ("web.test",)))
     with pytest.raises(NetworkError, match="cannot set up the sandbox network"):
         session.attach(process.pid)
     session.close()
 
 
-def test_invalid_rule_raises_network_error() -> None:
+def test_invalid_rule_is_refused_when_the_plan_is_made() -> None:
+    with pytest.raises(ValueError, match="no scheme"):
+        NetworkPlan.parse(NetworkMode.FILTERED, ("http://x/",))
+
+
+def test_invalid_add_host_raises_network_error() -> None:
+    plan = NetworkPlan.parse(NetworkMode.FILTERED, ("web.test",), (), (("web.test", "nope"),))
     with pytest.raises(NetworkError, match="invalid network rule"):
-        open_network(NetworkPlan(NetworkMode.FILTERED, ("http://x/",)))
+        open_network(plan)
 
 
 @pytest.fixture
@@ -182,7 +188,7 @@ def test_ssh_and_git_over_ssh_to_an_allowed_destination(
         f"GIT_SSH_COMMAND='{ssh}' git ls-remote ssh://{user}@ssh.test:{port}{repo} "
         "&& echo git-ok"
     )
-    plan = NetworkPlan(
+    plan = NetworkPlan.parse(
         NetworkMode.FILTERED, (f"ssh.test:{port}",), (), (("ssh.test", "127.0.0.1"),)
     )
     result = Launched(["sh", "-c", script], plan, ro_binds=[str(keys)]).finish()
@@ -197,7 +203,7 @@ sys.path.insert(0, sys.argv[1])
 from net.conftest import Launched
 from bwsandbox.compile._plan import NetworkPlan
 from bwsandbox.policy._model import NetworkMode
-plan = NetworkPlan(NetworkMode.FILTERED, ("web.test",), (), (("web.test", "127.0.0.1"),))
+plan = NetworkPlan.parse(NetworkMode.FILTERED, ("web.test",), (), (("web.test", "127.0.0.1"),))
 launched = Launched(["sh", "-c", "echo ready; exec sleep 60"], plan)
 launched.process.stdout.readline()  # the command runs: bwrap's own setup is over
 print(launched.child_pid, flush=True)

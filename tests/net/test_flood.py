@@ -83,7 +83,7 @@ def _rss_kib() -> int:
 
 
 def _plan() -> NetworkPlan:
-    return NetworkPlan(NetworkMode.FILTERED, ("web.test",), (), (WEB,))
+    return NetworkPlan.parse(NetworkMode.FILTERED, ("web.test",), (), (WEB,))
 
 
 @pytest.fixture

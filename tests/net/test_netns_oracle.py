@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from pyroute2.netlink import nlmsgerr
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
+from bwsandbox._netconst import DNS_PORT, TRANSPARENT_PORT, VETH_V4, VETH_V6
 from bwsandbox.compile._plan import NetworkPlan
-from bwsandbox.net._constants import DNS_PORT, TRANSPARENT_PORT, VETH_V4, VETH_V6
 from bwsandbox.net._netlink import VETH_INDEX, VETH_NAME, build_batch, parse_acks
 from bwsandbox.policy._model import NetworkMode
 
@@ -214,7 +214,7 @@ EXPECTED_RULESET = [
 @pytest.fixture
 def live() -> Iterator[Launched]:
     """A filtered sandbox waiting on its stdin while the test looks at it."""
-    launched = Launched(["head", "-c1"], NetworkPlan(NetworkMode.FILTERED, ("example.com",)))
+    launched = Launched(["head", "-c1"], NetworkPlan.parse(NetworkMode.FILTERED, ("example.com",)))
     yield launched
     launched.finish(b"x")
 

@@ -104,7 +104,7 @@ BAD: list[tuple[str, str | None, str, str | None]] = [
     (
         '[network]\nmode = "filtered"\nallow = ["ok.com", "x.org", "exa mple.com"]',
         "network.allow[2]",
-        "'exa mple.com'",  # the wording is the rule grammar's (bwsandbox.net._rules)
+        "'exa mple.com'",  # the wording is the rule grammar's (bwsandbox._netrules)
         None,
     ),
     ('[network]\nmode = "filtered"\ndeny = [""]', "network.deny[0]", "empty string", None),
@@ -194,7 +194,7 @@ def test_rule_grammar_errors_are_converted(monkeypatch: pytest.MonkeyPatch, tmp_
     def parse_rule(text: str, *, allow: bool = False) -> str:
         raise ValueError("expected host, host:port, *.domain, IP or CIDR")
 
-    monkeypatch.setattr("bwsandbox.net._rules.parse_rule", parse_rule)
+    monkeypatch.setattr("bwsandbox._netrules.parse_rule", parse_rule)
     error = _fail(tmp_path, '[network]\nmode = "filtered"\nallow = ["exa mple.com"]\n')
     assert str(error) == (
         f"{tmp_path / 'bad.toml'}: network.allow[0]: "

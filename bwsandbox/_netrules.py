@@ -20,7 +20,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from bwsandbox.net._constants import HOST_LOOPBACK_NAME
+from bwsandbox._netconst import HOST_LOOPBACK_NAME
 
 __all__ = ["IPAddress", "IPNetwork", "Rule", "RuleKind", "normalize_name", "parse_rule"]
 
