@@ -7,6 +7,7 @@ the same depth, the order of the layers is kept, so a later policy layer wins.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import posixpath
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from bwsandbox._netconst import NSSWITCH_CONF, OFFLINE_ENV, PROXY_ENV, RESOLV_CO
 from bwsandbox.compile import _git
 from bwsandbox.compile._facts import HostFacts, PathKind, Workspace
 from bwsandbox.compile._gpu import gpu_mounts
+from bwsandbox.compile._inspect import CA_BUNDLE, ca_bundle
 from bwsandbox.compile._limits import compile_limits, compile_seccomp
 from bwsandbox.compile._options import (
     BindMount,
@@ -124,6 +126,8 @@ def paths_to_probe(policy: Policy, facts: HostFacts, workspace: Workspace) -> tu
             path = posixpath.dirname(path)
             paths.append(path)
     paths += [_expand(p, variables, "filesystem.etc") for p in fs.etc]
+    if policy.network.mode is NetworkMode.FILTERED:
+        paths.append(CA_BUNDLE)  # an inspecting rule covers it (compile._inspect)
     return tuple(dict.fromkeys(posixpath.normpath(p) for p in paths))
 
 
@@ -307,17 +311,22 @@ def _git_files(  # noqa: PLR0917 (the compiler's own collectors, passed along)
     return env
 
 
-def _network_plan(policy: Policy) -> NetworkPlan:
+def _network_plan(policy: Policy, variables: Mapping[str, str]) -> NetworkPlan:
     """The network rules, parsed here once (the policy loader checked their grammar)."""
     net = policy.network
     try:
-        return NetworkPlan.parse(net.mode, net.allow, net.deny, net.add_hosts)
+        plan = NetworkPlan.parse(net.mode, net.allow, net.deny, net.add_hosts)
     except ValueError as exc:
         raise PolicyError(
             f"invalid network rule: {exc}",
             file=policy.sources[-1] if policy.sources else None,
             key="network.allow",
         ) from exc
+    if not net.upstream_ca_file:
+        return plan
+    where = "network.upstream_ca_file"
+    ca_file = posixpath.normpath(expand(net.upstream_ca_file, variables, where=where))
+    return dataclasses.replace(plan, upstream_ca_file=ca_file)
 
 
 def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> SandboxPlan:
@@ -525,14 +534,20 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
     for option, entry in secrets.mounts:
         mounts.add(option, entry, entry.dest)
 
+    network = _network_plan(policy, variables)
+    inspect_env: tuple[tuple[str, str], ...] = ()
+    if network.mode is NetworkMode.FILTERED and network.inspecting:
+        option, entry, dest, inspect_env = ca_bundle(facts, data_file)
+        mounts.add(option, entry, dest)
+
     mount_options, entries = mounts.ordered()
     options.extend(mount_options)
     cwd = posixpath.normpath(_expand(policy.command.cwd, variables, "command.cwd"))
     options.append(Chdir(cwd))
 
     env = _environment(policy, facts, workspace, variables, git_env)
-    if secrets.env:
-        env = tuple(sorted({**dict(env), **dict(secrets.env)}.items()))
+    if secrets.env or inspect_env:
+        env = tuple(sorted({**dict(env), **dict(secrets.env), **dict(inspect_env)}.items()))
     return SandboxPlan(
         bwrap=facts.bwrap,
         options=tuple(options),
@@ -540,7 +555,7 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
         env=env,
         cwd=cwd,
         user=user,
-        network=_network_plan(policy),
+        network=network,
         data=tuple(data),
         mounts=tuple(entries),
         protected=tuple(protected),

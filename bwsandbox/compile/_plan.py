@@ -88,6 +88,11 @@ class NetworkPlan:
             upstream_ca_file,
         )
 
+    @property
+    def inspecting(self) -> bool:
+        """Whether an allow rule inspects HTTPS requests (methods or a path glob)."""
+        return any(rule.inspecting for rule in self.allow)
+
 
 @dataclass(frozen=True, slots=True)
 class SandboxPlan:

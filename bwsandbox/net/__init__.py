@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
     from bwsandbox._audit import AuditSink
     from bwsandbox.compile._plan import NetworkPlan
-    from bwsandbox.net._inject import Injection
+    from bwsandbox.net._injection import Injection
     from bwsandbox.net._session import NetworkSession
+    from bwsandbox.net._tls_ca import SessionCA
 
 __all__ = ["NetworkSession", "open_network"]
 
@@ -27,10 +28,13 @@ def open_network(
     session_id: str = "",
     injections: Sequence[Injection] = (),
     quiet: Sequence[str] = (),
+    ca: SessionCA | None = None,
 ) -> NetworkSession:
     from bwsandbox.net._session import open_network as _open
 
-    return _open(plan, audit=audit, session_id=session_id, injections=injections, quiet=quiet)
+    return _open(
+        plan, audit=audit, session_id=session_id, injections=injections, quiet=quiet, ca=ca
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -67,6 +67,9 @@ class Verdict:
     allowed: bool
     rule: str  # the rule that decided, "" for the default
     reason: str = ""
+    #: when every allow rule that matched inspects requests: those rules (TLS is terminated
+    #: and each request checked against them); empty when a plain rule allows the destination
+    inspect: tuple[Rule, ...] = ()
 
 
 def suggest(host: str, port: int | None) -> str:
@@ -124,9 +127,12 @@ class Allowlist:
         for rule in self.deny:
             if rule.matches_name(name, port):
                 return Verdict(False, str(rule), "denied name")
-        for rule in self.allow:
-            if _allows(rule, name, port):
-                return Verdict(True, str(rule))
+        matched = [rule for rule in self.allow if _allows(rule, name, port)]
+        plain = [rule for rule in matched if not rule.inspecting]
+        if plain:
+            return Verdict(True, str(plain[0]))
+        if matched:  # only inspecting rules: the union of what they let through
+            return Verdict(True, str(matched[0]), inspect=tuple(matched))
         if any(_allows(rule, name) for rule in self.allow):
             return Verdict(False, "", "port not allowed")
         return Verdict(False, "", "name not allowed")

@@ -192,8 +192,29 @@ def handle_explicit(gate: Gate, client: socket.socket) -> None:
             return
         _relay_checked(gate, client, upstream, rest_bytes, proto)
         return
+    if upstream.inspect and _refuse_request(gate, client, upstream, request.method, path):
+        return
     relay = _Relay(gate, client, upstream, proto)
     relay.finish_http(request, f"{request.method} {path} {request.version}", authority, rest_bytes)
+
+
+def _refuse_request(
+    gate: Gate, client: socket.socket, upstream: Upstream, method: str, path: str
+) -> bool:
+    """A plain ``http://`` request through the proxy to an inspected name: checked like
+    every request of an inspected connection (one per connection here); True if refused."""
+    from bwsandbox.net._tls_inspect import refusal_text, request_verdict
+
+    rule, reason = request_verdict(upstream.inspect, method, path)
+    host, port = upstream.name or upstream.host, upstream.port
+    if not reason:
+        gate.request(host, port, method, path, decision="allow", rule=rule)
+        return False
+    upstream.sock.close()
+    gate.request(host, port, method, path, decision="deny", reason=reason, status=403)
+    rules = ", ".join(str(r) for r in upstream.inspect)
+    respond_text(client, 403, refusal_text(method, host, port, path, reason=reason, rules=rules))
+    return True
 
 
 def _target(method: str, target: str) -> tuple[str, int, str, str]:
@@ -406,7 +427,12 @@ class _Relay:
 def _relay_checked(
     gate: Gate, client: socket.socket, upstream: Upstream, first: bytes, proto: str
 ) -> None:
-    """Relay, holding the client's first bytes until SNI/Host match the connection's name."""
+    """Relay, holding the client's first bytes until SNI/Host match the connection's name.
+
+    A destination only inspecting rules allow goes to HTTPS inspection instead."""
+    if upstream.inspect:
+        _inspect(gate, client, upstream, first, proto)
+        return
     relay = _Relay(gate, client, upstream, proto)
     try:
         first = read_first(client, first)
@@ -420,6 +446,19 @@ def _relay_checked(
         relay.finish_http(request, line, None, first[request.head_size :])
     else:
         relay.finish(first)
+
+
+def _inspect(
+    gate: Gate, client: socket.socket, upstream: Upstream, first: bytes, proto: str
+) -> None:
+    if gate.inspector is None:  # an inspecting rule added live to a session without a CA
+        upstream.sock.close()
+        reason = "inspecting rules need a session started with one (its CA is trusted inside)"
+        denied = Denied(upstream.host, upstream.port, reason, upstream.rule)
+        gate.deny(denied, proto)
+        _refuse_transparent(client, denied)
+        return
+    gate.inspector.serve(gate, client, upstream, first, proto)
 
 
 def _check_first(name: str | None, first: bytes) -> tuple[str, Request | None]:

@@ -221,6 +221,8 @@ def covers(outer: Rule, inner: Rule) -> bool:
     """Does every destination ``inner`` allows lie inside ``outer``?"""
     from bwsandbox._netrules import RuleKind
 
+    if outer.inspecting and not _requests_inside(outer, inner):
+        return False
     if outer.ports is not None and (
         inner.ports is None
         or not outer.ports[0] <= inner.ports[0] <= inner.ports[1] <= outer.ports[1]
@@ -240,6 +242,18 @@ def covers(outer: Rule, inner: Rule) -> bool:
         and inner.network.version == outer.network.version
         and inner.network.subnet_of(outer.network)  # type: ignore[arg-type]
     )
+
+
+def _requests_inside(outer: Rule, inner: Rule) -> bool:
+    """Every request ``inner`` lets through, ``outer`` does too (methods, then the path glob:
+    ``inner``'s glob read literally must match ``outer``'s, whose ``*`` absorbs its ``*``)."""
+    if outer.methods and (not inner.methods or not set(inner.methods) <= set(outer.methods)):
+        return False
+    if not outer.path:
+        return True
+    if not inner.path or ("?" in outer.path) != ("?" in inner.path):
+        return False
+    return outer.allows_request(inner.methods[0] if inner.methods else "GET", inner.path)
 
 
 def _network(merger: _Merger, layer: Layer) -> None:
