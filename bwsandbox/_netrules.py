@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from bwsandbox._netconst import HOST_LOOPBACK_NAME
 
 __all__ = [
+    "METHODS",
     "IPAddress",
     "IPNetwork",
     "Rule",
@@ -49,7 +50,13 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _EXPECTED = "expected host, host:port, *.domain, IP, CIDR or [IPv6]:port"
-_METHOD = re.compile(r"[A-Z][A-Z-]{0,31}")
+#: the request methods an inspecting rule may name (RFC 9110, PATCH, WebDAV, QUERY)
+METHODS = frozenset(
+    {
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND",
+        "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "QUERY",
+    }
+)  # fmt: skip
 #: a path glob: visible ASCII, no fragment, no backslash, no quote or space
 _PATH = re.compile(r"/[\x21-\x7e]*")
 _INSPECT_HINT = "write [METHODS ]HOST[:PORT][/PATH-GLOB], e.g. 'GET,HEAD github.com/myorg/*'"
@@ -225,20 +232,24 @@ def _parse_inspecting(parts: list[str], whole: str, *, allow: bool) -> Rule:
         raise ValueError(f"{whole!r}: no scheme; {_INSPECT_HINT}")
     if len(parts) > 2:
         raise ValueError(f"{whole!r}: {_INSPECT_HINT}")
+    methods: tuple[str, ...] = ()
+    if len(parts) == 2:
+        words = parts[0].split(",")
+        if "CONNECT" in words:
+            raise ValueError(f"{whole!r}: CONNECT is not an inspectable request method")
+        bad = [w for w in words if w not in METHODS]
+        if bad:
+            known = ", ".join(sorted(METHODS))
+            raise ValueError(
+                f"{whole!r}: {bad[0]!r} is not an HTTP method (in capitals, comma-separated:"
+                f" {known}); {_INSPECT_HINT}"
+            )
+        methods = tuple(sorted(set(words)))
     if not allow:
         raise ValueError(
             f"{whole!r}: only allow rules take methods or a path (a deny rule names a"
             " destination: host, host:port, *.domain, IP or CIDR)"
         )
-    methods: tuple[str, ...] = ()
-    if len(parts) == 2:
-        words = parts[0].upper().split(",")
-        bad = [w for w in words if not _METHOD.fullmatch(w)]
-        if bad:
-            raise ValueError(f"{whole!r}: {bad[0]!r} is not an HTTP method; {_INSPECT_HINT}")
-        if "CONNECT" in words:
-            raise ValueError(f"{whole!r}: CONNECT is not an inspectable request method")
-        methods = tuple(sorted(set(words)))
     destination = parts[-1]
     slash = destination.find("/")
     path = destination[slash:] if slash >= 0 else ""
@@ -247,7 +258,11 @@ def _parse_inspecting(parts: list[str], whole: str, *, allow: bool) -> Rule:
         raise ValueError(f"{whole!r}: the path {path!r} has a character a path glob cannot hold")
     if path and ("#" in path or "\\" in path or _has_dot_segment(path)):
         raise ValueError(f"{whole!r}: the path {path!r} has a fragment, backslash or dot segment")
-    base = parse_rule(destination, allow=allow)
+    try:
+        base = parse_rule(destination, allow=allow)
+    except ValueError as exc:
+        message = str(exc).removeprefix(f"{destination!r}: ")
+        raise ValueError(f"{whole!r}: {message}") from None
     if base.kind is RuleKind.NETWORK:
         raise ValueError(
             f"{whole!r}: methods and paths are for host names (the proxy needs a name to"

@@ -82,7 +82,7 @@ REVIEWED_RUNTIME: dict[str, str] = {
     "_launch.py": "61f3863a6e5d2a34e3fc7cb667b968c1eca1dde54b536cd06675a7ee683b88fa",
     "_protect.py": "64b80b7edfd3ff9572d130ca9075857c8fcb177160f0023cafe24afff5262711",
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "776b90f26387b58a1f853365a3748fa9339f029675832411ab7c7bd7840992be",
+    "_sandbox.py": "cfbc0cc9e64bd719dd8b5900f2f6e3066749a97d97e3239e73e5e02ed9a22e7c",
     "_supervise.py": "64018e50c0774651fb8d23795d6c89725e7654d3e2a7a8b633cf7cab29e3c359",
     "_workdir.py": "d571913633dca9952bde85746d9f9d7e0bba7457043b78b046dd5301d4e74deb",
 }

@@ -39,7 +39,7 @@ def test_valid_rules(text: str, kind: RuleKind, canonical: str) -> None:
         ("", "expected host"),
         ("*", "wildcards are written"),
         ("https://example.com", "no scheme"),
-        ("example.com/path", "no scheme"),
+        ("example.com/path", "only allow rules take methods or a path"),
         ("10.0.0.1/8", "did you mean 10.0.0.0/8"),
         ("example.com:0", "out of range"),
         ("example.com:http", "not a number"),
@@ -48,7 +48,7 @@ def test_valid_rules(text: str, kind: RuleKind, canonical: str) -> None:
         ("1.2.3.999", "not a valid IPv4"),
         ("[1.2.3.4]:80", "only for IPv6"),
         ("2001:db8::1:80x", "not an IPv6 address"),
-        ("exa mple.com", "expected host"),
+        ("exa mple.com", "'exa' is not an HTTP method"),
     ],
 )
 def test_invalid_rules_say_what_was_expected(text: str, message: str) -> None:

@@ -108,6 +108,37 @@ BAD: list[tuple[str, str | None, str, str | None]] = [
         None,
     ),
     ('[network]\nmode = "filtered"\ndeny = [""]', "network.deny[0]", "empty string", None),
+    # inspecting rules (methods and/or a path glob): allow rules for names only
+    (
+        '[network]\nmode = "filtered"\nallow = ["GET x.org/a/../b"]',
+        "network.allow[0]",
+        "dot segment",
+        None,
+    ),
+    (
+        '[network]\nmode = "filtered"\nallow = ["GET! x.org/a"]',
+        "network.allow[0]",
+        "not an HTTP method",
+        None,
+    ),
+    (
+        '[network]\nmode = "filtered"\nallow = ["GET 10.0.0.1/a"]',
+        "network.allow[0]",
+        "for host names",
+        None,
+    ),
+    (
+        '[network]\nmode = "filtered"\ndeny = ["POST x.org/a"]',
+        "network.deny[0]",
+        "only allow rules take methods or a path",
+        None,
+    ),
+    (
+        '[network]\nmode = "filtered"\nupstream_ca_file = "ca.pem"',
+        "network.upstream_ca_file",
+        "an absolute path",
+        None,
+    ),
     (
         '[network]\nmode = "filtered"\nadd_hosts = { "db.internal" = "10.0.0.300" }',
         'network.add_hosts."db.internal"',
