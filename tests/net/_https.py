@@ -36,6 +36,7 @@ class Seen:
 
     connections: int = 0
     requests: list[tuple[str, str, bytes]] = field(default_factory=list)
+    keys: list[str | None] = field(default_factory=list)  # x-api-key of each request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -74,6 +75,7 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         body = read_body(self)
         with self.server.seen.lock:
             self.server.seen.requests.append((self.command, self.path, body))
+            self.server.seen.keys.append(self.headers.get("x-api-key"))
         text = f"{self.command} {self.path} {len(body)} auth={self.headers.get('x-api-key')}\n"
         data = text.encode()
         self.send_response(200)

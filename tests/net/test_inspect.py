@@ -395,3 +395,60 @@ def test_sandbox_clients_trust_the_session_ca_without_flags(tmp_path: Path, web:
         assert "NODE GET /tool/node" in out, out
     assert any(p.startswith("/tool/git.git/info/refs") for _, p, _ in web.seen.requests), out
     assert code == 0
+
+
+def test_a_proxy_secret_is_injected_on_an_inspected_https_host(
+    tmp_path: Path, web: Running
+) -> None:
+    """Proxy delivery for an HTTPS API without the http:// base-URL trick: the sandbox calls
+    https://web.test directly with a placeholder; the proxy adds the real key to the
+    decrypted request and masks it in the response."""
+    import secrets as _secrets
+
+    key = "sk-test-" + _secrets.token_hex(12)
+    project = tmp_path / "project"
+    project.mkdir()
+    overlay = {
+        "network": {
+            "mode": "filtered",
+            "allow": [f"POST {WEB}:{web.port}/v1/*"],
+            "add_hosts": {WEB: "127.0.0.1"},
+            "upstream_ca_file": str(web.cert),
+        },
+        "secrets": {
+            "api": {
+                "source": "env:TEST_INSPECT_KEY",
+                "deliver": "proxy",
+                "host": WEB,
+                "port": web.port,
+                "header": "x-api-key",
+                "env": "API_KEY",
+                "ca_file": str(web.cert),
+            }
+        },
+    }
+    policy = load_policy(("base",), overlays=(("test", overlay),))
+    url = f"https://{WEB}:{web.port}/v1/messages"
+    script = (
+        f'curl -sS -X POST -H "x-api-key: $API_KEY" -d hello {url}; '
+        f"curl -sS -X POST {url}/two; "
+        f'curl -sS -X DELETE {url}; echo; env | grep -c "{key}" || true'
+    )
+    audit = MemoryAudit()
+    with Sandbox(
+        policy,
+        project=project,
+        command=["sh", "-c", script],
+        audit=audit,
+        environ={**os.environ, "TEST_INSPECT_KEY": key},
+        capture_output=True,
+    ) as box:
+        code = box.wait(timeout=60)
+    out = (box.stdout_data or b"").decode() + (box.stderr_data or b"").decode()
+    assert code == 0, out
+    assert web.seen.keys == [key, key]  # the real key reached the server, twice
+    assert key not in out  # masked in the echo: auth=****
+    assert f"auth={'*' * len(key)}" in out
+    assert "method DELETE is not allowed" in out  # the rules still apply
+    injected = [e for e in _requests(audit) if e.get("secrets")]
+    assert [e["path"] for e in injected] == ["/v1/messages", "/v1/messages/two"]
