@@ -76,12 +76,20 @@ def original_destination(sock: socket.socket) -> tuple[IPAddress, int]:
     return ipaddress.IPv6Address(raw[8:24]), struct.unpack_from("!H", raw, 2)[0]
 
 
+def _no_delay(client: socket.socket) -> None:
+    """Small writes to the client go out at once: with Nagle, the second small record of a
+    reply waits for the client's delayed ACK (~40 ms per TLS handshake, measured)."""
+    with contextlib.suppress(OSError):
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def handle_transparent(gate: Gate, client: socket.socket) -> None:
     try:
         address, port = original_destination(client)
     except OSError:
         reset(client)
         return
+    _no_delay(client)
     endpoint = gate.injector.endpoint_at(gate, address) if gate.injector is not None else None
     if endpoint is not None:
         gate.injector.serve(gate, client, endpoint, b"")  # type: ignore[union-attr]
@@ -150,6 +158,7 @@ def _refusal(first: bytes, denied: Denied) -> bytes | None:
 
 def handle_explicit(gate: Gate, client: socket.socket) -> None:
     """``CONNECT host:port`` and ``GET http://host/...`` (absolute URI) requests."""
+    _no_delay(client)
     head = read_head(client)
     try:
         request = read_request(head)
