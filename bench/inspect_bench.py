@@ -2,26 +2,28 @@
 
     python bench/inspect_bench.py [--size-mib 256] [--requests 200] [--rounds 3] [--no-srt]
 
-A loopback HTTPS server (``openssl s_server -WWW``: C-speed TLS, one HTTP/1.0 response per
-connection, so every request below is a new TLS connection) with a test certificate for
-``web.test`` and ``localhost``. curl fetches a large file (throughput: the median of
-``--rounds`` runs of ``speed_download``) and ``--requests`` small files one after the other
-(latency: ``time_total`` per request, median and p99), in these rows:
+(Not ``bench/inspect.py``: a script's directory comes first on ``sys.path``, and that name
+would shadow the standard library's ``inspect`` module.)
 
-- ``direct``: curl on the host;
-- ``filter, tunnelled``: curl in a filtered sandbox (the full runtime), the name allowed by
-  a plain rule: the proxy relays TLS untouched (explicit proxy, ``CONNECT``);
+A loopback HTTPS server in a process of its own (Python ``ssl``, 1 MiB writes, HTTP/1.0: one
+response per connection) with a test certificate for ``web.test`` and ``localhost``. One
+client (``CLIENT`` below, Python, the same code in every row: its CA file is loaded once,
+so that cost is not counted per connection) fetches a small file over ``--requests`` new
+TLS connections one after the other (latency: connect + handshake + request + response,
+median and p99) and a large file ``--rounds`` times (throughput: the median). Rows:
+
+- ``direct``: the client on the host;
+- ``filter, tunnelled``: the client in a filtered sandbox (the full runtime), the name
+  allowed by a plain rule, through ``HTTPS_PROXY`` (``CONNECT``): TLS relayed untouched;
 - ``filter, inspected``: the same with ``GET web.test:PORT/*``: the proxy terminates TLS with
-  the session CA, checks each request and re-encrypts to the server;
+  the session CA, checks the request and re-encrypts to the server (one request per
+  connection here, so every connection pays both handshakes);
 - ``srt, tunnelled`` / ``srt, tlsTerminate``: Anthropic's sandbox-runtime
   (``@anthropic-ai/sandbox-runtime``, npm cache of scripts/install-agents.sh) without and
   with its experimental ``network.tlsTerminate`` (its upstream trusts the test CA through
   ``NODE_EXTRA_CA_CERTS`` given to srt's own Node process). srt resolves names on the host,
-  so its rows use ``localhost`` (curl ``--noproxy ''``: srt exempts localhost from its
-  proxy variables).
-
-Every client verifies against a CA bundle of the same size (the host's bundle plus one CA):
-curl loads it for each handshake, a cost that would otherwise differ between rows.
+  so its rows use ``localhost`` through srt's proxy (its ``HTTPS_PROXY``, with the
+  credentials srt puts in it).
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -71,40 +71,99 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(root: Path, key: Path, cert: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+SERVER = r"""
+import http.server, ssl, sys
+key, cert, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+chunk = b"x" * (1 << 20)
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        length = size if self.path == "/big" else 512
+        self.send_response(200)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        while length > 0:
+            self.wfile.write(chunk[: min(length, len(chunk))])
+            length -= len(chunk)
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+CLIENT = r"""
+import base64, os, socket, ssl, sys, time, urllib.parse
+host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[5]
+requests, rounds = int(sys.argv[3]), int(sys.argv[4])
+connect_to = sys.argv[6] if len(sys.argv) > 6 else host
+context = ssl.create_default_context(cafile=cafile or None)
+proxy = urllib.parse.urlsplit(os.environ.get("HTTPS_PROXY", "")) if len(sys.argv) <= 6 else None
+
+def connection():
+    if proxy and proxy.hostname:
+        sock = socket.create_connection((proxy.hostname, proxy.port or 80), timeout=60)
+        auth = ""
+        if proxy.username:
+            user = urllib.parse.unquote(proxy.username)
+            user += ":" + urllib.parse.unquote(proxy.password or "")
+            token = base64.b64encode(user.encode()).decode()
+            auth = "Proxy-Authorization: Basic " + token + "\r\n"
+        head = f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n"
+        sock.sendall(head.encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            reply += sock.recv(4096)
+        assert b" 200 " in reply.split(b"\r\n")[0], reply
+    else:
+        sock = socket.create_connection((connect_to, port), timeout=60)
+    return context.wrap_socket(sock, server_hostname=host)
+
+def get(path):
+    started = time.perf_counter()
+    with connection() as tls:
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        total = 0
+        while data := tls.recv(1 << 20):
+            total += len(data)
+    return time.perf_counter() - started, total
+
+print("LAT", *(get("/small")[0] for _ in range(requests)))
+speeds = []
+for _ in range(rounds):
+    seconds, size = get("/big")
+    speeds.append(size / seconds)
+print("SPEED", *speeds)
+"""
+
+
+def _serve(scratch: Path, key: Path, cert: Path, size: int) -> tuple[subprocess.Popen[str], int]:
     server = subprocess.Popen(
-        ["openssl", "s_server", "-quiet", "-WWW", "-accept", f"127.0.0.1:{port}",
-         "-cert", str(cert), "-key", str(key)],
-        cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-c", SERVER, str(key), str(cert), str(size)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, cwd=scratch,
     )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return server, port
-        time.sleep(0.05)
-    server.kill()
-    raise RuntimeError("openssl s_server did not start")
+    assert server.stdout is not None
+    return server, int(server.stdout.readline())
 
 
-def _curl(urls: list[str], extra: list[str]) -> list[str]:
-    argv = ["curl", "-sS", "--fail", *extra]
-    for url in urls:
-        argv += ["-o", "/dev/null", "-w", "%{time_total} %{speed_download}\\n", url]
-    return argv
+def _client(script: Path, host: str, port: int, args: argparse.Namespace, cafile: str) -> list[str]:
+    return ["python3", str(script), host, str(port), str(args.requests), str(args.rounds), cafile]
 
 
-def _parse(output: str) -> list[tuple[float, float]]:
-    rows = []
+def _parse(output: str) -> tuple[list[float], list[float]]:
+    latency: list[float] = []
+    speeds: list[float] = []
     for line in output.splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            try:
-                rows.append((float(parts[0]), float(parts[1])))
-            except ValueError:
-                continue
-    return rows
+        if line.startswith("LAT "):
+            latency = [float(x) for x in line.split()[1:]]
+        elif line.startswith("SPEED "):
+            speeds = [float(x) for x in line.split()[1:]]
+    return speeds, latency
 
 
 def _sandbox(project: Path, allow: str, ca: Path, argv: list[str]) -> str:
@@ -151,72 +210,42 @@ def main() -> None:
 
 
 def _run(args: argparse.Namespace, scratch: Path) -> None:
-    root = scratch / "www"
-    root.mkdir()
-    with (root / "big").open("wb") as handle:
-        handle.truncate(args.size_mib << 20)
-    (root / "small").write_bytes(b"x" * 512)
     key, cert = _certificate(scratch)
     project = scratch / "project"
     project.mkdir()
-    # every client verifies against a bundle of the same size (curl's cost of loading a CA
-    # file is part of each handshake): the host's bundle plus the test CA; inside an
-    # inspecting sandbox, the host's bundle plus the session CA (what the runtime binds)
-    trust = project / "trust.pem"
+    client = project / "client.py"
+    client.write_text(CLIENT)
+    trust = project / "trust.pem"  # the host's bundle plus the test CA, for every row
     trust.write_bytes(host_bundle() + b"\n" + cert.read_bytes())
-    server, port = _serve(root, key, cert)
-    base = f"https://{NAME}:{port}"
-    big, small = [f"{base}/big"], [f"{base}/small"] * args.requests
+    server, port = _serve(scratch, key, cert, args.size_mib << 20)
     results: dict[str, tuple[list[float], list[float]]] = {}
     notes: list[str] = []
 
-    def measure(label: str, run: Callable[[list[str]], str]) -> None:
-        speeds: list[float] = []
-        for _ in range(args.rounds):
-            speeds += [s for _, s in _parse(run(big))]
-        latency = [t for t, _ in _parse(run(small))]
+    def measure(label: str, output: str) -> None:
+        speeds, latency = _parse(output)
         if not speeds or len(latency) < args.requests:
-            notes.append(f"{label}: failed ({len(speeds)} transfers, {len(latency)} requests)")
+            notes.append(f"{label}: failed: {output.strip()[-300:]}")
             return
         results[label] = (speeds, latency)
 
     try:
-        direct = ["--resolve", f"{NAME}:{port}:127.0.0.1", "--cacert", str(trust)]
-        measure(
-            "direct (host curl)",
-            lambda urls: (
-                subprocess.run(
-                    _curl(urls, direct), capture_output=True, text=True, check=False
-                ).stdout
-            ),
-        )
-        tunnel = ["--cacert", str(trust)]
-        measure(
-            "filter, tunnelled",
-            lambda urls: _sandbox(project, f"{NAME}:{port}", cert, _curl(urls, tunnel)),
-        )
-        measure(
-            "filter, inspected",
-            lambda urls: _sandbox(project, f"GET {NAME}:{port}/*", cert, _curl(urls, [])),
-        )
+        direct = [*_client(client, NAME, port, args, str(trust)), "127.0.0.1"]
+        measure("direct (host client)", subprocess.run(
+            direct, capture_output=True, text=True, check=False).stdout)  # fmt: skip
+        argv = _client(client, NAME, port, args, str(trust))
+        measure("filter, tunnelled", _sandbox(project, f"{NAME}:{port}", cert, argv))
+        argv = _client(client, NAME, port, args, "")  # the sandbox's bundle (SSL_CERT_FILE)
+        measure("filter, inspected", _sandbox(project, f"GET {NAME}:{port}/*", cert, argv))
         srt = next((p for p in SRT_CANDIDATES if os.access(p, os.X_OK)), None)
         if args.no_srt:
             notes.append("srt: --no-srt")
         elif srt is None:
             notes.append("srt: not installed (scripts/install-agents.sh)")
         else:
-            local = [u.replace(NAME, "localhost") for u in big + small]
-            lbig, lsmall = local[:1], local[1:]
             for terminate, label in ((False, "srt, tunnelled"), (True, "srt, tlsTerminate")):
-                # srt exempts localhost from its proxy variables: --noproxy '' sends it through
-                extra = ["--noproxy", ""] + ([] if terminate else ["--cacert", str(trust)])
-
-                def run_srt(urls: list[str], t: bool = terminate, e: list[str] = extra) -> str:
-                    local_urls = lbig if urls == big else lsmall
-                    return _srt(srt, scratch, port, cert, t, _curl(local_urls, e))
-
+                argv = _client(client, "localhost", port, args, "" if terminate else str(trust))
                 try:
-                    measure(label, run_srt)
+                    measure(label, _srt(srt, scratch, port, cert, terminate, argv))
                 except RuntimeError as exc:
                     notes.append(f"{label}: {exc}")
     finally:
@@ -230,8 +259,8 @@ def _report(
 ) -> None:
     who = "root" if os.geteuid() == 0 else os.environ.get("USER", str(os.geteuid()))
     print(f"# bench/inspect_bench.py as {who}: {args.size_mib} MiB x {args.rounds}, "
-          f"{args.requests} sequential new TLS connections")  # fmt: skip
-    direct = results.get("direct (host curl)")
+          f"{args.requests} sequential new TLS connections (Python client)")  # fmt: skip
+    direct = results.get("direct (host client)")
     base_speed = statistics.median(direct[0]) if direct else 0.0
     base_latency = statistics.median(direct[1]) if direct else 0.0
     print("| row | throughput MB/s (x direct) | latency p50 / p99 ms | added p50 ms |")
