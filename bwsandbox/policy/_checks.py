@@ -147,6 +147,13 @@ def _check_variables(text: str) -> list[str]:
     return names
 
 
+def check_optional_path(value: object) -> str:
+    """Like :func:`check_path`; the empty string means "not set" (a default written out)."""
+    if value == "":
+        return ""
+    return check_path(value)
+
+
 def check_env_value(value: object) -> str:
     """A string that may use variables (env values, argv words); may be empty."""
     text = check_string(value, empty_ok=True)

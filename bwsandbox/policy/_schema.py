@@ -95,7 +95,7 @@ _CHECKS: dict[str, Spec] = {
     "network.deny": _list(c.check_rule),
     "network.add_hosts": _table(c.check_hostname, c.check_ip),
     "network.quiet": _list(c.check_rule),
-    "network.upstream_ca_file": _scalar(c.check_path),
+    "network.upstream_ca_file": _scalar(c.check_optional_path),
     "hardening.nested_userns": _scalar(c.check_bool),
     "hardening.new_session": _scalar(c.check_bool),
     "hardening.die_with_parent": _scalar(c.check_bool),
