@@ -30,7 +30,7 @@ import shlex
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from bwsandbox._netrules import has_dot_segment
 from bwsandbox.net._allowlist import Verdict
@@ -49,6 +49,7 @@ from bwsandbox.net._sniff import (
     read_request,
     tls_server_name,
 )
+from bwsandbox.net._tls_stream import ServerTLS, Stream, response_framing
 
 if TYPE_CHECKING:
     from bwsandbox._netrules import Rule
@@ -74,70 +75,6 @@ _HOP = frozenset(
         "host",
     }
 )
-
-
-class _Stream(Protocol):
-    def recv(self, size: int, /) -> bytes: ...
-
-    def sendall(self, data: bytes, /) -> None: ...
-
-
-class _ServerTLS:
-    """The client's side of an inspected connection: TLS over memory BIOs, so that the
-    ClientHello the proxy already read (to check its SNI) is fed in first."""
-
-    def __init__(self, sock: socket.socket, context: ssl.SSLContext, first: bytes) -> None:
-        self.sock = sock
-        self._in = ssl.MemoryBIO()
-        self._out = ssl.MemoryBIO()
-        self._in.write(first)
-        self._tls = context.wrap_bio(self._in, self._out, server_side=True)
-
-    def _flush(self) -> None:
-        data = self._out.read()
-        if data:
-            self.sock.sendall(data)
-
-    def _fill(self) -> None:
-        data = self.sock.recv(_CHUNK)
-        if data:
-            self._in.write(data)
-        else:
-            self._in.write_eof()
-
-    def handshake(self) -> None:
-        while True:
-            try:
-                self._tls.do_handshake()
-            except ssl.SSLWantReadError:
-                self._flush()
-                self._fill()
-                continue
-            self._flush()
-            return
-
-    def recv(self, size: int, /) -> bytes:
-        while True:
-            try:
-                return self._tls.read(size)
-            except ssl.SSLWantReadError:
-                self._flush()
-                self._fill()
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                return b""
-
-    def sendall(self, data: bytes, /) -> None:
-        view = memoryview(data)
-        while view:
-            written = self._tls.write(view)
-            view = view[written:]
-            self._flush()
-
-    def close(self) -> None:
-        with contextlib.suppress(ssl.SSLError, OSError):
-            self._tls.unwrap()
-        with contextlib.suppress(OSError):
-            self._flush()
 
 
 def unsafe_target(target: str) -> str:
@@ -271,7 +208,7 @@ class _Connection:
                 self.sock.sendall(b"\x15\x03\x03\x00\x02\x02\x31")
             close_after_answer(self.sock)
             return
-        client = _ServerTLS(self.sock, self.inspector.ca.server_context(self.name), first)
+        client = ServerTLS(self.sock, self.inspector.ca.server_context(self.name), first)
         self.sock.settimeout(HEAD_TIMEOUT)
         try:
             client.handshake()
@@ -303,7 +240,7 @@ class _Connection:
                 upstream.close()
 
     # -- the request loop ------------------------------------------------------------------
-    def _loop(self, client: _Stream, upstream: _Stream, buffered: bytes) -> None:
+    def _loop(self, client: Stream, upstream: Stream, buffered: bytes) -> None:
         first = True
         while True:
             try:
@@ -323,7 +260,7 @@ class _Connection:
             if not keep:
                 return
 
-    def _read_head(self, client: _Stream, data: bytes, *, first: bool) -> tuple[bytes, bytes]:
+    def _read_head(self, client: Stream, data: bytes, *, first: bool) -> tuple[bytes, bytes]:
         """(a request head and whatever followed it) or (b"", b"") at the client's end."""
         started = time.monotonic()
         idle = not data
@@ -346,7 +283,7 @@ class _Connection:
         return data[:end], data[end:]
 
     def _exchange(
-        self, client: _Stream, upstream: _Stream, head: bytes, buffered: bytes
+        self, client: Stream, upstream: Stream, head: bytes, buffered: bytes
     ) -> tuple[bool, bytes]:
         """One request and its response; (whether the connection goes on, bytes after)."""
         try:
@@ -432,7 +369,7 @@ class _Connection:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _send_body(
-        self, client: _Stream, upstream: _Stream, request: Request, buffered: bytes
+        self, client: Stream, upstream: Stream, request: Request, buffered: bytes
     ) -> tuple[int, bytes]:
         body = Body(request)
         used = body.feed(buffered)
@@ -452,7 +389,7 @@ class _Connection:
         return sent, buffered
 
     def _relay_response(
-        self, client: _Stream, upstream: _Stream, request: Request
+        self, client: Stream, upstream: Stream, request: Request
     ) -> tuple[int, int, bool]:
         """Relay one response: (status, bytes, whether the connection may carry another)."""
         if self.injections:
@@ -467,7 +404,7 @@ class _Connection:
                     raise OSError("the upstream closed without a response")
                 data += more
             head, data = data[: end + 4], data[end + 4 :]
-            status, framing, keep = _response_framing(head, request.method)
+            status, framing, keep = response_framing(head, request.method)
             client.sendall(head)
             if 100 <= status < 200:
                 if status == 101:
@@ -512,7 +449,7 @@ class _Connection:
         return status, total, keep
 
     def _relay_filtered(
-        self, client: _Stream, upstream: _Stream, request: Request
+        self, client: Stream, upstream: Stream, request: Request
     ) -> tuple[int, int, bool]:
         """A response to an injected request: secrets masked, then the connection ends."""
         secrets = [i.value.encode("latin-1") for i in self.injections]
@@ -537,7 +474,7 @@ class _Connection:
 
     # -- refusals --------------------------------------------------------------------------
     def _refuse(
-        self, client: _Stream, method: str, target: str, reason: str, status: int = 403
+        self, client: Stream, method: str, target: str, reason: str, status: int = 403
     ) -> None:
         if status == 403:
             self.gate.request(
@@ -557,38 +494,3 @@ class _Connection:
         up = self.up
         denied = Denied(up.host, up.port, reason, up.rule, failed=failed, smuggling=not failed)
         self.gate.deny(denied, "inspect")
-
-
-def _response_framing(head: bytes, method: str) -> tuple[int, str, bool]:
-    """(status, how its body ends: "none", "chunked", "close" or a length, keep-alive)."""
-    lines = head[:-4].split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    if len(parts) < 2 or parts[0] not in (b"HTTP/1.0", b"HTTP/1.1") or not parts[1].isdigit():
-        raise ValueError("malformed response status line from the upstream")
-    status = int(parts[1])
-    fields: dict[bytes, list[bytes]] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name != name.strip():
-            raise ValueError("malformed response header from the upstream")
-        fields.setdefault(name.lower(), []).append(value.strip())
-    connection = b",".join(fields.get(b"connection", [])).lower()
-    keep = parts[0] == b"HTTP/1.1" and b"close" not in connection
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        return status, "none", keep
-    codings = fields.get(b"transfer-encoding")
-    if codings:
-        if fields.get(b"content-length"):
-            raise ValueError("the upstream sent both Content-Length and Transfer-Encoding")
-        if codings[-1].lower().rsplit(b",", 1)[-1].strip() == b"chunked":
-            return status, "chunked", keep
-        return status, "close", False
-    lengths = set(fields.get(b"content-length", []))
-    if len(lengths) > 1:
-        raise ValueError("the upstream sent conflicting Content-Lengths")
-    if lengths:
-        (length,) = lengths
-        if not length.isdigit() or len(length) > 18:
-            raise ValueError("bad Content-Length from the upstream")
-        return status, str(int(length)), keep
-    return status, "close", False

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from bwsandbox._netrules import METHODS, RuleKind, parse_rule
 from bwsandbox.compile._inspect import CA_BUNDLE, CA_BUNDLE_FALLBACK, CA_BUNDLE_FD, CA_ENV
 from bwsandbox.net._allowlist import Allowlist
-from bwsandbox.net._tls_inspect import _response_framing, request_verdict, unsafe_target
+from bwsandbox.net._tls_inspect import request_verdict, unsafe_target
+from bwsandbox.net._tls_stream import response_framing
 from bwsandbox.policy._enforce import covers
 
 
@@ -194,8 +195,8 @@ def test_enforced_ceilings_with_inspecting_rules(outer: str, inner: str, inside:
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "GET", (200, "close", False)),
     ],
 )
-def test_response_framing(head: bytes, method: str, expected: tuple[int, str, bool]) -> None:
-    assert _response_framing(head, method) == expected
+def testresponse_framing(head: bytes, method: str, expected: tuple[int, str, bool]) -> None:
+    assert response_framing(head, method) == expected
 
 
 @pytest.mark.parametrize(
@@ -211,7 +212,7 @@ def test_response_framing(head: bytes, method: str, expected: tuple[int, str, bo
 )
 def test_ambiguous_responses_are_refused(head: bytes) -> None:
     with pytest.raises(ValueError, match="upstream"):
-        _response_framing(head, "GET")
+        response_framing(head, "GET")
 
 
 def test_the_plan_trusts_the_session_ca_only_with_an_inspecting_rule() -> None:
