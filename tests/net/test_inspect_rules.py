@@ -243,3 +243,38 @@ def test_the_plan_trusts_the_session_ca_only_with_an_inspecting_rule() -> None:
 def test_hostnames_in_rules_are_plain_text() -> None:
     assert set("".join(sorted(METHODS))) <= set(string.ascii_uppercase)
     assert parse_rule("GET x.test/a", allow=True).kind is RuleKind.NAME
+
+
+_LABEL = st.text("abcxyz019-", min_size=1, max_size=8).filter(
+    lambda t: not t.startswith("-") and not t.endswith("-")
+)
+
+
+@given(
+    methods=st.sets(st.sampled_from(sorted(METHODS)), max_size=3),
+    labels=st.lists(_LABEL, min_size=1, max_size=3),
+    wildcard=st.booleans(),
+    port=st.none() | st.integers(1, 65535),
+    path=st.none() | st.text("abz09-_./*?=%&", max_size=12).map(lambda t: "/" + t),
+)
+def test_inspecting_rules_read_back_from_their_canonical_form(
+    methods: set[str], labels: list[str], wildcard: bool, port: int | None, path: str | None
+) -> None:
+    """Any rule the grammar accepts prints as a rule that parses to the same value; what it
+    refuses, it refuses with the rule named."""
+    host = ("*." if wildcard else "") + ".".join(labels)
+    text = (",".join(sorted(methods)) + " " if methods else "") + host
+    text += f":{port}" if port is not None else ""
+    text += path or ""
+    try:
+        rule = parse_rule(text, allow=True)
+    except ValueError as exc:
+        message = str(exc)
+    else:
+        message = ""
+    if message:
+        assert repr(text) in message
+        return
+    assert parse_rule(str(rule), allow=True) == rule
+    assert rule.inspecting is bool(methods or path)
+    assert rule.methods == tuple(sorted(methods))
