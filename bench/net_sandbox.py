@@ -12,9 +12,9 @@ import subprocess
 from collections.abc import Sequence
 
 from bwsandbox._audit import AuditSink, NullAudit
+from bwsandbox._netconst import PROXY_ENV, RESOLV_CONF
 from bwsandbox.compile._plan import NetworkPlan
 from bwsandbox.net import NetworkSession, open_network
-from bwsandbox.net._constants import PROXY_ENV, RESOLV_CONF
 from bwsandbox.policy._model import NetworkMode
 
 __all__ = ["bwrap_base", "run_none", "start_filtered"]
@@ -53,7 +53,7 @@ def start_filtered(
     stdout: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], NetworkSession]:
     """Start ``command`` in a filtered sandbox; the caller waits and closes the session."""
-    plan = NetworkPlan(NetworkMode.FILTERED, tuple(allow), (), tuple(add_hosts))
+    plan = NetworkPlan.parse(NetworkMode.FILTERED, tuple(allow), (), tuple(add_hosts))
     session = open_network(plan, audit=audit or NullAudit(), session_id="bench")
     info_r, info_w = os.pipe()
     block_r, block_w = os.pipe()

@@ -82,8 +82,8 @@ def change(
 ) -> LiveChange:
     """Send ``op`` (``allow``/``deny``) with ``rules`` to the session; NetworkError when the
     rules are malformed, the session cannot be reached, or it refuses the change."""
+    from bwsandbox._netrules import parse_rule
     from bwsandbox.net import control_path, send_request
-    from bwsandbox.net._rules import parse_rule
     from bwsandbox.runtime import runtime_dir
 
     if op not in ("allow", "deny"):

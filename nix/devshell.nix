@@ -6,6 +6,7 @@ let
     ps: with ps; [
       typer
       platformdirs
+      cryptography
       pytest
       mypy
       hatchling

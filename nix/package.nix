@@ -37,6 +37,7 @@ python3Packages.buildPythonApplication {
   dependencies = with python3Packages; [
     typer
     platformdirs
+    cryptography
   ];
 
   # bwrap and nft on PATH; libnftables (loaded with ctypes for --network filtered) on the

@@ -109,8 +109,8 @@ def explain_lines(
             "policy": policy,
             "network": {
                 "mode": str(plan.network.mode),
-                "allow": list(plan.network.allow),
-                "deny": list(plan.network.deny),
+                "allow": [str(rule) for rule in plan.network.allow],
+                "deny": [str(rule) for rule in plan.network.deny],
                 "add_hosts": [list(pair) for pair in plan.network.add_hosts],
             },
             "warnings": list(plan.warnings),

@@ -11,6 +11,7 @@ from bwsandbox._lazy import lazy_attributes
 TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
 
 __all__ = [
+    "CA_BUNDLE_FD",
     "INJECT_DOMAIN",
     "BindMount",
     "DataBind",
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "CA_BUNDLE_FD": "bwsandbox.compile._inspect",
     "compile_plan": "bwsandbox.compile._compiler",
     "paths_to_probe": "bwsandbox.compile._compiler",
     "sandbox_user": "bwsandbox.compile._compiler",
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
         Workspace,
     )
     from bwsandbox.compile._git import refusal
+    from bwsandbox.compile._inspect import CA_BUNDLE_FD
     from bwsandbox.compile._limits import ResourceLimits, compile_seccomp
     from bwsandbox.compile._options import BindMount, DataBind, Fd, FdRef
     from bwsandbox.compile._plan import (

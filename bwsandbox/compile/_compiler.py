@@ -36,15 +36,16 @@ from bwsandbox.compile._context import (
     under,
     variables_for,
 )
-from bwsandbox.compile._plan import NetworkPlan, SandboxPlan
+from bwsandbox.compile._plan import SandboxPlan
 from bwsandbox.compile._procfs import proc_paths_to_probe
 from bwsandbox.compile._step_binds import binds, gpu
 from bwsandbox.compile._step_covers import kernel_covers, masks, protections
 from bwsandbox.compile._step_env import environment
 from bwsandbox.compile._step_git import git_files
+from bwsandbox.compile._step_network import network
 from bwsandbox.compile._step_process import command_of, namespaces, seccomp, workdir
 from bwsandbox.compile._step_system import FORBIDDEN_ETC, ROOT_LAYOUT, etc, private_dirs, system
-from bwsandbox.policy import expand
+from bwsandbox.policy import NetworkMode, expand
 
 if TYPE_CHECKING:
     from bwsandbox.compile._delivery import SecretUse, SshPlan
@@ -76,19 +77,19 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
     protect = protections(ctx, policy_binds.rw_dests)  # 5. inside writable binds
     git = git_files(ctx, protect.placeholders)  # 6.
     secrets, uses, ssh = _secrets(ctx)  # 7.
-    parts = [*process, *layout, protect.part, git, secrets]
+    network_plan, trust = network(ctx)  # 8. the rules, parsed once; an inspecting CA bundle
+    parts = [*process, *layout, protect.part, git, secrets, trust]
 
     mounts = assemble_mounts(_mounts(parts))
     chdir = workdir(ctx)
-    net = policy.network
     return SandboxPlan(
         bwrap=facts.bwrap,
         options=(*(o for p in process for o in p.options), *mounts, chdir),
         command=command,
-        env=environment(ctx, dict(git.env), dict(secrets.env)),
+        env=environment(ctx, dict(git.env), {**dict(secrets.env), **dict(trust.env)}),
         cwd=chdir.path,
         user=ctx.user,
-        network=NetworkPlan(mode=net.mode, allow=net.allow, deny=net.deny, add_hosts=net.add_hosts),
+        network=network_plan,
         data=tuple(item for part in parts for item in part.data),
         mounts=mount_table(mounts),
         protected=protect.protected,
@@ -150,4 +151,8 @@ def paths_to_probe(policy: Policy, facts: HostFacts, workspace: Workspace) -> tu
             path = posixpath.dirname(path)
             paths.append(path)
     paths += each(fs.etc, "filesystem.etc")
+    if policy.network.mode is NetworkMode.FILTERED:
+        from bwsandbox.compile._inspect import CA_BUNDLE
+
+        paths.append(CA_BUNDLE)  # an inspecting rule covers it (compile._inspect)
     return tuple(dict.fromkeys(posixpath.normpath(p) for p in paths))

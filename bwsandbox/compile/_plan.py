@@ -8,11 +8,17 @@ the compiler's steps (``_secrets`` imports this module, not the other way round)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bwsandbox.compile._delivery import SecretUse, SshPlan
 from bwsandbox.compile._limits import ResourceLimits
 from bwsandbox.compile._options import BwrapOption, FdRef, MountEntry, MountKind, render_all
 from bwsandbox.policy import NetworkMode
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from bwsandbox._netrules import Rule
 
 __all__ = ["DataFile", "MountEntry", "MountKind", "NetworkPlan", "SandboxPlan", "SandboxUser"]
 
@@ -36,10 +42,40 @@ class SandboxUser:
 
 @dataclass(frozen=True, slots=True)
 class NetworkPlan:
+    """The network of one sandbox: its mode and its rules, parsed once (by the compiler)."""
+
     mode: NetworkMode
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
+    allow: tuple[Rule, ...] = ()
+    deny: tuple[Rule, ...] = ()
     add_hosts: tuple[tuple[str, str], ...] = ()
+    #: CA file the proxy verifies inspected upstreams against ("": the host's CA store)
+    upstream_ca_file: str = ""
+
+    @classmethod
+    def parse(
+        cls,
+        mode: NetworkMode,
+        allow: Iterable[str] = (),
+        deny: Iterable[str] = (),
+        add_hosts: Iterable[tuple[str, str]] = (),
+        *,
+        upstream_ca_file: str = "",
+    ) -> NetworkPlan:
+        """A plan from rule texts (raises ``ValueError`` for a malformed one)."""
+        from bwsandbox._netrules import parse_rule
+
+        return cls(
+            mode,
+            tuple(parse_rule(text, allow=True) for text in allow),
+            tuple(parse_rule(text) for text in deny),
+            tuple(add_hosts),
+            upstream_ca_file,
+        )
+
+    @property
+    def inspecting(self) -> bool:
+        """Whether an allow rule inspects HTTPS requests (methods or a path glob)."""
+        return any(rule.inspecting for rule in self.allow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 
+from bwsandbox._netconst import OFFLINE_ENV, PROXY_ENV
 from bwsandbox.compile._context import Context
-from bwsandbox.net import OFFLINE_ENV, PROXY_ENV
 from bwsandbox.policy import NetworkMode
 
 __all__ = ["environment"]

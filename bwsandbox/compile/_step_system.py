@@ -8,11 +8,11 @@ from __future__ import annotations
 import posixpath
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._netconst import NSSWITCH_CONF, RESOLV_CONF
 from bwsandbox.compile._context import Context, Part, PartBuilder
 from bwsandbox.compile._facts import PathKind
 from bwsandbox.compile._options import BindMount, DevMount, Dir, ProcMount, Symlink, TmpfsMount
 from bwsandbox.compile._plan import SandboxUser
-from bwsandbox.net import NSSWITCH_CONF, RESOLV_CONF
 from bwsandbox.policy import NetworkMode
 
 __all__ = ["FORBIDDEN_ETC", "ROOT_LAYOUT", "etc", "private_dirs", "system"]

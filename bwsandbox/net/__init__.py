@@ -14,32 +14,26 @@ from bwsandbox._lazy import lazy_attributes
 TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
 
 __all__ = [
-    "NSSWITCH_CONF",
-    "OFFLINE_ENV",
-    "PROXY_ENV",
-    "RESOLV_CONF",
     "Decision",
     "Injection",
     "NetworkSession",
     "Question",
     "connect",
     "control_path",
+    "fill_bundle",
     "limits_for",
     "open_network",
     "send_request",
 ]
 
 _LAZY: dict[str, str] = {
-    "RESOLV_CONF": "bwsandbox.net._constants",
-    "NSSWITCH_CONF": "bwsandbox.net._constants",
-    "PROXY_ENV": "bwsandbox.net._constants",
-    "OFFLINE_ENV": "bwsandbox.net._constants",
+    "fill_bundle": "bwsandbox.net._tls_ca",
     "connect": "bwsandbox.net._control",
     "Question": "bwsandbox.net._ask",
     "Decision": "bwsandbox.net._ask",
     "NetworkSession": "bwsandbox.net._session",
     "open_network": "bwsandbox.net._session",
-    "Injection": "bwsandbox.net._inject",
+    "Injection": "bwsandbox.net._injection",
     "control_path": "bwsandbox.net._control",
     "send_request": "bwsandbox.net._control",
     "limits_for": "bwsandbox.net._live",
@@ -47,11 +41,11 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:
     from bwsandbox.net._ask import Decision, Question
-    from bwsandbox.net._constants import NSSWITCH_CONF, OFFLINE_ENV, PROXY_ENV, RESOLV_CONF
     from bwsandbox.net._control import connect, control_path, send_request
-    from bwsandbox.net._inject import Injection
+    from bwsandbox.net._injection import Injection
     from bwsandbox.net._live import limits_for
     from bwsandbox.net._session import NetworkSession, open_network
+    from bwsandbox.net._tls_ca import fill_bundle
 
 
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())

@@ -12,8 +12,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bwsandbox.net._constants import HOST_LOOPBACK_NAME
-from bwsandbox.net._rules import IPAddress, IPNetwork, Rule, RuleKind, normalize_name, parse_rule
+from bwsandbox._netconst import HOST_LOOPBACK_NAME
+from bwsandbox._netrules import IPAddress, IPNetwork, Rule, RuleKind, normalize_name, parse_rule
 
 __all__ = ["HOST_LOOPBACK", "Allowlist", "Verdict", "is_special", "suggest"]
 
@@ -67,6 +67,9 @@ class Verdict:
     allowed: bool
     rule: str  # the rule that decided, "" for the default
     reason: str = ""
+    #: when every allow rule that matched inspects requests: those rules (TLS is terminated
+    #: and each request checked against them); empty when a plain rule allows the destination
+    inspect: tuple[Rule, ...] = ()
 
 
 def suggest(host: str, port: int | None) -> str:
@@ -84,15 +87,29 @@ class Allowlist:
 
     def __init__(
         self,
-        allow: Iterable[str],
-        deny: Iterable[str] = (),
+        allow: Iterable[Rule],
+        deny: Iterable[Rule] = (),
         add_hosts: Iterable[tuple[str, str]] = (),
     ) -> None:
-        self.allow = tuple(parse_rule(text, allow=True) for text in allow)
-        self.deny = tuple(parse_rule(text) for text in deny)
+        self.allow = tuple(allow)
+        self.deny = tuple(deny)
         self.hosts: dict[str, IPAddress] = {
             normalize_name(name): ipaddress.ip_address(ip) for name, ip in add_hosts
         }
+
+    @classmethod
+    def parse(
+        cls,
+        allow: Iterable[str],
+        deny: Iterable[str] = (),
+        add_hosts: Iterable[tuple[str, str]] = (),
+    ) -> Allowlist:
+        """From rule texts (tests and tools; a session gets the plan's parsed rules)."""
+        return cls(
+            (parse_rule(text, allow=True) for text in allow),
+            (parse_rule(text) for text in deny),
+            add_hosts,
+        )
 
     def resolvable(self, name: str) -> Verdict:
         """May the sandbox resolve ``name`` (DNS)? Allowed names and ``--add-host`` names."""
@@ -110,9 +127,12 @@ class Allowlist:
         for rule in self.deny:
             if rule.matches_name(name, port):
                 return Verdict(False, str(rule), "denied name")
-        for rule in self.allow:
-            if _allows(rule, name, port):
-                return Verdict(True, str(rule))
+        matched = [rule for rule in self.allow if _allows(rule, name, port)]
+        plain = [rule for rule in matched if not rule.inspecting]
+        if plain:
+            return Verdict(True, str(plain[0]))
+        if matched:  # only inspecting rules: the union of what they let through
+            return Verdict(True, str(matched[0]), inspect=tuple(matched))
         if any(_allows(rule, name) for rule in self.allow):
             return Verdict(False, "", "port not allowed")
         return Verdict(False, "", "name not allowed")

@@ -37,8 +37,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from bwsandbox._netrules import Rule
 from bwsandbox.net._live import MAX_REQUEST, LiveLimits, Refused, Request, parse_request
-from bwsandbox.net._rules import Rule
 
 if TYPE_CHECKING:
     from bwsandbox.net._ask import Asker, Hub

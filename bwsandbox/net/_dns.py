@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bwsandbox.net._rules import IPAddress
+from bwsandbox._netrules import IPAddress
 
 __all__ = ["QTYPE_A", "QTYPE_AAAA", "Question", "answer", "parse_query", "refuse"]
 

@@ -12,18 +12,18 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bwsandbox._audit import AuditSink
+from bwsandbox._netconst import HOST_LOOPBACK_NAME
+from bwsandbox._netrules import IPAddress, Rule, normalize_name
 from bwsandbox.net._allowlist import HOST_LOOPBACK, Allowlist, Verdict, suggest
 from bwsandbox.net._ask import ASK_ONCE
-from bwsandbox.net._constants import HOST_LOOPBACK_NAME
 from bwsandbox.net._names import SyntheticNames
-from bwsandbox.net._rules import IPAddress, Rule, normalize_name
 
 if TYPE_CHECKING:
     from bwsandbox.net._ask import Asker
-    from bwsandbox.net._inject import Injector
+    from bwsandbox.net._injection import Injection
 
 __all__ = ["Denial", "Denied", "Gate", "Resolver", "Upstream"]
 
@@ -48,6 +48,26 @@ def _overlap(a: Rule, b: Rule) -> bool:
     from bwsandbox.policy import covers
 
     return covers(a, b) or covers(b, a)
+
+
+class Endpoints(Protocol):
+    """Names the proxy answers itself (secret injection, ``_inject.Injector``)."""
+
+    def handles(self, name: str) -> bool: ...
+
+    def endpoint_at(self, gate: Gate, address: IPAddress) -> str | None: ...
+
+    def serve(self, gate: Gate, client: socket.socket, endpoint: str, head: bytes) -> None: ...
+
+    def for_host(self, host: str, port: int) -> list[Injection]: ...
+
+
+class Inspecting(Protocol):
+    """HTTPS inspection of a session (``_tls_inspect.Inspector``)."""
+
+    def serve(
+        self, gate: Gate, client: socket.socket, upstream: Upstream, first: bytes, proto: str
+    ) -> None: ...
 
 
 class Denied(Exception):  # noqa: N818 - control flow inside the proxy, never escapes it
@@ -83,6 +103,8 @@ class Upstream:
     name: str | None  # the DNS name, when there is one: SNI and Host must match it
     rule: str
     address: str
+    #: the inspecting rules every request must pass (empty: relayed untouched)
+    inspect: tuple[Rule, ...] = ()
 
 
 @dataclass(slots=True)
@@ -111,9 +133,12 @@ class Gate:
         self._denials: dict[tuple[str, int | None], Denial] = {}
         self._dns_seen: set[tuple[str, bool]] = set()
         #: secret injection endpoints (``HOST.proxy.internal``), see ``_inject``
-        self.injector: Injector | None = None
+        self.injector: Endpoints | None = None
         #: ask on first use (``_ask``): unlisted names are held until answered
         self.asker: Asker | None = None
+        #: HTTPS inspection (``_tls_inspect``), when an allow rule inspects
+        self.inspector: Inspecting | None = None
+        self._refused: dict[tuple[str, str, int, str], int] = {}
         self._base = allowlist
         self._live_allow: list[Rule] = []
         self._live_deny: list[Rule] = []
@@ -195,6 +220,32 @@ class Gate:
             else:
                 unfixable = denied.smuggling or denied.by_deny_rule
                 self._denials[key] = Denial(denied.host, denied.port, denied.reason, unfixable)
+
+    def request(
+        self, host: str, port: int, method: str, target: str, *, decision: str, **extra: Any
+    ) -> None:
+        """One request on an inspected connection: a ``request`` event; a refusal is kept
+        for the exit summary. The path is logged without its query (it may carry tokens)."""
+        path, _, query = target.partition("?")
+        fields: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "method": method,
+            "path": path,
+            "decision": decision,
+        }
+        if query:
+            fields["query"] = True
+        self._audit.event("request", **fields, **extra)
+        if decision != "allow":
+            with self._lock:
+                key = (method, host, port, path)
+                self._refused[key] = self._refused.get(key, 0) + 1
+
+    def refused_requests(self) -> list[tuple[str, str, int, str, int]]:
+        """(method, host, port, path, count) of each refused inspected request."""
+        with self._lock:
+            return [(*key, count) for key, count in self._refused.items()]
 
     def denials(self) -> list[Denial]:
         with self._lock:
@@ -306,10 +357,17 @@ class Gate:
                 reason = f"resolves to {address}: {check.reason}"
         if not usable:
             raise Denied(name, port, reason, verdict.rule)
-        return self._connect(name, port, name, verdict.rule, usable)
+        return self._connect(name, port, name, verdict.rule, usable, inspect=verdict.inspect)
 
     def _connect(
-        self, host: str, port: int, name: str | None, rule: str, addresses: list[IPAddress]
+        self,
+        host: str,
+        port: int,
+        name: str | None,
+        rule: str,
+        addresses: list[IPAddress],
+        *,
+        inspect: tuple[Rule, ...] = (),
     ) -> Upstream:
         error: OSError | None = None
         for address in dict.fromkeys(addresses):
@@ -324,7 +382,7 @@ class Gate:
                 sock.close()
                 error = exc
                 continue
-            upstream = Upstream(sock, host, port, name, rule, str(address))
+            upstream = Upstream(sock, host, port, name, rule, str(address), inspect)
             with self._lock:
                 if len(self._upstreams) >= _TRACK_PRUNE:
                     self._upstreams = [u for u in self._upstreams if u.sock.fileno() != -1]

@@ -23,19 +23,19 @@ import socket
 import ssl
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bwsandbox.compile import INJECT_DOMAIN
 from bwsandbox.net._allowlist import Verdict
 from bwsandbox.net._gate import Denied
 from bwsandbox.net._http1 import Body, ResponseError, ResponseFilter, Scrubber
-from bwsandbox.net._proxy import read_head
+from bwsandbox.net._injection import Injection
+from bwsandbox.net._io import read_head
 from bwsandbox.net._sniff import HeadError, Request, read_request
 
 if TYPE_CHECKING:
+    from bwsandbox._netrules import IPAddress
     from bwsandbox.net._gate import Gate, Upstream
-    from bwsandbox.net._rules import IPAddress
 
 __all__ = ["INJECT_DOMAIN", "PASSED", "PASSED_PREFIXES", "Injection", "Injector", "Scrubber"]
 
@@ -81,24 +81,6 @@ _NEVER = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Injection:
-    """One header the proxy adds for requests to ``endpoint``. ``value`` holds the secret."""
-
-    secret: str  # the secret's name, for the audit log
-    endpoint: str
-    host: str
-    port: int
-    header: str
-    value: str = field(repr=False)  # the secret itself
-    template: str = "{secret}"
-    tls: bool = True
-    ca_file: str = ""
-
-    def header_line(self) -> str:
-        return f"{self.header}: {self.template.replace('{secret}', self.value)}"
-
-
 class Injector:
     """The injection endpoints of one session (thread-safe: read-only after creation)."""
 
@@ -110,6 +92,15 @@ class Injector:
 
     def handles(self, name: str) -> bool:
         return name.lower().removesuffix(".") in self._by_endpoint
+
+    def for_host(self, host: str, port: int) -> list[Injection]:
+        """The injections for the real ``host:port`` (an inspected HTTPS connection)."""
+        return [
+            injection
+            for injections in self._by_endpoint.values()
+            for injection in injections
+            if injection.host == host and injection.port == port and injection.tls
+        ]
 
     def endpoint_at(self, gate: Gate, address: IPAddress) -> str | None:
         """The endpoint a (synthetic) address stands for, if it is one."""

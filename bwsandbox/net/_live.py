@@ -4,7 +4,7 @@ A live ``allow`` is refused when it would loosen the admin-enforced layer: outsi
 ``network.allow`` ceiling, or inside a ``network.deny`` rule (the session's denies include the
 enforced ones; a deny rule always wins, so an allow inside one would do nothing anyway). A live
 ``deny`` only restricts and is always accepted. Rules use the grammar of ``--allow``
-(:func:`bwsandbox.net._rules.parse_rule`).
+(:func:`bwsandbox._netrules.parse_rule`).
 
 The request on the control channel is one JSON line ``{"op": "allow"|"deny", "rules": [...]}``,
 ``{"op": "watch"}`` (the connection becomes a live event stream, see :mod:`._control`) or
@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bwsandbox.net._rules import Rule, parse_rule
+from bwsandbox._netrules import Rule, parse_rule
 
 if TYPE_CHECKING:
     from bwsandbox.policy._model import Policy

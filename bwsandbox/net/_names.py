@@ -9,8 +9,8 @@ from __future__ import annotations
 import ipaddress
 import threading
 
-from bwsandbox.net._constants import SYNTHETIC_V4, SYNTHETIC_V6
-from bwsandbox.net._rules import IPAddress
+from bwsandbox._netconst import SYNTHETIC_V4, SYNTHETIC_V6
+from bwsandbox._netrules import IPAddress
 
 __all__ = ["SyntheticNames"]
 

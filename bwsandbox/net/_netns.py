@@ -19,7 +19,7 @@ import struct
 import time
 import warnings
 
-from bwsandbox.net._constants import (
+from bwsandbox._netconst import (
     DNS_ADDRESS,
     DNS_PORT,
     HTTP_PROXY_PORT,

@@ -25,17 +25,24 @@ import struct
 import threading
 import time
 
+from bwsandbox._netrules import IPAddress
 from bwsandbox.net._allowlist import Verdict, suggest
 from bwsandbox.net._gate import Denied, Gate, Upstream
 from bwsandbox.net._http1 import Body
+from bwsandbox.net._io import (
+    DENY_PEEK_TIMEOUT,
+    close_after_answer,
+    read_first,
+    read_head,
+    respond,
+    respond_text,
+    response,
+)
 from bwsandbox.net._relay import name_native_thread, pump, pump_exact, reset
-from bwsandbox.net._rules import IPAddress
 from bwsandbox.net._sniff import (
     HEAD_LIMIT,
     HeadError,
     Request,
-    complete,
-    head_end,
     host_of,
     is_tls,
     looks_like_http,
@@ -52,11 +59,7 @@ __all__ = [
 ]
 
 _SO_ORIGINAL_DST = 80
-#: the time a client has, in all, to send its request head or first bytes (slow clients)
-HEAD_TIMEOUT = 10.0
 _STATUS_LIMIT = 8192
-#: how long a denied transparent connection may take to show what it speaks (TLS or HTTP)
-DENY_PEEK_TIMEOUT = 2.0
 #: a TLS 1.2 record: fatal alert (2) ``access_denied`` (49), understood by every TLS client
 TLS_ACCESS_DENIED = b"\x15\x03\x03\x00\x02\x02\x31"
 _HOP_HEADERS = frozenset(
@@ -73,12 +76,20 @@ def original_destination(sock: socket.socket) -> tuple[IPAddress, int]:
     return ipaddress.IPv6Address(raw[8:24]), struct.unpack_from("!H", raw, 2)[0]
 
 
+def _no_delay(client: socket.socket) -> None:
+    """Small writes to the client go out at once: with Nagle, the second small record of a
+    reply waits for the client's delayed ACK (~40 ms per TLS handshake, measured)."""
+    with contextlib.suppress(OSError):
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def handle_transparent(gate: Gate, client: socket.socket) -> None:
     try:
         address, port = original_destination(client)
     except OSError:
         reset(client)
         return
+    _no_delay(client)
     endpoint = gate.injector.endpoint_at(gate, address) if gate.injector is not None else None
     if endpoint is not None:
         gate.injector.serve(gate, client, endpoint, b"")  # type: ignore[union-attr]
@@ -124,7 +135,7 @@ def _refuse_transparent(client: socket.socket, denied: Denied) -> None:
     for the server to speak first, ssh, gets the reset then).
     """
     try:
-        first = _read_first(client, b"", DENY_PEEK_TIMEOUT)
+        first = read_first(client, b"", DENY_PEEK_TIMEOUT)
     except OSError:
         first = b""
     answer = _refusal(first, denied)
@@ -133,7 +144,7 @@ def _refuse_transparent(client: socket.socket, denied: Denied) -> None:
         return
     with contextlib.suppress(OSError):
         client.sendall(answer)
-    _close_after_answer(client)
+    close_after_answer(client)
 
 
 def _refusal(first: bytes, denied: Denied) -> bytes | None:
@@ -141,51 +152,28 @@ def _refusal(first: bytes, denied: Denied) -> bytes | None:
     if first and is_tls(first):
         return TLS_ACCESS_DENIED
     if first and looks_like_http(first):
-        return _response(403, deny_text(denied))
+        return response(403, deny_text(denied))
     return None
-
-
-def _close_after_answer(client: socket.socket) -> None:
-    """End the connection after an answer without losing it to an RST.
-
-    Closing with unread input makes the kernel reset the connection, which can throw away
-    what the client has not read yet: half-close first, and drain (bounded) until it ends.
-    """
-    try:
-        client.shutdown(socket.SHUT_WR)
-        deadline = time.monotonic() + DENY_PEEK_TIMEOUT
-        drained = 0
-        while drained < HEAD_LIMIT * 4:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            client.settimeout(left)
-            more = client.recv(65536)
-            if not more:
-                break
-            drained += len(more)
-    except OSError:
-        pass
-    client.close()
 
 
 def handle_explicit(gate: Gate, client: socket.socket) -> None:
     """``CONNECT host:port`` and ``GET http://host/...`` (absolute URI) requests."""
+    _no_delay(client)
     head = read_head(client)
     try:
         request = read_request(head)
     except HeadError as exc:
-        _respond(client, 400, f"bad proxy request: {exc}")
+        respond(client, 400, f"bad proxy request: {exc}")
         return
     try:
         host, port, authority, path = _target(request.method, request.target)
     except ValueError as exc:
-        _respond(client, 400, str(exc))
+        respond(client, 400, str(exc))
         return
     proto = "connect" if request.method == "CONNECT" else "http"
     if gate.injector is not None and gate.injector.handles(host):
         if request.method == "CONNECT":
-            _respond(client, 400, f"{host} speaks plain HTTP: use http://{host}/")
+            respond(client, 400, f"{host} speaks plain HTTP: use http://{host}/")
         else:
             gate.injector.serve(gate, client, host, head)
         return
@@ -195,13 +183,13 @@ def handle_explicit(gate: Gate, client: socket.socket) -> None:
             reason = f"Host header {carried!r} does not match the URI"
             denied = Denied(host, port, reason, smuggling=True)
             gate.deny(denied, proto)
-            _respond_text(client, 403, deny_text(denied))
+            respond_text(client, 403, deny_text(denied))
             return
     try:
         upstream = gate.open(host, port, proto)
     except Denied as denied:
         gate.deny(denied, proto)
-        _respond_text(client, 502 if denied.failed else 403, deny_text(denied))
+        respond_text(client, 502 if denied.failed else 403, deny_text(denied))
         return
     rest_bytes = head[request.head_size :]
     if request.method == "CONNECT":
@@ -213,8 +201,29 @@ def handle_explicit(gate: Gate, client: socket.socket) -> None:
             return
         _relay_checked(gate, client, upstream, rest_bytes, proto)
         return
+    if upstream.inspect and _refuse_request(gate, client, upstream, request.method, path):
+        return
     relay = _Relay(gate, client, upstream, proto)
     relay.finish_http(request, f"{request.method} {path} {request.version}", authority, rest_bytes)
+
+
+def _refuse_request(
+    gate: Gate, client: socket.socket, upstream: Upstream, method: str, path: str
+) -> bool:
+    """A plain ``http://`` request through the proxy to an inspected name: checked like
+    every request of an inspected connection (one per connection here); True if refused."""
+    from bwsandbox.net._tls_inspect import refusal_text, request_verdict
+
+    rule, reason = request_verdict(upstream.inspect, method, path)
+    host, port = upstream.name or upstream.host, upstream.port
+    if not reason:
+        gate.request(host, port, method, path, decision="allow", rule=rule)
+        return False
+    upstream.sock.close()
+    gate.request(host, port, method, path, decision="deny", reason=reason, status=403)
+    rules = ", ".join(str(r) for r in upstream.inspect)
+    respond_text(client, 403, refusal_text(method, host, port, path, reason=reason, rules=rules))
+    return True
 
 
 def _target(method: str, target: str) -> tuple[str, int, str, str]:
@@ -321,7 +330,7 @@ class _Relay:
         if answer is None:
             reset(self.client)
         else:
-            _close_after_answer(self.client)
+            close_after_answer(self.client)
 
     def finish(self, first: bytes) -> None:
         """Relay everything as it is (TLS after its SNI was checked, other protocols)."""
@@ -427,10 +436,15 @@ class _Relay:
 def _relay_checked(
     gate: Gate, client: socket.socket, upstream: Upstream, first: bytes, proto: str
 ) -> None:
-    """Relay, holding the client's first bytes until SNI/Host match the connection's name."""
+    """Relay, holding the client's first bytes until SNI/Host match the connection's name.
+
+    A destination only inspecting rules allow goes to HTTPS inspection instead."""
+    if upstream.inspect:
+        _inspect(gate, client, upstream, first, proto)
+        return
     relay = _Relay(gate, client, upstream, proto)
     try:
-        first = _read_first(client, first)
+        first = read_first(client, first)
     except OSError:
         first = b""
     mismatch, request = _check_first(upstream.name, first)
@@ -441,6 +455,19 @@ def _relay_checked(
         relay.finish_http(request, line, None, first[request.head_size :])
     else:
         relay.finish(first)
+
+
+def _inspect(
+    gate: Gate, client: socket.socket, upstream: Upstream, first: bytes, proto: str
+) -> None:
+    if gate.inspector is None:  # an inspecting rule added live to a session without a CA
+        upstream.sock.close()
+        reason = "inspecting rules need a session started with one (its CA is trusted inside)"
+        denied = Denied(upstream.host, upstream.port, reason, upstream.rule)
+        gate.deny(denied, proto)
+        _refuse_transparent(client, denied)
+        return
+    gate.inspector.serve(gate, client, upstream, first, proto)
 
 
 def _check_first(name: str | None, first: bytes) -> tuple[str, Request | None]:
@@ -486,64 +513,3 @@ def _rebuild(request: Request, line: str, host: str | None, *, upgrade: bool) ->
     lines += [f"{k}: {v}" for k, v in request.headers if k.lower() not in skip]
     lines.append("Connection: Upgrade" if upgrade else "Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def _read_first(client: socket.socket, data: bytes, timeout: float = HEAD_TIMEOUT) -> bytes:
-    """The first bytes, until :func:`complete` or the head deadline (no more than that)."""
-    deadline = time.monotonic() + timeout
-    try:
-        while not data or not complete(data):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            client.settimeout(left)
-            more = client.recv(HEAD_LIMIT - len(data))
-            if not more:
-                break
-            data += more
-    except TimeoutError:
-        pass
-    finally:
-        client.settimeout(None)
-    return data
-
-
-def read_head(client: socket.socket, data: bytes = b"") -> bytes:
-    """Read until the end of an HTTP head, HEAD_LIMIT, or the head deadline (slow clients)."""
-    deadline = time.monotonic() + HEAD_TIMEOUT
-    try:
-        while head_end(data) < 0 and len(data) < HEAD_LIMIT:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            client.settimeout(left)
-            more = client.recv(HEAD_LIMIT - len(data))
-            if not more:
-                break
-            data += more
-    except OSError:
-        return data
-    finally:
-        with contextlib.suppress(OSError):
-            client.settimeout(None)
-    return data
-
-
-def _response(status: int, text: str) -> bytes:
-    reason = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[status]
-    body = text.encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-def _respond(client: socket.socket, status: int, message: str) -> None:
-    _respond_text(client, status, f"bwsandbox: {message}\n")
-
-
-def _respond_text(client: socket.socket, status: int, text: str) -> None:
-    with contextlib.suppress(OSError):
-        client.sendall(_response(status, text))
-    _close_after_answer(client)  # a request body still unread must not reset the answer

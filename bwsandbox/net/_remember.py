@@ -131,7 +131,7 @@ def remember(rule: str, path: str | None = None) -> str:
     """
     import fcntl
 
-    from bwsandbox.net._rules import parse_rule
+    from bwsandbox._netrules import parse_rule
 
     parse_rule(rule, allow=True)  # ValueError for a malformed rule
     path = path or allowed_path()

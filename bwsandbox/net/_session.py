@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import resource
+import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     from bwsandbox.compile._plan import NetworkPlan
     from bwsandbox.net._ask import Asker, Callback
     from bwsandbox.net._control import ControlServer
-    from bwsandbox.net._inject import Injection
+    from bwsandbox.net._injection import Injection
+    from bwsandbox.net._tls_ca import SessionCA
 
 __all__ = ["NetworkSession", "SessionState", "open_network"]
 
@@ -48,6 +50,7 @@ class NetworkSession:
         listeners: ListenersFactory = open_listeners,
         injections: Sequence[Injection] = (),
         quiet: Sequence[str] = (),
+        ca: SessionCA | None = None,
     ) -> None:
         try:
             allowlist = Allowlist(plan.allow, plan.deny, plan.add_hosts)
@@ -67,6 +70,11 @@ class NetworkSession:
             from bwsandbox.net._inject import Injector
 
             self.gate.injector = Injector(injections)
+        #: the session's CA when an allow rule inspects HTTPS (the runtime put its
+        #: certificate in the sandbox's CA bundle); minted here when none was given
+        self.ca = ca
+        if ca is not None or plan.inspecting:
+            self._inspect(plan, ca)
         self._server: Server | None = None
         self._control_path = ""
         self._limits = LiveLimits()
@@ -77,6 +85,21 @@ class NetworkSession:
         self.control_error = ""
         self._open_listeners = listeners
         self.listeners: Listeners | None = None
+
+    def _inspect(self, plan: NetworkPlan, ca: SessionCA | None) -> None:
+        from bwsandbox.net._tls_ca import SessionCA
+        from bwsandbox.net._tls_inspect import Inspector
+
+        if ca is None:
+            ca = SessionCA(self.session_id)
+        self.ca = ca
+        try:
+            self.gate.inspector = Inspector(ca, plan.upstream_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise NetworkError(
+                f"cannot read network.upstream_ca_file {plan.upstream_ca_file!r}: {exc}",
+                hint="name a readable PEM file of CA certificates",
+            ) from exc
 
     def serve_control(self, path: str, limits: LiveLimits) -> None:
         """Serve live ``allow``/``deny`` at ``path`` (:mod:`._control`) once attached, within
@@ -114,8 +137,8 @@ class NetworkSession:
 
     def _refusal(self, rule: str) -> str:
         """Why ``rule`` may not be allowed live ("" when it may): the session's limits."""
+        from bwsandbox._netrules import parse_rule
         from bwsandbox.net._live import Refused
-        from bwsandbox.net._rules import parse_rule
 
         try:
             self._limits.check_allow(parse_rule(rule, allow=True))
@@ -126,7 +149,7 @@ class NetworkSession:
     def _askable(self, rule: str) -> str:
         """Why ``rule`` is denied without asking ("" when it may be asked): a name of
         ``network.quiet`` (denied on purpose), or outside the session's limits."""
-        from bwsandbox.net._rules import parse_rule
+        from bwsandbox._netrules import parse_rule
 
         try:
             host = parse_rule(rule, allow=True).host
@@ -139,7 +162,7 @@ class NetworkSession:
         return self._refusal(rule)
 
     def _allow_live(self, rule: str) -> str:
-        from bwsandbox.net._rules import parse_rule
+        from bwsandbox._netrules import parse_rule
 
         refusal = self._refusal(rule)
         if not refusal:
@@ -153,7 +176,7 @@ class NetworkSession:
         except (OSError, ValueError) as exc:
             self._audit.event("net-ask", op="remembered", rules=[], path=path, error=str(exc))
             return
-        from bwsandbox.net._rules import parse_rule
+        from bwsandbox._netrules import parse_rule
 
         kept = [text for text in texts if not self._refusal(text)]
         if kept:
@@ -232,9 +255,10 @@ class NetworkSession:
     def summary(self) -> list[str]:
         """Compact denial report: each blocked host and the ``--allow`` to permit it, the
         ``quiet`` names summed up in one line (:mod:`bwsandbox.net._summary`)."""
-        from bwsandbox.net._summary import summary_lines
+        from bwsandbox.net._summary import request_lines, summary_lines
 
-        return summary_lines(self.gate.denials(), self.quiet)
+        lines = summary_lines(self.gate.denials(), self.quiet)
+        return lines + request_lines(self.gate.refused_requests())
 
     def __enter__(self) -> NetworkSession:
         return self
@@ -262,6 +286,7 @@ def open_network(
     listeners: ListenersFactory = open_listeners,
     injections: Sequence[Injection] = (),
     quiet: Sequence[str] = (),
+    ca: SessionCA | None = None,
 ) -> NetworkSession:
     """A session for ``plan`` (mode filtered); nothing happens until :meth:`attach`.
 
@@ -269,6 +294,7 @@ def open_network(
     :func:`~bwsandbox.net._listeners.loopback_listeners` is the fake) are for tests.
     ``injections``: headers the proxy adds for secret injection endpoints (``_inject``).
     ``quiet``: names denied on purpose, left out of the suggestions (``network.quiet``).
+    ``ca``: the session CA whose certificate the sandbox trusts (inspecting rules).
     """
     return NetworkSession(
         plan,
@@ -278,4 +304,5 @@ def open_network(
         listeners=listeners,
         injections=injections,
         quiet=quiet,
+        ca=ca,
     )

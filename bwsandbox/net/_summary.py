@@ -113,3 +113,22 @@ def summary_lines(
             f"{len(hushed)} host(s) (network.quiet; `agent-sandbox logs` lists them)"
         )
     return lines
+
+
+def request_lines(
+    refused: Sequence[tuple[str, str, int, str, int]], *, limit: int = LIMIT
+) -> list[str]:
+    """Refused requests on inspected hosts (method and path), with the rule that allows each."""
+    if not refused:
+        return []
+    import shlex
+
+    lines = [f"network: refused {len(refused)} inspected request(s); to permit one, add:"]
+    for method, host, port, path, count in refused[:limit]:
+        where = host if port == 443 else f"{host}:{port}"
+        fix = printable("--allow " + shlex.quote(f"{method} {where}{path}"), limit=160)
+        times = f" ({count}x)" if count > 1 else ""
+        lines.append(f"  {fix}{times}")
+    if len(refused) > limit:
+        lines.append(f"  ... and {len(refused) - limit} more: `agent-sandbox logs` lists them")
+    return lines

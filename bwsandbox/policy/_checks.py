@@ -148,6 +148,13 @@ def _check_variables(text: str) -> list[str]:
     return names
 
 
+def check_optional_path(value: object) -> str:
+    """Like :func:`check_path`; the empty string means "not set" (a default written out)."""
+    if value == "":
+        return ""
+    return check_path(value)
+
+
 def check_env_value(value: object) -> str:
     """A string that may use variables (env values, argv words); may be empty."""
     text = check_string(value, empty_ok=True)
@@ -331,7 +338,7 @@ def check_rule(value: object, *, allow: bool = False) -> str:
     """A network allow/deny rule, checked by the rule grammar of ``bwsandbox.net``."""
     what = "host, host:port, *.domain, IP or CIDR"
     text = check_string(value, what=what)
-    from bwsandbox.net._rules import parse_rule
+    from bwsandbox._netrules import parse_rule
 
     try:
         parse_rule(text, allow=allow)

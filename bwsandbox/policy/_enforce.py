@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, Protocol
 
-    from bwsandbox.net._rules import Rule
+    from bwsandbox._netrules import Rule
     from bwsandbox.policy._validate import Entry, Layer, Placed
 
     class _Merger(Protocol):
@@ -223,15 +223,17 @@ def enforce(merger: _Merger, index: int, layer: Layer) -> None:
 
 
 def _rules(items: list[Placed]) -> list[tuple[Placed, Rule]]:
-    from bwsandbox.net._rules import parse_rule
+    from bwsandbox._netrules import parse_rule
 
     return [(item, parse_rule(item.value)) for item in items]
 
 
 def covers(outer: Rule, inner: Rule) -> bool:
     """Does every destination ``inner`` allows lie inside ``outer``?"""
-    from bwsandbox.net._rules import RuleKind
+    from bwsandbox._netrules import RuleKind
 
+    if outer.inspecting and not _requests_inside(outer, inner):
+        return False
     if outer.ports is not None and (
         inner.ports is None
         or not outer.ports[0] <= inner.ports[0] <= inner.ports[1] <= outer.ports[1]
@@ -253,6 +255,18 @@ def covers(outer: Rule, inner: Rule) -> bool:
     )
 
 
+def _requests_inside(outer: Rule, inner: Rule) -> bool:
+    """Every request ``inner`` lets through, ``outer`` does too (methods, then the path glob:
+    ``inner``'s glob read literally must match ``outer``'s, whose ``*`` absorbs its ``*``)."""
+    if outer.methods and (not inner.methods or not set(inner.methods) <= set(outer.methods)):
+        return False
+    if not outer.path:
+        return True
+    if not inner.path or ("?" in outer.path) != ("?" in inner.path):
+        return False
+    return outer.allows_request(inner.methods[0] if inner.methods else "GET", inner.path)
+
+
 def _network(merger: _Merger, layer: Layer) -> None:
     src = layer.source
     mode = merger.scalars.get("network.mode")
@@ -270,7 +284,7 @@ def _network(merger: _Merger, layer: Layer) -> None:
                 f"{_blame(mode)} would loosen it",
                 file=src,
             )
-    from bwsandbox.net._rules import parse_rule
+    from bwsandbox._netrules import parse_rule
 
     allowed = [(entry, parse_rule(entry.value)) for entry in layer.lists.get("network.allow", ())]
     denied = [(entry, parse_rule(entry.value)) for entry in layer.lists.get("network.deny", ())]

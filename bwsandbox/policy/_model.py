@@ -157,7 +157,10 @@ class NetworkPolicy:
     mode: NetworkMode = field(default=NetworkMode.NONE, metadata=_doc("none | host | filtered"))
     allow: tuple[str, ...] = field(
         default=(),
-        metadata=_doc("allowed destinations: host, host:port, *.domain, IP, CIDR (filtered mode)"),
+        metadata=_doc(
+            "allowed destinations: host, host:port, *.domain, IP, CIDR (filtered mode); "
+            "'[METHODS ]HOST[:PORT]/PATH-GLOB' inspects HTTPS requests"
+        ),
     )
     deny: tuple[str, ...] = field(
         default=(), metadata=_doc("denied destinations, checked before allow (filtered mode)")
@@ -183,6 +186,13 @@ class NetworkPolicy:
     ask_timeout: str = field(
         default="30s",
         metadata=_doc("how long an unlisted name is held for an answer before it is denied"),
+    )
+    upstream_ca_file: str = field(
+        default="",
+        metadata=_doc(
+            "PEM file of the CAs the proxy trusts for inspected upstreams (rules with methods "
+            "or a path), instead of the host's CA store: private CAs, tests"
+        ),
     )
 
 

@@ -97,6 +97,7 @@ _CHECKS: dict[str, Spec] = {
     "network.quiet": _list(c.check_rule),
     "network.unlisted": _scalar(c.check_unlisted),
     "network.ask_timeout": _scalar(c.check_duration),
+    "network.upstream_ca_file": _scalar(c.check_optional_path),
     "hardening.nested_userns": _scalar(c.check_bool),
     "hardening.new_session": _scalar(c.check_bool),
     "hardening.die_with_parent": _scalar(c.check_bool),

@@ -268,6 +268,7 @@ class Sandbox:
         resolve_command(plan.command, plan)
         preflight(plan)
         launch_plan, injections = _deliver_secrets(plan, environ, self._session_id, audit)
+        launch_plan, ca = _session_ca(launch_plan, environ, self._session_id)
         guard = ProtectedPaths(plan, self._session_id)
         guard.record(workdir.path)
         history = git_guard(plan.protected, self._session_id, guard.since)
@@ -290,7 +291,7 @@ class Sandbox:
             raise self._setup_error(exit_code(process.wait()))
         if plan.network.mode is NetworkMode.FILTERED:
             network = _open_network(
-                plan, audit, self._session_id, injections, self.policy.network.quiet
+                plan, audit, self._session_id, injections, self.policy.network.quiet, ca=ca
             )
             _serve_live_changes(
                 network, facts.runtime_dir, self._session_id, self.policy, self.on_ask
@@ -713,6 +714,18 @@ def _deliver_secrets(
     return delivery.plan, delivery.injections
 
 
+def _session_ca(
+    plan: SandboxPlan, environ: Mapping[str, str], session_id: str
+) -> tuple[SandboxPlan, Any]:
+    """For inspecting rules: the session's CA (host memory only) and the plan with the
+    sandbox's CA bundle filled in (the host's bundle plus the CA's certificate)."""
+    if not plan.network.inspecting:
+        return plan, None
+    from bwsandbox.net import fill_bundle
+
+    return fill_bundle(plan, environ, session_id)
+
+
 def _serve_live_changes(
     network: Any, runtime: str, session_id: str, policy: Policy, on_ask: Any = None
 ) -> None:
@@ -734,6 +747,8 @@ def _open_network(
     session_id: str,
     injections: tuple[Any, ...] = (),
     quiet: tuple[str, ...] = (),
+    *,
+    ca: Any = None,
 ) -> Any:
     try:
         from bwsandbox.net import open_network
@@ -747,4 +762,6 @@ def _open_network(
         extra["injections"] = injections
     if quiet:
         extra["quiet"] = quiet
+    if ca is not None:
+        extra["ca"] = ca
     return open_network(plan.network, audit=audit, session_id=session_id, **extra)

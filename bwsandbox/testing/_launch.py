@@ -72,7 +72,7 @@ def _policy(
     proxy_env: bool,
     ro_binds: Sequence[str],
 ) -> Policy:
-    from bwsandbox.net import PROXY_ENV
+    from bwsandbox._netconst import PROXY_ENV
     from bwsandbox.policy import load_policy
 
     table: dict[str, Any] = {"mode": network}

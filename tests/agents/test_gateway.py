@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bwsandbox.net._constants import HOST_LOOPBACK_NAME
+from bwsandbox._netconst import HOST_LOOPBACK_NAME
 from tests.agents.test_e2e import _agent_bins
 from tests.conftest import Cli, CliResult
 from tests.fakes import FakeAnthropic, FakeOpenAI

@@ -127,15 +127,21 @@ def test_egress_fails_closed_when_the_proxy_stops(
 def test_attach_to_a_process_that_is_gone_raises_network_error() -> None:
     process = subprocess.Popen(["true"])
     process.wait()
-    session = open_network(NetworkPlan(NetworkMode.FILTERED, ("web.test",)))
+    session = open_network(NetworkPlan.parse(NetworkMode.FILTERED, ("web.test",)))
     with pytest.raises(NetworkError, match="cannot set up the sandbox network"):
         session.attach(process.pid)
     session.close()
 
 
-def test_invalid_rule_raises_network_error() -> None:
+def test_invalid_rule_is_refused_when_the_plan_is_made() -> None:
+    with pytest.raises(ValueError, match="no scheme"):
+        NetworkPlan.parse(NetworkMode.FILTERED, ("http://x/",))
+
+
+def test_invalid_add_host_raises_network_error() -> None:
+    plan = NetworkPlan.parse(NetworkMode.FILTERED, ("web.test",), (), (("web.test", "nope"),))
     with pytest.raises(NetworkError, match="invalid network rule"):
-        open_network(NetworkPlan(NetworkMode.FILTERED, ("http://x/",)))
+        open_network(plan)
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bwsandbox._netconst import HOST_LOOPBACK_NAME
+from bwsandbox._netrules import parse_rule
 from bwsandbox.net._allowlist import Allowlist, suggest
-from bwsandbox.net._constants import HOST_LOOPBACK_NAME
-from bwsandbox.net._rules import parse_rule
 from tests.conftest import Cli
 
 from .conftest import Filtered, Recorder, py
@@ -85,14 +85,14 @@ def test_the_host_loopback_name_needs_a_port() -> None:
     with pytest.raises(ValueError, match="one port"):
         parse_rule(NAME, allow=True)
     with pytest.raises(ValueError, match="one port"):
-        Allowlist([NAME])
+        Allowlist.parse([NAME])
     assert str(parse_rule(f"{NAME}:5432", allow=True)) == f"{NAME}:5432"
     # denying it on every port is fine
     assert str(parse_rule(NAME)) == NAME
 
 
 def test_only_the_allowed_port_of_the_host_loopback_is_open() -> None:
-    allowlist = Allowlist([f"{NAME}:5432"])
+    allowlist = Allowlist.parse([f"{NAME}:5432"])
     assert allowlist.resolvable(NAME).allowed
     assert allowlist.check_name(NAME, 5432).allowed
     assert not allowlist.check_name(NAME, 5433).allowed
@@ -107,7 +107,7 @@ def test_only_the_allowed_port_of_the_host_loopback_is_open() -> None:
 
 @pytest.mark.parametrize("wildcard", ["*.agent-sandbox.internal", "*.internal"])
 def test_wildcards_never_open_the_host_loopback(wildcard: str) -> None:
-    allowlist = Allowlist([wildcard])
+    allowlist = Allowlist.parse([wildcard])
     assert not allowlist.resolvable(NAME).allowed
     assert not allowlist.check_name(NAME, 5432).allowed
     # control: the wildcard does match its other names
@@ -122,14 +122,14 @@ def test_the_suggestion_for_the_name_always_carries_a_port() -> None:
 
 @pytest.mark.parametrize("deny", ["*.internal", NAME, f"{NAME}:5432"])
 def test_deny_rules_wildcards_included_still_close_the_name(deny: str) -> None:
-    allowlist = Allowlist([f"{NAME}:5432"], deny=[deny])
+    allowlist = Allowlist.parse([f"{NAME}:5432"], deny=[deny])
     assert not allowlist.check_name(NAME, 5432).allowed
     # control: without the deny rule the same allowlist opens it
-    assert Allowlist([f"{NAME}:5432"]).check_name(NAME, 5432).allowed
+    assert Allowlist.parse([f"{NAME}:5432"]).check_name(NAME, 5432).allowed
 
 
 def test_a_deny_rule_for_the_loopback_wins() -> None:
-    allowlist = Allowlist([f"{NAME}:5432"], deny=["127.0.0.0/8", "::1"])
+    allowlist = Allowlist.parse([f"{NAME}:5432"], deny=["127.0.0.0/8", "::1"])
     assert not allowlist.check_address(ipaddress.ip_address("127.0.0.1"), 5432, name=NAME).allowed
 
 

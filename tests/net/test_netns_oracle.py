@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from pyroute2.netlink import nlmsgerr
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-from bwsandbox.net._constants import DNS_PORT, TRANSPARENT_PORT, VETH_V4, VETH_V6
+from bwsandbox._netconst import DNS_PORT, TRANSPARENT_PORT, VETH_V4, VETH_V6
 from bwsandbox.net._netlink import VETH_INDEX, VETH_NAME, build_batch, parse_acks
 from bwsandbox.testing import Running, start_sandbox
 

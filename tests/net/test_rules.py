@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
+from bwsandbox._netrules import RuleKind, parse_rule
 from bwsandbox.net._allowlist import Allowlist, is_special, suggest
-from bwsandbox.net._rules import RuleKind, parse_rule
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_valid_rules(text: str, kind: RuleKind, canonical: str) -> None:
         ("", "expected host"),
         ("*", "wildcards are written"),
         ("https://example.com", "no scheme"),
-        ("example.com/path", "no scheme"),
+        ("example.com/path", "only allow rules take methods or a path"),
         ("10.0.0.1/8", "did you mean 10.0.0.0/8"),
         ("example.com:0", "out of range"),
         ("example.com:http", "not a number"),
@@ -48,7 +48,7 @@ def test_valid_rules(text: str, kind: RuleKind, canonical: str) -> None:
         ("1.2.3.999", "not a valid IPv4"),
         ("[1.2.3.4]:80", "only for IPv6"),
         ("2001:db8::1:80x", "not an IPv6 address"),
-        ("exa mple.com", "expected host"),
+        ("exa mple.com", "'exa' is not an HTTP method"),
     ],
 )
 def test_invalid_rules_say_what_was_expected(text: str, message: str) -> None:
@@ -65,19 +65,19 @@ def test_wildcard_matches_subdomains_only() -> None:
 
 
 def test_name_port_and_deny_precedence() -> None:
-    rules = Allowlist(["api.example.com:443", "*.example.com"], deny=["bad.example.com"])
+    rules = Allowlist.parse(["api.example.com:443", "*.example.com"], deny=["bad.example.com"])
     assert rules.check_name("api.example.com", 443).allowed
     assert rules.check_name("other.example.com", 8080).allowed
     assert not rules.check_name("bad.example.com", 443).allowed
     assert not rules.resolvable("bad.example.com").allowed
     assert rules.check_name("evil.com", 443).reason == "name not allowed"
-    only_443 = Allowlist(["api.example.com:443"])
+    only_443 = Allowlist.parse(["api.example.com:443"])
     assert only_443.check_name("api.example.com", 80).reason == "port not allowed"
     assert only_443.resolvable("api.example.com").allowed
 
 
 def test_port_specific_deny_still_resolves() -> None:
-    rules = Allowlist(["example.com"], deny=["example.com:25"])
+    rules = Allowlist.parse(["example.com"], deny=["example.com:25"])
     assert rules.resolvable("example.com").allowed
     assert not rules.check_name("example.com", 25).allowed
     assert rules.check_name("example.com", 443).allowed
@@ -94,18 +94,18 @@ def test_special_addresses(address: str) -> None:
 
 def test_special_addresses_need_an_explicit_rule() -> None:
     metadata = ipaddress.ip_address("169.254.169.254")
-    assert not Allowlist(["0.0.0.0/0"]).check_address(metadata, 80).allowed
-    assert Allowlist(["169.254.169.254"]).check_address(metadata, 80).allowed
+    assert not Allowlist.parse(["0.0.0.0/0"]).check_address(metadata, 80).allowed
+    assert Allowlist.parse(["169.254.169.254"]).check_address(metadata, 80).allowed
     public = ipaddress.ip_address("93.184.216.34")
-    assert Allowlist(["0.0.0.0/0"]).check_address(public, 80).allowed
-    assert not Allowlist([]).check_address(public, 80).allowed
+    assert Allowlist.parse(["0.0.0.0/0"]).check_address(public, 80).allowed
+    assert not Allowlist.parse([]).check_address(public, 80).allowed
     mapped = ipaddress.ip_address("::ffff:10.0.0.1")
-    assert not Allowlist(["::/0", "0.0.0.0/0"]).check_address(mapped, 80).allowed
+    assert not Allowlist.parse(["::/0", "0.0.0.0/0"]).check_address(mapped, 80).allowed
 
 
 def test_a_name_resolving_to_a_private_address_is_refused_unless_pinned() -> None:
     private = ipaddress.ip_address("10.0.0.7")
-    rules = Allowlist(
+    rules = Allowlist.parse(
         ["intranet.example", "pinned.example"], add_hosts=[("pinned.example", "10.0.0.7")]
     )
     assert not rules.check_address(private, 443, name="intranet.example").allowed

@@ -22,7 +22,7 @@ from bwsandbox.testing import MemoryAudit
 @pytest.fixture
 def session() -> Iterator[tuple[NetworkSession, MemoryAudit]]:
     audit = MemoryAudit()
-    plan = NetworkPlan(
+    plan = NetworkPlan.parse(
         NetworkMode.FILTERED, ("web.test", "*.wild.test"), ("no.wild.test",),
         (("web.test", "127.0.0.1"),),
     )  # fmt: skip
@@ -152,7 +152,7 @@ def test_listener_failure_is_a_network_error() -> None:
     def broken(pid: int) -> object:
         raise OSError(1, "Operation not permitted")
 
-    plan = NetworkPlan(NetworkMode.FILTERED, ("web.test",))
+    plan = NetworkPlan.parse(NetworkMode.FILTERED, ("web.test",))
     net = open_network(plan, listeners=broken)  # type: ignore[arg-type]
     with pytest.raises(NetworkError, match="Operation not permitted"):
         net.attach(1)
@@ -164,9 +164,9 @@ def test_a_slow_head_is_cut_at_the_head_deadline(
 ) -> None:
     """Slowloris: a head trickled in byte by byte gets a 400 once its time is up, whatever
     the pace (the deadline is for the whole head, not per read)."""
-    from bwsandbox.net import _proxy
+    from bwsandbox.net import _io
 
-    monkeypatch.setattr(_proxy, "HEAD_TIMEOUT", 0.5)
+    monkeypatch.setattr(_io, "HEAD_TIMEOUT", 0.5)
     net, _ = session
     with socket.create_connection(("127.0.0.1", _port(net, "http_proxy")), timeout=10) as sock:
         reply = b""

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from bwsandbox._netconst import OFFLINE_ENV
 from bwsandbox._paths import shipped_policies_dir
 from bwsandbox.compile._git import GIT_ENV
-from bwsandbox.net._constants import OFFLINE_ENV
 
 if TYPE_CHECKING:
     from .conftest import SandboxRunner

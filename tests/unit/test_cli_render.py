@@ -54,7 +54,7 @@ def _plan(mode: NetworkMode = NetworkMode.NONE) -> SandboxPlan:
         env=(("PATH", "/usr/bin"), ("GITHUB_TOKEN", "ghp_s3cret"), ("API_KEY", "k3y")),
         cwd="/project",
         user=SandboxUser("agent", 1000, 1000, "/home/agent"),
-        network=NetworkPlan(mode=mode, allow=("example.com:443",)),
+        network=NetworkPlan.parse(mode=mode, allow=("example.com:443",)),
         data=(
             DataFile(plain, b"agent:x:1000:1000::/home/agent:/bin/sh\n"),
             DataFile(secret, b"hunter2", secret=True),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._netconst import OFFLINE_ENV
 from bwsandbox.compile import HostFacts, PathInfo, PathKind, Workspace, compile_plan
 from bwsandbox.compile._plan import SandboxPlan
-from bwsandbox.net._constants import OFFLINE_ENV
 from bwsandbox.policy._model import (
     Bind,
     CommandPolicy,
@@ -162,7 +162,7 @@ def test_filtered_network_sets_proxy_and_resolver() -> None:
     assert "HTTPS_PROXY" in dict(plan.env)
     assert any(d.fd.name == "data:resolv.conf" for d in plan.data)
     assert "--unshare-net" in argv(plan)
-    assert plan.network.allow == ("example.com",)
+    assert [str(rule) for rule in plan.network.allow] == ["example.com"]  # parsed once, here
 
 
 def test_host_network_warns() -> None:

@@ -45,8 +45,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "bwsandbox"
 
 #: Units by layer, lowest first. A unit may import its own unit and the layers below.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_errors", "_lazy", "_printable"),  # the error tree, PEP 562 faces, safe text
-    ("_audit", "_events", "_paths"),  # audit sinks and schema; where things live (platformdirs)
+    ("_errors", "_lazy", "_printable", "_netconst"),  # errors, faces, safe text, net constants
+    ("_audit", "_events", "_paths", "_netrules"),  # audit, where things live, the rule grammar
     ("_guard",),  # what a bind may never expose (uses _paths)
     ("policy",),  # TOML -> checked, merged, frozen Policy; its digest; seccomp vocabulary
     ("compile",),  # pure: Policy + HostFacts + Workspace -> SandboxPlan
@@ -73,36 +73,15 @@ BEING_REWRITTEN: frozenset[str] = frozenset(
 )
 
 #: Layer-order violations (importer, imported module) that other engineers remove this round.
-KNOWN_DIRECTION: frozenset[tuple[str, str]] = frozenset(
-    {
-        # inspect: the allow-rule grammar moves below policy/ and compile/ (issue 11 item 3)
-        ("bwsandbox.policy._checks", "bwsandbox.net._rules"),
-        ("bwsandbox.policy._enforce", "bwsandbox.net._rules"),
-        # inspect: the network constants move below compile/ (issue 11 item 3)
-        ("bwsandbox.compile._step_env", "bwsandbox.net._constants"),
-        ("bwsandbox.compile._step_system", "bwsandbox.net._constants"),
-    }
-)
+KNOWN_DIRECTION: frozenset[tuple[str, str]] = frozenset()
 
 #: Private modules imported from outside their package (importer, module as written), in
 #: files other engineers rewrite this round; each fixes its imports when it lands.
-KNOWN_PRIVATE: frozenset[tuple[str, str]] = frozenset(
-    {
-        # inspect moves net/_rules.py and net/_constants.py to a low layer (item 3)
-        ("bwsandbox.policy._checks", "bwsandbox.net._rules"),
-        ("bwsandbox.policy._enforce", "bwsandbox.net._rules"),
-        ("bwsandbox._live", "bwsandbox.net._rules"),
-    }
-)
+KNOWN_PRIVATE: frozenset[tuple[str, str]] = frozenset()
 
 #: Import cycles through type-only imports (their modules) that other engineers break this
 #: round. There is no such list for run-time cycles: there are none.
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
-    {
-        # inspect: net/_gate <-> net/_inject <-> net/_proxy (issue 11 item 4)
-        frozenset({"bwsandbox.net._gate", "bwsandbox.net._inject", "bwsandbox.net._proxy"}),
-    }
-)
+KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +336,7 @@ def test_lazy_tables_name_real_definitions(face: str) -> None:
 THIRD_PARTY: dict[str, frozenset[str]] = {
     "typer": frozenset({"cli"}),  # never on the run/shell fast path (tests/unit/test_cli_cache)
     "platformdirs": frozenset({"_paths"}),  # imported inside functions
+    "cryptography": frozenset({"net"}),  # HTTPS inspection only (net/_tls_*), imported lazily
     "keyring": frozenset({"runtime"}),  # the optional keyring extra, inside a function
     "pytest": frozenset({"pytest_plugin"}),
     "typing_extensions": frozenset({"_api"}),  # type-only

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bwsandbox._audit import NullAudit
+from bwsandbox._netrules import parse_rule
 from bwsandbox.net._allowlist import Allowlist
 from bwsandbox.net._control import ControlServer, send_request
 from bwsandbox.net._gate import Gate
 from bwsandbox.net._live import LiveLimits, Refused, parse_request
-from bwsandbox.net._rules import parse_rule
 
 
 @given(st.binary(max_size=300))

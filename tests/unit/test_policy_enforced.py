@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bwsandbox._api import COMMAND_LINE, build_overlay
 from bwsandbox._errors import PolicyError
-from bwsandbox.net._rules import parse_rule
+from bwsandbox._netrules import parse_rule
 from bwsandbox.policy._enforce import ENFORCEABLE, check_enforceable, covers
 from bwsandbox.policy._enforced import ENFORCED_PATH, EXTRA_VAR, enforced_paths
 from bwsandbox.policy._merge import merge

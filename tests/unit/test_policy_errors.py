@@ -104,10 +104,41 @@ BAD: list[tuple[str, str | None, str, str | None]] = [
     (
         '[network]\nmode = "filtered"\nallow = ["ok.com", "x.org", "exa mple.com"]',
         "network.allow[2]",
-        "'exa mple.com'",  # the wording is the rule grammar's (bwsandbox.net._rules)
+        "'exa mple.com'",  # the wording is the rule grammar's (bwsandbox._netrules)
         None,
     ),
     ('[network]\nmode = "filtered"\ndeny = [""]', "network.deny[0]", "empty string", None),
+    # inspecting rules (methods and/or a path glob): allow rules for names only
+    (
+        '[network]\nmode = "filtered"\nallow = ["GET x.org/a/../b"]',
+        "network.allow[0]",
+        "dot segment",
+        None,
+    ),
+    (
+        '[network]\nmode = "filtered"\nallow = ["GET! x.org/a"]',
+        "network.allow[0]",
+        "not an HTTP method",
+        None,
+    ),
+    (
+        '[network]\nmode = "filtered"\nallow = ["GET 10.0.0.1/a"]',
+        "network.allow[0]",
+        "for host names",
+        None,
+    ),
+    (
+        '[network]\nmode = "filtered"\ndeny = ["POST x.org/a"]',
+        "network.deny[0]",
+        "only allow rules take methods or a path",
+        None,
+    ),
+    (
+        '[network]\nmode = "filtered"\nupstream_ca_file = "ca.pem"',
+        "network.upstream_ca_file",
+        "an absolute path",
+        None,
+    ),
     (
         '[network]\nmode = "filtered"\nadd_hosts = { "db.internal" = "10.0.0.300" }',
         'network.add_hosts."db.internal"',
@@ -194,7 +225,7 @@ def test_rule_grammar_errors_are_converted(monkeypatch: pytest.MonkeyPatch, tmp_
     def parse_rule(text: str, *, allow: bool = False) -> str:
         raise ValueError("expected host, host:port, *.domain, IP or CIDR")
 
-    monkeypatch.setattr("bwsandbox.net._rules.parse_rule", parse_rule)
+    monkeypatch.setattr("bwsandbox._netrules.parse_rule", parse_rule)
     error = _fail(tmp_path, '[network]\nmode = "filtered"\nallow = ["exa mple.com"]\n')
     assert str(error) == (
         f"{tmp_path / 'bad.toml'}: network.allow[0]: "

@@ -36,6 +36,7 @@ let
       hatchling = fake "hatchling";
       typer = fake "typer";
       platformdirs = fake "platformdirs";
+      cryptography = fake "cryptography";
     };
     python3.withPackages = _f: fake "python3-env";
     writeTextFile = args: fake args.name // { stubArgs = args; };

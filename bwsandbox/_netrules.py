@@ -9,6 +9,17 @@
     IPv6[/len]           2001:db8::1, 2001:db8::/32
     [IPv6[/len]]:port    [2001:db8::1]:443
 
+An allow rule for a name may also say which HTTP requests pass; the proxy then terminates
+TLS for that name and checks every request (``net/_tls_inspect``)::
+
+    METHODS host[:port][/PATH-GLOB]   GET,HEAD github.com/myorg/*
+    host[:port]/PATH-GLOB             api.example.com/v1/*        (any method)
+    METHODS host[:port]               GET example.com             (any path)
+
+``*`` in the path matches any characters, ``/`` included; every other character is literal.
+A glob without ``?`` is matched against the path alone (the query is ignored), a glob with
+``?`` against the path and query.
+
 ``parse_rule(text)`` returns a :class:`Rule` or raises ``ValueError`` saying what was
 expected; the policy loader turns that into a PolicyError with the key path.
 """
@@ -16,19 +27,39 @@ expected; the policy loader turns that into a PolicyError with the key path.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
 
-from bwsandbox.net._constants import HOST_LOOPBACK_NAME
+from bwsandbox._netconst import HOST_LOOPBACK_NAME
 
-__all__ = ["IPAddress", "IPNetwork", "Rule", "RuleKind", "normalize_name", "parse_rule"]
+__all__ = [
+    "METHODS",
+    "IPAddress",
+    "IPNetwork",
+    "Rule",
+    "RuleKind",
+    "has_dot_segment",
+    "normalize_name",
+    "parse_rule",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _EXPECTED = "expected host, host:port, *.domain, IP, CIDR or [IPv6]:port"
+#: the request methods an inspecting rule may name (RFC 9110, PATCH, WebDAV, QUERY)
+METHODS = frozenset(
+    {
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND",
+        "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "QUERY",
+    }
+)  # fmt: skip
+#: a path glob: visible ASCII, no fragment, no backslash, no quote or space
+_PATH = re.compile(r"/[\x21-\x7e]*")
+_INSPECT_HINT = "write [METHODS ]HOST[:PORT][/PATH-GLOB], e.g. 'GET,HEAD github.com/myorg/*'"
 
 
 class RuleKind(enum.StrEnum):
@@ -45,8 +76,32 @@ class Rule:
     host: str  # the name, the wildcard's suffix (without "*."), or the network in CIDR form
     network: IPNetwork | None = None
     ports: tuple[int, int] | None = None
+    #: HTTP methods an inspecting rule lets through (empty: any method)
+    methods: tuple[str, ...] = ()
+    #: the path glob of an inspecting rule ("" : any path)
+    path: str = ""
+
+    @property
+    def inspecting(self) -> bool:
+        """Whether the proxy terminates TLS for this rule and checks each request."""
+        return bool(self.methods or self.path)
+
+    def allows_request(self, method: str, target: str) -> bool:
+        """Whether this rule lets ``method`` to the origin-form ``target`` through."""
+        if self.methods and method not in self.methods:
+            return False
+        if not self.path:
+            return True
+        subject = target if "?" in self.path else target.partition("?")[0]
+        return _glob(self.path).fullmatch(subject) is not None
 
     def __str__(self) -> str:
+        text = self._destination()
+        if self.methods:
+            text = ",".join(self.methods) + " " + text
+        return text + self.path
+
+    def _destination(self) -> str:
         if self.kind is RuleKind.WILDCARD:
             host = f"*.{self.host}"
         elif self.network is not None:
@@ -81,6 +136,11 @@ class Rule:
             and address in self.network
             and self.covers_port(port)
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _glob(path: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in path.split("*")), re.DOTALL)
 
 
 def normalize_name(text: str) -> str:
@@ -120,8 +180,12 @@ def _parse_network(text: str, whole: str) -> IPNetwork | None:
 
 
 def parse_rule(text: str, *, allow: bool = False) -> Rule:
-    """One rule; ``allow=True`` for an allow rule (stricter for the host's loopback)."""
+    """One rule; ``allow=True`` for an allow rule (stricter for the host's loopback; may
+    inspect: methods and/or a path glob)."""
     whole = text
+    parts = text.split()
+    if len(parts) >= 2 or (parts and "/" in parts[0] and not _looks_ip(parts[0])):
+        return _parse_inspecting(parts, whole, allow=allow)
     text = text.strip()
     if not text or any(c.isspace() for c in text):
         raise ValueError(f"{whole!r}: {_EXPECTED}")
@@ -160,6 +224,61 @@ def parse_rule(text: str, *, allow: bool = False) -> Rule:
     name = normalize_name(host)
     _check_loopback_names(name, ports, whole, allow=allow)
     return Rule(RuleKind.NAME, name, None, ports)
+
+
+def _parse_inspecting(parts: list[str], whole: str, *, allow: bool) -> Rule:
+    """``[METHODS ]HOST[:PORT][/PATH-GLOB]``: an allow rule that inspects requests."""
+    if "://" in whole:
+        raise ValueError(f"{whole!r}: no scheme; {_INSPECT_HINT}")
+    if len(parts) > 2:
+        raise ValueError(f"{whole!r}: {_INSPECT_HINT}")
+    methods: tuple[str, ...] = ()
+    if len(parts) == 2:
+        words = parts[0].split(",")
+        if "CONNECT" in words:
+            raise ValueError(f"{whole!r}: CONNECT is not an inspectable request method")
+        bad = [w for w in words if w not in METHODS]
+        if bad:
+            known = ", ".join(sorted(METHODS))
+            raise ValueError(
+                f"{whole!r}: {bad[0]!r} is not an HTTP method (in capitals, comma-separated:"
+                f" {known}); {_INSPECT_HINT}"
+            )
+        methods = tuple(sorted(set(words)))
+    if not allow:
+        raise ValueError(
+            f"{whole!r}: only allow rules take methods or a path (a deny rule names a"
+            " destination: host, host:port, *.domain, IP or CIDR)"
+        )
+    destination = parts[-1]
+    slash = destination.find("/")
+    path = destination[slash:] if slash >= 0 else ""
+    destination = destination[:slash] if slash >= 0 else destination
+    if path and not _PATH.fullmatch(path):
+        raise ValueError(f"{whole!r}: the path {path!r} has a character a path glob cannot hold")
+    if path and ("#" in path or "\\" in path or _has_dot_segment(path)):
+        raise ValueError(f"{whole!r}: the path {path!r} has a fragment, backslash or dot segment")
+    try:
+        base = parse_rule(destination, allow=allow)
+    except ValueError as exc:
+        message = str(exc).removeprefix(f"{destination!r}: ")
+        raise ValueError(f"{whole!r}: {message}") from None
+    if base.kind is RuleKind.NETWORK:
+        raise ValueError(
+            f"{whole!r}: methods and paths are for host names (the proxy needs a name to"
+            " present a certificate for); allow the address without them"
+        )
+    return Rule(base.kind, base.host, None, base.ports, methods, path)
+
+
+def has_dot_segment(path: str) -> bool:
+    """Whether a path has a ``.`` or ``..`` segment, also percent-encoded (``%2e``)."""
+    return _has_dot_segment(path)
+
+
+def _has_dot_segment(path: str) -> bool:
+    segments = path.partition("?")[0].split("/")
+    return any(s.lower().replace("%2e", ".") in (".", "..") for s in segments)
 
 
 def _check_loopback_names(
