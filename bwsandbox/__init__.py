@@ -22,6 +22,7 @@ __all__ = [
     "NetworkMode",
     "Policy",
     "PolicyError",
+    "Prepared",
     "ProxyError",
     "RunResult",
     "Sandbox",
@@ -35,6 +36,7 @@ __all__ = [
     "compile_plan",
     "deny",
     "load_policy",
+    "prepare",
     "probe_host",
     "run",
 ]
@@ -59,6 +61,8 @@ _LAZY: dict[str, str] = {
     "compile_plan": "bwsandbox.compile._compiler",
     "probe_host": "bwsandbox.runtime",
     "Sandbox": "bwsandbox.runtime",
+    "Prepared": "bwsandbox._prepare",
+    "prepare": "bwsandbox._prepare",
     "RunResult": "bwsandbox._api",
     "run": "bwsandbox._api",
     "allow": "bwsandbox._live",
@@ -80,6 +84,7 @@ if TYPE_CHECKING:
         WorkspaceError,
     )
     from bwsandbox._live import allow, deny
+    from bwsandbox._prepare import Prepared, prepare
     from bwsandbox.compile._compiler import compile_plan
     from bwsandbox.compile._facts import HostFacts, Workspace
     from bwsandbox.compile._plan import SandboxPlan

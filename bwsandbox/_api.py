@@ -191,7 +191,8 @@ def run(
     command: str | bytes,
     *,
     project: str | os.PathLike[str] | None = None,
-    policies: Sequence[str] = ("base",),
+    agent: str | None = None,
+    policies: Sequence[str] | None = None,
     network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
@@ -204,6 +205,7 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> NoReturn: ...
 
 
@@ -212,7 +214,8 @@ def run(
     command: Sequence[str],
     *,
     project: str | os.PathLike[str] | None = None,
-    policies: Sequence[str] = ("base",),
+    agent: str | None = None,
+    policies: Sequence[str] | None = None,
     network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
@@ -225,6 +228,7 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> RunResult[bytes]: ...
 
 
@@ -233,7 +237,8 @@ def run(
     command: Sequence[str],
     *,
     project: str | os.PathLike[str] | None = None,
-    policies: Sequence[str] = ("base",),
+    agent: str | None = None,
+    policies: Sequence[str] | None = None,
     network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
@@ -246,6 +251,7 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> RunResult[None]: ...
 
 
@@ -254,7 +260,8 @@ def run(
     command: Sequence[str],
     *,
     project: str | os.PathLike[str] | None = None,
-    policies: Sequence[str] = ("base",),
+    agent: str | None = None,
+    policies: Sequence[str] | None = None,
     network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
@@ -267,6 +274,7 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> RunResult[bytes | None]: ...
 
 
@@ -274,7 +282,8 @@ def run(
     command: Sequence[str] | str | bytes,
     *,
     project: str | os.PathLike[str] | None = None,
-    policies: Sequence[str] = ("base",),
+    agent: str | None = None,
+    policies: Sequence[str] | None = None,
     network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
@@ -287,11 +296,19 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> RunResult[Any]:
     """Run ``command`` in a sandbox with ``project`` (default: cwd) read-write; wait for it.
 
     ``command`` is a list of arguments, as for ``subprocess.run`` without ``shell=True``; a
-    string is refused with TypeError (write ``["sh", "-c", "echo hi"]``).
+    string is refused with TypeError (write ``["sh", "-c", "echo hi"]``). With ``agent``
+    (``"claude"``, ``"codex"``, ``"opencode"``, ``"pi"``, ``"gemini"``) the agent's profile
+    runs the agent, and ``command`` is the agent's own arguments, exactly as
+    ``agent-sandbox AGENT -- ARGS`` (same layers, compartment of ``client``, login).
+    ``policies`` are the layers (default ``["base"]``; with ``agent``, layers after its
+    profile). One resolve, one probe, one compile: see :func:`bwsandbox.prepare`, and
+    ``Sandbox(prepared)`` to start a prepared session yourself. ``environ`` (default
+    ``os.environ``) is the host environment the session reads (passthrough, secrets, login).
     ``worktree="NAME"`` runs it in the project's git worktree NAME instead (created when
     absent, on branch ``agent/NAME``; see :mod:`bwsandbox.worktree`).
     On ``timeout`` the command is stopped (TERM, then KILL), the result says
@@ -302,33 +319,32 @@ def run(
     if isinstance(command, (str, bytes)):
         line = command.decode(errors="replace") if isinstance(command, bytes) else command
         raise TypeError(_STRING_COMMAND.replace("LINE", repr(line)))
-    from bwsandbox.policy import load_policy
+    from bwsandbox._prepare import prepare
     from bwsandbox.runtime import Sandbox
     from bwsandbox.runtime._sandbox import TIMEOUT_STATUS
 
-    project_dir = os.fspath(project) if project is not None else os.getcwd()
-    overlay = build_overlay(
-        network=network, allow=allow, add_hosts=add_hosts, ro=ro, rw=rw, env=env
-    )
-    overlays: list[tuple[str, dict[str, Any]]] = []
-    if worktree is not None:
-        from bwsandbox.worktree import open_worktree, worktree_layer
-
-        tree = open_worktree(os.path.realpath(project_dir), worktree)
-        project_dir = tree.path
-        overlays.append((f"worktree {tree.name}", worktree_layer(tree)))
-    if overlay:
-        overlays.append((COMMAND_LINE, overlay))
-    policy = load_policy(tuple(policies), overlays=overlays)
-    sandbox = Sandbox(
-        policy,
-        project=project_dir,
-        command=command,
+    prepared = prepare(
+        command,
+        agent=agent,
+        project=project,
+        policies=policies,
+        network=network,
+        allow=allow,
+        add_hosts=add_hosts,
+        ro=ro,
+        rw=rw,
+        env=env,
         client=client,
         interactive=False,
+        worktree=worktree,
+        environ=environ,
+    )
+    sandbox = Sandbox(
+        prepared,
         keep_workdir=keep_workdir,
         capture_output=capture_output,
         input=input,
+        environ=environ,
     )
     timed_out = False
     with sandbox:

@@ -3,7 +3,8 @@
 ::
 
     probe_host()            HostFacts: bwrap, ids, home, tmp/runtime dirs, environ, paths
-    Sandbox(policy, ...)    one session: work dir, compile, launch, network, supervise, clean up
+    Sandbox(prepared, ...)  one session (bwsandbox.prepare): work dir, launch, network,
+                            supervise, clean up; Sandbox(policy, project=...) prepares it
     create_workdir() / remove_workdir() / sweep_stale_workdirs()
 
 Attributes load lazily, so ``import bwsandbox.runtime._rmtree`` (or ``_workdir``) does not pay

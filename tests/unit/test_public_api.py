@@ -17,6 +17,7 @@ CURATED = {
     "NetworkMode",
     "Policy",
     "PolicyError",
+    "Prepared",
     "ProxyError",
     "RunResult",
     "Sandbox",
@@ -30,6 +31,7 @@ CURATED = {
     "compile_plan",
     "deny",
     "load_policy",
+    "prepare",
     "probe_host",
     "run",
 }
