@@ -88,6 +88,7 @@ class Resolved:
             session_id=session_id,
             workdir=workdir,
             notes=self.notes,
+            guard=False,  # resolve checked the project; the runtime checks it again at start
         )
 
 
@@ -190,13 +191,16 @@ def prepare_policy(
     session_id: str | None = None,
     workdir: str | None = None,
     notes: Sequence[str] = (),
+    guard: bool = True,
 ) -> Prepared:
     """Check the project, probe the host, choose the session id and work dir path, compile.
 
     ``workdir`` is the work dir's path to compile with (default: a fresh path in the host's
     tmpdir); ``explain`` passes the symbolic ``{workdir}`` (such a session cannot be run).
     Raises :class:`bwsandbox.WorkspaceError` (project refused) or
-    :class:`bwsandbox.PolicyError` (the compile).
+    :class:`bwsandbox.PolicyError` (the compile). ``guard=False``: ``project`` is a real
+    path already checked (by :func:`resolve`); the runtime checks it again at start either
+    way (``explain --worktree NAME`` prepares for a worktree that does not exist yet).
     """
     from bwsandbox._guard import check_project
     from bwsandbox.compile import compile_plan
@@ -206,7 +210,7 @@ def prepare_policy(
     if isinstance(command, (str, bytes)):
         raise TypeError("command must be a sequence of arguments, not one string")
     host = os.environ if environ is None else environ
-    real = check_project(os.fspath(project), host)
+    real = check_project(os.fspath(project), host) if guard else os.fspath(project)
     facts = probe_host(environ=dict(host))
     workspace = Workspace(
         project=real,
