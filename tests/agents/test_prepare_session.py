@@ -103,17 +103,22 @@ def test_the_cli_decides_from_the_merged_policy_too(
     assert _proxied(plain.policy) == ["anthropic_api_key"]
 
 
+@pytest.mark.parametrize("agent", KNOWN_AGENTS)
 def test_library_prepare_runs_agent_profiles_like_the_cli(
-    host: FakeHost, project: Path, monkeypatch: pytest.MonkeyPatch
+    host: FakeHost, project: Path, monkeypatch: pytest.MonkeyPatch, agent: str
 ) -> None:
+    """``bwsandbox.prepare(ARGS, agent=NAME)`` is ``agent-sandbox NAME -- ARGS``: the same
+    policy, command, notes and plan, for every known agent."""
     for name, value in host.environ.items():
         monkeypatch.setenv(name, value)
-    library = bwsandbox.prepare(["-p", "hi"], agent="claude", project=project, client="acme")
+    library = bwsandbox.prepare(["--version"], agent=agent, project=project, client="acme")
     cli = cli_resolve(
-        "claude", {"project": str(project), "client": "acme", "tty": False}, ("-p", "hi")
+        agent, {"project": str(project), "client": "acme", "tty": False}, ("--version",)
     ).prepare()
     assert library.policy == cli.policy
-    assert library.command == cli.command == ("/run/agent-sandbox/bin/claude", "-p", "hi")
+    assert library.command == cli.command
+    assert library.command[0].startswith("/run/agent-sandbox/bin/")
+    assert library.command[-1] == "--version"
     same = [t.replace(cli.workdir, library.workdir) for t in cli.plan.argv()]
     assert same == library.plan.argv()
     assert library.notes == cli.notes
