@@ -18,14 +18,17 @@ Two stages, each done once per session:
    injected by the proxy only when the merged mode is ``filtered``, and passed as an
    environment variable otherwise (:meth:`bwsandbox.agents.AgentLaunch.for_network`).
 2. :meth:`Resolved.prepare` / :func:`prepare_policy`: the project guard, the host probe,
-   the session id and the work dir's path, the compile, into a :class:`Prepared`.
+   the sweep of stale work dirs (a killed session's, with its placeholders in a project:
+   before the policy's paths are probed), the session id and the work dir's path, the
+   compile, into a :class:`Prepared`.
 
 The work dir is the seam between the plan and the session: its path is chosen here
 (``<tmpdir>/agent-sandbox-<random>``) and compiled into the plan, and
 :class:`bwsandbox.Sandbox` creates exactly that directory at start (a fresh ``mkdir``, the
 same fd-based creation, sweep and cleanup as before, never following symlinks). Nothing is
-created here; a path that exists by then (the same :class:`Prepared` started twice) gets a
-fresh session: :meth:`Prepared.renewed` compiles again with the same facts, no probe.
+created here (and for ``explain``'s symbolic work dir nothing is swept either); a path that
+exists by then (the same :class:`Prepared` started twice) gets a fresh session:
+:meth:`Prepared.renewed` compiles again with the same facts, no probe.
 
 The CLI's ``run``, ``shell``, ``explain``, ``mcp`` and agent commands and :func:`bwsandbox.run`
 all come through here.
@@ -193,7 +196,8 @@ def prepare_policy(
     notes: Sequence[str] = (),
     guard: bool = True,
 ) -> Prepared:
-    """Check the project, probe the host, choose the session id and work dir path, compile.
+    """Check the project, probe the host, sweep stale work dirs, choose the session id and
+    work dir path, compile.
 
     ``workdir`` is the work dir's path to compile with (default: a fresh path in the host's
     tmpdir); ``explain`` passes the symbolic ``{workdir}`` (such a session cannot be run).
@@ -212,6 +216,12 @@ def prepare_policy(
     host = os.environ if environ is None else environ
     real = check_project(os.fspath(project), host) if guard else os.fspath(project)
     facts = probe_host(environ=dict(host))
+    if workdir is None:
+        # before the paths are probed: a killed session's placeholders in a project go with
+        # its work dir, and the plan must not bind them (fd-based, never follows symlinks)
+        from bwsandbox.runtime._workdir import sweep_stale_workdirs
+
+        sweep_stale_workdirs(facts.tmpdir)
     workspace = Workspace(
         project=real,
         workdir=plan_workdir(facts.tmpdir) if workdir is None else workdir,

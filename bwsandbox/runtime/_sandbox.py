@@ -4,9 +4,10 @@ The runtime takes a plan: :func:`bwsandbox.prepare` (``bwsandbox._prepare``) res
 policy, probes the host and compiles once; ``Sandbox(prepared)`` launches exactly that plan.
 ``Sandbox(policy, project=..., command=...)`` is the convenience that prepares at start.
 
-Order of start: (prepare, or check the prepared project again), sweep stale work dirs, create
-this session's work dir at the path the plan was compiled with, audit ``start``, check the
-command exists inside, launch bwrap (held on its block fd), set up the network, release.
+Order of start: prepare (check the project, probe the host, sweep stale work dirs, probe the
+policy's paths, compile) or, for a prepared session, check its project again; create this
+session's work dir at the path the plan was compiled with, audit ``start``, check the command
+exists inside, launch bwrap (held on its block fd), set up the network, release.
 Teardown runs in reverse; every step runs even when an earlier one failed (failures are kept
 in :attr:`Sandbox.cleanup_errors` and audited).
 """
@@ -41,7 +42,6 @@ from bwsandbox.runtime._workdir import (
     create_workdir,
     keep_workdir,
     remove_workdir,
-    sweep_stale_workdirs,
 )
 
 if TYPE_CHECKING:
@@ -257,11 +257,9 @@ class Sandbox:
 
     def _start(self) -> None:
         environ = dict(os.environ if self.environ is None else self.environ)
-        prepared = self._prepare(environ)
-        facts = prepared.facts
-        sweep_stale_workdirs(facts.tmpdir)
+        prepared = self._prepare(environ)  # stale work dirs were swept before its probe
         workdir, prepared = _create_workdir(prepared)
-        self._prepared, self._session_id = prepared, prepared.session_id
+        self._prepared, self._session_id, facts = prepared, prepared.session_id, prepared.facts
         self._workdir = workdir.path
         if self.keep_workdir:
             self._teardown(lambda: keep_workdir(workdir.path))
