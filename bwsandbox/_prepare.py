@@ -95,15 +95,27 @@ class Resolved:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Prepared:
-    """One session, decided: pass it to :class:`bwsandbox.Sandbox` to run exactly this plan."""
+    """One session, decided: pass it to :class:`bwsandbox.Sandbox` to run exactly this plan.
+
+    Its repr names the session only: the facts hold the host environment and the policy and
+    plan may hold values passed in (an API key given as a variable), so logging a
+    ``Prepared`` must not print them.
+    """
 
     policy: Policy
     facts: HostFacts  # the host probe, including every path the compiler asked about
     workspace: Workspace  # project, work dir path, session id, client, command, terminal
     plan: SandboxPlan
     notes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"Prepared(session_id={self.session_id!r}, client={self.client!r}, "
+            f"project={self.project!r}, command={self.command!r}, workdir={self.workdir!r}, "
+            f"network={self.plan.network.mode.value!r})"
+        )
 
     @property
     def project(self) -> str:

@@ -64,9 +64,13 @@ def test_the_key_is_injected_only_when_the_merged_mode_is_filtered(
     assert _proxied(stage.policy) == [], "no proxy in this mode: nothing may need it"
     assert ("ANTHROPIC_API_KEY", KEY) in stage.policy.env.set
     assert not any("injected by the proxy" in note for note in stage.notes)
-    plan = stage.prepare(environ=host.environ).plan  # compiles (it used to be a PolicyError)
+    prepared = stage.prepare(environ=host.environ)  # compiles (it used to be a PolicyError)
+    plan = prepared.plan
     assert plan.network.mode is NetworkMode(mode)
     assert plan.secrets == ()
+    assert KEY in dict(plan.env).values()
+    assert KEY not in repr(prepared), "a logged session does not print the key"
+    assert prepared.session_id in repr(prepared)
     # Control: the profile's own mode (filtered) injects the key: the sandbox holds a
     # placeholder, the proxy adds the real one
     default = resolve(["-p", "hi"], agent="claude", project=project, environ=host.environ)
