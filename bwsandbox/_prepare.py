@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from bwsandbox._errors import PolicyError
 
 if TYPE_CHECKING:
+    from bwsandbox._api import NetworkName
     from bwsandbox.compile._facts import HostFacts, Workspace
     from bwsandbox.compile._plan import SandboxPlan
     from bwsandbox.policy._model import Policy
@@ -368,7 +369,7 @@ def prepare(
     agent: str | None = None,
     project: str | os.PathLike[str] | None = None,
     policies: Sequence[str] | None = None,
-    network: str | None = None,
+    network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | Sequence[str] | None = None,
     ro: Sequence[str] = (),
