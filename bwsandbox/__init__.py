@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CommandNotExecutableError",
     "CommandNotFoundError",
+    "Decision",
     "DependencyError",
     "HostFacts",
     "LaunchError",
@@ -24,11 +25,13 @@ __all__ = [
     "PolicyError",
     "Prepared",
     "ProxyError",
+    "Question",
     "RunResult",
     "Sandbox",
     "SandboxError",
     "SandboxPlan",
     "SecretError",
+    "Watch",
     "Workspace",
     "WorkspaceError",
     "__version__",
@@ -39,6 +42,7 @@ __all__ = [
     "prepare",
     "probe_host",
     "run",
+    "watch",
 ]
 
 _LAZY: dict[str, str] = {
@@ -67,6 +71,10 @@ _LAZY: dict[str, str] = {
     "run": "bwsandbox._api",
     "allow": "bwsandbox._live",
     "deny": "bwsandbox._live",
+    "watch": "bwsandbox._live",
+    "Watch": "bwsandbox._live",
+    "Decision": "bwsandbox.net._ask",
+    "Question": "bwsandbox.net._ask",
 }
 
 if TYPE_CHECKING:
@@ -83,11 +91,12 @@ if TYPE_CHECKING:
         SecretError,
         WorkspaceError,
     )
-    from bwsandbox._live import allow, deny
+    from bwsandbox._live import Watch, allow, deny, watch
     from bwsandbox._prepare import Prepared, prepare
     from bwsandbox.compile._compiler import compile_plan
     from bwsandbox.compile._facts import HostFacts, Workspace
     from bwsandbox.compile._plan import SandboxPlan
+    from bwsandbox.net._ask import Decision, Question
     from bwsandbox.policy import load_policy
     from bwsandbox.policy._model import NetworkMode, Policy
     from bwsandbox.runtime import Sandbox, probe_host

@@ -13,7 +13,7 @@ overloads on ``capture_output`` make ``run(..., capture_output=True).stdout`` a 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, overload
 
@@ -22,6 +22,8 @@ from bwsandbox._paths import normalize
 
 if TYPE_CHECKING:
     from typing_extensions import deprecated
+
+    from bwsandbox.net._ask import Question
 else:
 
     def deprecated(_message: str) -> Any:  # typing_extensions is not a run-time dependency
@@ -103,10 +105,11 @@ def build_overlay(
     pids: str | int | None = None,
     timeout: str | None = None,
     gpu: bool = False,
+    ask: bool = False,
 ) -> dict[str, Any]:
     """The raw "command line" policy layer for these options (empty tables are left out).
 
-    ``--allow``/``--add-host`` without ``--network`` mean ``filtered``. ``--ro``/``--rw``
+    ``--allow``/``--add-host``/``--ask`` without ``--network`` mean ``filtered``. ``--ro``/``--rw``
     paths are made absolute against ``cwd`` and must exist. ``add_hosts`` takes a mapping or
     ``NAME=IP`` strings (as typed on the command line).
     """
@@ -116,8 +119,10 @@ def build_overlay(
     net: dict[str, Any] = {}
     if network is not None:
         net["mode"] = network
-    elif allow or hosts:
+    elif allow or hosts or ask:
         net["mode"] = "filtered"
+    if ask:
+        net["unlisted"] = "ask"
     if allow:
         net["allow"] = list(allow)
     if hosts:
@@ -206,6 +211,7 @@ def run(
     keep_workdir: bool = False,
     worktree: str | None = None,
     environ: Mapping[str, str] | None = None,
+    ask: Callable[[Question], object] | None = None,
 ) -> NoReturn: ...
 
 
@@ -229,6 +235,7 @@ def run(
     keep_workdir: bool = False,
     worktree: str | None = None,
     environ: Mapping[str, str] | None = None,
+    ask: Callable[[Question], object] | None = None,
 ) -> RunResult[bytes]: ...
 
 
@@ -252,6 +259,7 @@ def run(
     keep_workdir: bool = False,
     worktree: str | None = None,
     environ: Mapping[str, str] | None = None,
+    ask: Callable[[Question], object] | None = None,
 ) -> RunResult[None]: ...
 
 
@@ -275,6 +283,7 @@ def run(
     keep_workdir: bool = False,
     worktree: str | None = None,
     environ: Mapping[str, str] | None = None,
+    ask: Callable[[Question], object] | None = None,
 ) -> RunResult[bytes | None]: ...
 
 
@@ -297,6 +306,7 @@ def run(
     keep_workdir: bool = False,
     worktree: str | None = None,
     environ: Mapping[str, str] | None = None,
+    ask: Callable[[Question], object] | None = None,
 ) -> RunResult[Any]:
     """Run ``command`` in a sandbox with ``project`` (default: cwd) read-write; wait for it.
 
@@ -314,6 +324,11 @@ def run(
     On ``timeout`` the command is stopped (TERM, then KILL), the result says
     ``timed_out=True`` and ``returncode`` is 124, as ``limits.timeout``, the CLI's
     ``--timeout`` and coreutils' timeout(1) give.
+    ``ask=callable`` turns on ask on first use (``network.unlisted = "ask"``, implies the
+    filtered network): a lookup of or connection to an unlisted host waits for
+    ``callable(question)`` (a :class:`bwsandbox.Question`), which returns a
+    :class:`bwsandbox.Decision`; an exception, another value or no answer within
+    ``network.ask_timeout`` is a deny.
     Errors are :class:`bwsandbox.SandboxError` subclasses.
     """
     if isinstance(command, (str, bytes)):
@@ -334,6 +349,7 @@ def run(
         ro=ro,
         rw=rw,
         env=env,
+        ask=ask is not None,
         client=client,
         interactive=False,
         worktree=worktree,
@@ -345,6 +361,7 @@ def run(
         capture_output=capture_output,
         input=input,
         environ=environ,
+        on_ask=ask,
     )
     timed_out = False
     with sandbox:

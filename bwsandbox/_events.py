@@ -166,6 +166,27 @@ EVENTS: dict[str, EventSpec] = {
             ),
         ),
         EventSpec(
+            "net-ask",
+            "ask on first use (`--ask`): a held question, its answer, or the remembered "
+            "`allow always` rules read at start",
+            (
+                _f("op", _STR, "`held`, `answered` or `remembered`"),
+                _opt("id", _INT, "the question's number in the session"),
+                _opt("host", _STR, "the name asked about"),
+                _opt("port", (int, type(None)), "the port (null for a DNS lookup)"),
+                _opt("kind", _STR, "`dns`, `tcp`, `http` or `connect`"),
+                _opt("timeout", _NUM, "`held`: the bound, in seconds"),
+                _opt("decision", _STR, "`answered`: `once`, `session`, `always` or `deny`"),
+                _opt("by", _STR, "who answered: `watch (pid N)`, `callback`, `timeout`, ..."),
+                _opt("rule", _STR, "`answered`: the rule a `session`/`always` answer adds"),
+                _opt("rules", _LIST, "`remembered`: the rules applied"),
+                _opt("path", _STR, "the policy file written (`always`) or read"),
+                _opt("peer_pid", _INT, "the pid of the watch that answered (SO_PEERCRED)"),
+                _opt("peer_uid", _INT, "its uid"),
+                _opt("error", _STR, "why an answer did less than asked, or a file problem"),
+            ),
+        ),
+        EventSpec(
             "network",
             "one line of the denial summary, written when the network closes",
             (_f("summary", _STR, "the line, with the `--allow` that would permit it"),),

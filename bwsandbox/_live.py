@@ -1,5 +1,6 @@
 """Changing a running filtered session: :func:`allow` and :func:`deny` (the library calls
-behind ``agent-sandbox allow``/``deny``).
+behind ``agent-sandbox allow``/``deny``), and watching it: :func:`watch` (a live view of its
+decisions, with answers to its held questions: ``agent-sandbox watch``) and :func:`answer`.
 
 The session is the one named (an id or a unique prefix, as ``ps`` shows it), or by default the
 newest running session of this user whose project is ``project`` (the current directory). The
@@ -10,18 +11,20 @@ connections the new rules refuse.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable
+import socket
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bwsandbox._errors import LaunchError, NetworkError
 
 if TYPE_CHECKING:
     from bwsandbox.runtime._registry_record import SessionRecord
 
-__all__ = ["LiveChange", "allow", "change", "choose_session", "deny"]
+__all__ = ["LiveChange", "Watch", "allow", "answer", "change", "choose_session", "deny", "watch"]
 
 _HINT = "name one with --session ID; `agent-sandbox ps` lists them"
 
@@ -37,10 +40,13 @@ class LiveChange:
 
 
 def choose_session(
-    session: str | None = None, project: str | os.PathLike[str] | None = None
+    session: str | None = None,
+    project: str | os.PathLike[str] | None = None,
+    *,
+    purpose: str = "changed",
 ) -> SessionRecord:
-    """The session to change; :class:`NetworkError` when there is none, the choice is
-    ambiguous, or the session is not filtered."""
+    """The session to change (or watch: ``purpose``); :class:`NetworkError` when there is
+    none, the choice is ambiguous, or the session is not filtered."""
     from bwsandbox.runtime._registry import find_session, list_sessions
 
     if session is not None:
@@ -61,7 +67,7 @@ def choose_session(
     if chosen.network != "filtered":
         raise NetworkError(
             f"sandbox {chosen.id} runs with network {chosen.network!r}: only a filtered "
-            "session can be changed",
+            f"session can be {purpose}",
             hint="start it with --network filtered",
         )
     return chosen
@@ -124,3 +130,130 @@ def deny(
     """Deny ``rules`` in a running filtered session, at once; open connections they refuse
     are closed. Raises :class:`~bwsandbox.NetworkError`."""
     return change("deny", rules, session=session, project=project)
+
+
+class Watch:
+    """A live view of a running filtered session (:func:`watch`): its network events as
+    dicts, and answers to its held questions (ask on first use). A context manager.
+
+    ``session``, ``ask`` (whether the session asks), ``timeout`` (its ask bound) and
+    ``pending`` (questions already open) come from the session's greeting.
+    """
+
+    def __init__(self, sock: socket.socket, hello: dict[str, Any], rest: bytes) -> None:
+        self._sock = sock
+        self._buffer = rest
+        self.session = str(hello.get("session") or "")
+        self.ask = hello.get("ask") is True
+        timeout = hello.get("timeout")
+        self.timeout = float(timeout) if isinstance(timeout, int | float) else None
+        pending = hello.get("pending")
+        self.pending: list[dict[str, Any]] = list(pending) if isinstance(pending, list) else []
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def read(self, timeout: float | None = None) -> list[dict[str, Any]]:
+        """The events that arrive within ``timeout`` seconds (None: wait for one); an empty
+        list on timeout; :class:`EOFError` when the session has ended."""
+        self._sock.settimeout(timeout)
+        while b"\n" not in self._buffer:
+            try:
+                more = self._sock.recv(65536)
+            except (TimeoutError, BlockingIOError):
+                return []
+            if not more:
+                raise EOFError("the session has ended")
+            self._buffer += more
+        *lines, self._buffer = self._buffer.split(b"\n")
+        events = []
+        for line in lines:
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                events.append(value)
+        return events
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Every event until the session ends."""
+        while True:
+            try:
+                yield from self.read()
+            except EOFError:
+                return
+
+    def answer(self, question: int, decision: str) -> None:
+        """Answer a held question (``once``, ``session``, ``always``, ``deny``); the session
+        acknowledges it with a ``reply`` event (``ok``, ``error``, ``path``)."""
+        line = {"op": "answer", "id": question, "decision": decision}
+        self._sock.sendall(json.dumps(line).encode() + b"\n")
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def watch(session: str | None = None, project: str | os.PathLike[str] | None = None) -> Watch:
+    """Watch a running filtered session (chosen as for :func:`allow`): its decisions as they
+    happen, and its held questions to answer. Raises :class:`~bwsandbox.NetworkError`."""
+    from bwsandbox.net._control import connect, control_path
+    from bwsandbox.runtime._registry import runtime_dir
+
+    chosen = choose_session(session, project, purpose="watched")
+    path = control_path(runtime_dir(), chosen.id)
+    try:
+        sock = connect(path)
+        sock.sendall(b'{"op": "watch"}\n')
+        data = b""
+        while b"\n" not in data:
+            more = sock.recv(65536)
+            if not more:
+                break
+            data += more
+    except OSError as exc:
+        raise NetworkError(
+            f"cannot reach sandbox {chosen.id}: {exc}",
+            hint="its supervisor may be stopping, or serves no live changes (see its audit log)",
+        ) from None
+    line, _, rest = data.partition(b"\n")
+    try:
+        hello = json.loads(line or b"null")
+    except ValueError:
+        hello = None
+    if not isinstance(hello, dict) or hello.get("ok") is not True:
+        sock.close()
+        error = hello.get("error") if isinstance(hello, dict) else "no greeting"
+        raise NetworkError(f"sandbox {chosen.id} refused to be watched: {error}")
+    hello.setdefault("session", chosen.id)
+    return Watch(sock, hello, rest)
+
+
+def answer(
+    question: int,
+    decision: str,
+    *,
+    session: str | None = None,
+    project: str | os.PathLike[str] | None = None,
+) -> dict[str, object]:
+    """Answer held question ``question`` of a session in one request (without watching);
+    the session's reply (``ok``, ``error``, ``path``). Raises :class:`NetworkError` when the
+    session cannot be reached or refuses."""
+    from bwsandbox.net._control import control_path, send_request
+    from bwsandbox.runtime._registry import runtime_dir
+
+    chosen = choose_session(session, project, purpose="answered")
+    path = control_path(runtime_dir(), chosen.id)
+    try:
+        reply = send_request(path, "answer", id=question, decision=decision)
+    except (OSError, ValueError) as exc:
+        raise NetworkError(f"cannot reach sandbox {chosen.id}: {exc}") from None
+    if reply.get("ok") is not True:
+        raise NetworkError(f"sandbox {chosen.id} refused: {reply.get('error')}")
+    return reply

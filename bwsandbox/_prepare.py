@@ -375,6 +375,7 @@ def prepare(
     ro: Sequence[str] = (),
     rw: Sequence[str] = (),
     env: Mapping[str, str] | Sequence[str] | None = None,
+    ask: bool = False,
     client: str = "default",
     interactive: bool | None = False,
     worktree: str | None = None,
@@ -388,7 +389,9 @@ def prepare(
     the agent's own arguments and the agent's profile is the first layer. ``policies`` are the
     layers after it (default: ``["base"]`` without an agent, none with one). The options are
     those of :func:`bwsandbox.run` and the CLI (``network``, ``allow``, ``add_hosts``, ``ro``,
-    ``rw``, ``env``); ``overlays`` are extra raw layers ``(name, table)`` applied last.
+    ``rw``, ``env``; ``ask=True`` is ``--ask``: pass the answering callable to
+    ``Sandbox(prepared, on_ask=...)``); ``overlays`` are extra raw layers ``(name, table)``
+    applied last.
     ``interactive`` compiles for a private terminal (None: when stdin and stdout are
     terminals). ``environ`` (default ``os.environ``) is the host environment the probe, the
     agent's login and ``env`` passthrough read.
@@ -400,7 +403,7 @@ def prepare(
     if policies is None:
         policies = () if agent is not None else ("base",)
     overlay = build_overlay(
-        network=network, allow=allow, add_hosts=add_hosts, ro=ro, rw=rw, env=env
+        network=network, allow=allow, add_hosts=add_hosts, ro=ro, rw=rw, env=env, ask=ask
     )
     resolved = resolve(
         command,

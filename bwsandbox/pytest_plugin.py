@@ -8,12 +8,17 @@
 
 The project is the test's ``tmp_path / "project"`` (or ``sandbox.project``); agent-sandbox's
 config and data dirs are private to the test, so nothing touches the real home.
+
+More fixtures, over :mod:`bwsandbox.testing` (imported only when a test uses them):
+``sandbox_audit`` (an in-memory audit sink), ``loopback_http`` (the port of an HTTP server
+on 127.0.0.1 that a filtered sandbox reaches through an allowed name pinned with
+``add_hosts``), ``fake_host_facts`` (the fake host facts factory, for the pure compiler).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +26,16 @@ import pytest
 
 if TYPE_CHECKING:
     from bwsandbox._api import RunResult
+    from bwsandbox.compile import HostFacts
+    from bwsandbox.testing import MemoryAudit
 
-__all__ = ["SandboxRunner", "sandbox"]
+__all__ = [
+    "SandboxRunner",
+    "fake_host_facts",
+    "loopback_http",
+    "sandbox",
+    "sandbox_audit",
+]
 
 
 class SandboxRunner:
@@ -54,3 +67,33 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SandboxRunner:
     project = tmp_path / "project"
     project.mkdir(exist_ok=True)
     return SandboxRunner(project)
+
+
+@pytest.fixture
+def sandbox_audit() -> MemoryAudit:
+    """An audit sink keeping events in a list: ``Sandbox(..., audit=sandbox_audit)``."""
+    from bwsandbox.testing import MemoryAudit
+
+    return MemoryAudit("pytest")
+
+
+@pytest.fixture
+def loopback_http() -> Iterator[int]:
+    """The port of an HTTP server on 127.0.0.1 answering ``hello host=HOST path=PATH``.
+
+    A filtered sandbox reaches it as an allowed name pinned to the host's loopback:
+    ``sandbox.run(cmd, network="filtered", allow=["web.test"],
+    add_hosts={"web.test": "127.0.0.1"})``.
+    """
+    from bwsandbox.testing import serve_http
+
+    with serve_http() as port:
+        yield port
+
+
+@pytest.fixture
+def fake_host_facts() -> Callable[..., HostFacts]:
+    """:func:`bwsandbox.testing.fake_host_facts`: host facts for ``compile_plan``, by hand."""
+    from bwsandbox.testing import fake_host_facts as make
+
+    return make

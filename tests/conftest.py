@@ -36,6 +36,7 @@ TOOL_PACKAGES = {
     "ssh-keygen": "openssh-client",
     "sshd": "openssh-server",
     "strace": "strace",
+    "tmux": "tmux",
     "zsh": "zsh",
 }
 _SBIN = "/usr/local/sbin:/usr/sbin:/sbin"  # sshd lives there; not on an ordinary user's PATH

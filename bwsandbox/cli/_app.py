@@ -234,6 +234,9 @@ def build_app() -> typer.Typer:
 
     app.command("allow")(_live.allow)
     app.command("deny")(_live.deny)
+    from bwsandbox.cli._watch import watch
+
+    app.command("watch")(watch)
     from bwsandbox.cli._replay import replay
 
     app.command("replay")(replay)

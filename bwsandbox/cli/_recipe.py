@@ -85,7 +85,7 @@ REVIEWED_RUNTIME: dict[str, str] = {
     "_launch.py": "61f3863a6e5d2a34e3fc7cb667b968c1eca1dde54b536cd06675a7ee683b88fa",
     "_protect.py": "64b80b7edfd3ff9572d130ca9075857c8fcb177160f0023cafe24afff5262711",
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "a9f73646e62e2a1d066701b9e95a9352c39fcca9a968f3b558853405eee50439",
+    "_sandbox.py": "57bcf10b387f627f15348e58aa60308a127f9a087e9b234b2621cc755d90d079",
     "_supervise.py": "64018e50c0774651fb8d23795d6c89725e7654d3e2a7a8b633cf7cab29e3c359",
     "_workdir.py": "39ef3fa93aa60b7eb560918f6da492f524df0b8eb5ba33823f1a3c423568291f",
 }

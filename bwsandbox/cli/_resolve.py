@@ -53,6 +53,7 @@ def overlay_for(values: dict[str, object]) -> dict[str, object]:
         allow=_strings(values, "allow"),
         add_hosts=list(_strings(values, "add_host")),
         gpu=bool(values.get("gpu")),
+        ask=bool(values.get("ask")),
         **{dest: _optional(values, dest) for dest in ("memory", "cpus", "pids", "timeout")},
     )
 

@@ -133,6 +133,14 @@ RUN_OPTIONS: tuple[OptionSpec, ...] = (
         metavar="HOST[:PORT]",
     ),
     OptionSpec(
+        "ask",
+        ("--ask",),
+        FLAG,
+        "Hold a lookup of or connection to an unlisted host until `agent-sandbox watch` "
+        'answers (network.unlisted = "ask"; implies --network filtered unless --network '
+        "is given).",
+    ),
+    OptionSpec(
         "add_host",
         ("--add-host",),
         MULTI,

@@ -24,18 +24,20 @@ from dataclasses import dataclass
 
 from bwsandbox._errors import DependencyError
 from bwsandbox.compile._facts import GpuFacts
-from bwsandbox.compile._options import BindMount, BwrapOption, FdRef
-from bwsandbox.compile._plan import MountEntry, MountKind
+from bwsandbox.compile._options import BindMount, FdRef, MountEntry, MountKind, MountOption
 
 __all__ = ["DevBind", "gpu_mounts"]
 
 
 @dataclass(frozen=True, slots=True)
-class DevBind(BwrapOption):
+class DevBind(MountOption):
     """``--dev-bind SRC DEST``: a bind that keeps device nodes usable."""
 
     src: str
     dest: str
+
+    def entry(self) -> MountEntry:
+        return MountEntry(self.dest, MountKind.DEV, self.src)
 
     def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:
         return ["--dev-bind", self.src, self.dest]
@@ -65,7 +67,7 @@ def _seen_at_same_path(path: str, mounts: Sequence[MountEntry]) -> bool:
     return False
 
 
-def gpu_mounts(gpu: GpuFacts, mounts: Sequence[MountEntry]) -> list[tuple[BwrapOption, MountEntry]]:
+def gpu_mounts(gpu: GpuFacts, mounts: Sequence[MountEntry]) -> list[MountOption]:
     """The device binds and file binds for ``gpu``, given the mounts planned so far."""
     if not gpu.devices:
         raise DependencyError(
@@ -73,11 +75,9 @@ def gpu_mounts(gpu: GpuFacts, mounts: Sequence[MountEntry]) -> list[tuple[BwrapO
             "(no /dev/nvidia*, no /dev/dri/renderD*)",
             hint="load the GPU driver, or run without --gpu",
         )
-    out: list[tuple[BwrapOption, MountEntry]] = [
-        (DevBind(path, path), MountEntry(path, MountKind.DEV, path)) for path in gpu.devices
-    ]
+    out: list[MountOption] = [DevBind(path, path) for path in gpu.devices]
     out += [
-        (BindMount(path, path, optional=True), MountEntry(path, MountKind.RO, path))
+        BindMount(path, path, optional=True)
         for path in (*gpu.libraries, *gpu.binaries)
         if not _seen_at_same_path(path, mounts)
     ]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-from bwsandbox.compile._seccomp import SeccompRules, build_filter, seccomp_rules
 from bwsandbox.policy._model_limits import LimitsPolicy, parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from bwsandbox.compile._seccomp import SeccompRules
 
 __all__ = ["ResourceLimits", "compile_limits", "compile_seccomp"]
 
@@ -52,6 +55,9 @@ def compile_seccomp(
     allow: tuple[str, ...], deny: tuple[str, ...], *, nested_userns: bool
 ) -> tuple[SeccompRules, bytes]:
     """The rules and their BPF program (memoised: a process compiles the same few)."""
+    # the syscall tables are big: imported by the one step that needs them
+    from bwsandbox.compile._seccomp import build_filter, seccomp_rules
+
     rules = seccomp_rules(allow, deny, nested_userns=nested_userns)
     program = _FILTERS.get(rules)
     if program is None:

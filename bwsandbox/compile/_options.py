@@ -7,6 +7,7 @@ what golden files and ``explain`` print.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -20,6 +21,9 @@ __all__ = [
     "Fd",
     "FdRef",
     "Flag",
+    "MountEntry",
+    "MountKind",
+    "MountOption",
     "ProcMount",
     "RemountRo",
     "Symlink",
@@ -53,6 +57,42 @@ class BwrapOption:
 
     def fd_refs(self) -> tuple[FdRef, ...]:
         return ()
+
+
+class MountKind(enum.StrEnum):
+    RO = "ro"
+    RW = "rw"
+    TMPFS = "tmpfs"
+    DATA = "data"
+    SYMLINK = "symlink"
+    DEV = "dev"
+    PROC = "proc"
+    DIR = "dir"
+
+
+@dataclass(frozen=True, slots=True)
+class MountEntry:
+    """One visible path in the sandbox, in mount order (later entries cover earlier ones)."""
+
+    dest: str
+    kind: MountKind
+    src: str = ""  # host path for binds, symlink target for symlinks
+
+
+class MountOption(BwrapOption):
+    """A bwrap option that mounts something at ``dest``; it states its own mount-table entry.
+
+    The plan's mount table (what ``explain``, path lookups and the runtime read) is the list
+    of :meth:`entry` of the plan's mount options, in order: a mount is described once.
+    """
+
+    __slots__ = ()
+
+    dest: str
+
+    def entry(self) -> MountEntry | None:
+        """What the sandbox sees at ``dest`` after this mount (None: nothing new is visible)."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +131,16 @@ class Fd(BwrapOption):
 
 
 @dataclass(frozen=True, slots=True)
-class BindMount(BwrapOption):
+class BindMount(MountOption):
     """``--bind``/``--ro-bind`` and their ``-try`` variants."""
 
     src: str
     dest: str
     readonly: bool = True
     optional: bool = False
+
+    def entry(self) -> MountEntry:
+        return MountEntry(self.dest, MountKind.RO if self.readonly else MountKind.RW, self.src)
 
     def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:
         name = "--ro-bind" if self.readonly else "--bind"
@@ -107,13 +150,18 @@ class BindMount(BwrapOption):
 
 
 @dataclass(frozen=True, slots=True)
-class DataBind(BwrapOption):
+class DataBind(MountOption):
     """``--ro-bind-data FD DEST``: a file whose content comes from a pipe, never from disk."""
 
     fd: FdRef
     dest: str
     perms: str = ""
     readonly: bool = True
+    #: what the mount table names as its source ("secret", "ssh"; default: nothing)
+    origin: str = ""
+
+    def entry(self) -> MountEntry:
+        return MountEntry(self.dest, MountKind.DATA, self.origin)
 
     def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:
         out = ["--perms", self.perms] if self.perms else []
@@ -125,10 +173,13 @@ class DataBind(BwrapOption):
 
 
 @dataclass(frozen=True, slots=True)
-class TmpfsMount(BwrapOption):
+class TmpfsMount(MountOption):
     dest: str
     perms: str = ""
     size: int | None = None
+
+    def entry(self) -> MountEntry:
+        return MountEntry(self.dest, MountKind.TMPFS)
 
     def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:
         out: list[str] = []
@@ -140,9 +191,12 @@ class TmpfsMount(BwrapOption):
 
 
 @dataclass(frozen=True, slots=True)
-class Dir(BwrapOption):
+class Dir(MountOption):
     dest: str
     perms: str = ""
+
+    def entry(self) -> MountEntry:
+        return MountEntry(self.dest, MountKind.DIR)
 
     def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:
         out = ["--perms", self.perms] if self.perms else []
@@ -150,33 +204,45 @@ class Dir(BwrapOption):
 
 
 @dataclass(frozen=True, slots=True)
-class Symlink(BwrapOption):
+class Symlink(MountOption):
     target: str
     dest: str
+
+    def entry(self) -> MountEntry:
+        return MountEntry(self.dest, MountKind.SYMLINK, self.target)
 
     def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:
         return ["--symlink", self.target, self.dest]
 
 
 @dataclass(frozen=True, slots=True)
-class RemountRo(BwrapOption):
+class RemountRo(MountOption):
     dest: str
+
+    def entry(self) -> None:
+        return None  # the mount below stays what it was, now read-only
 
     def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:
         return ["--remount-ro", self.dest]
 
 
 @dataclass(frozen=True, slots=True)
-class ProcMount(BwrapOption):
+class ProcMount(MountOption):
     dest: str = "/proc"
+
+    def entry(self) -> MountEntry:
+        return MountEntry(self.dest, MountKind.PROC)
 
     def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:
         return ["--proc", self.dest]
 
 
 @dataclass(frozen=True, slots=True)
-class DevMount(BwrapOption):
+class DevMount(MountOption):
     dest: str = "/dev"
+
+    def entry(self) -> MountEntry:
+        return MountEntry(self.dest, MountKind.DEV)
 
     def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:
         return ["--dev", self.dest]

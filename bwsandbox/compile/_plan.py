@@ -1,39 +1,20 @@
-"""The compiler's output: everything the runtime needs to start one sandbox."""
+"""The compiler's output: everything the runtime needs to start one sandbox.
+
+Imports point down only: the mount table's :class:`MountEntry` comes from the options that
+state it (:mod:`._options`), secret deliveries from :mod:`._delivery`; nothing here imports
+the compiler's steps (``_secrets`` imports this module, not the other way round).
+"""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from bwsandbox.compile._delivery import SecretUse, SshPlan
 from bwsandbox.compile._limits import ResourceLimits
-from bwsandbox.compile._options import BwrapOption, FdRef, render_all
+from bwsandbox.compile._options import BwrapOption, FdRef, MountEntry, MountKind, render_all
 from bwsandbox.policy._model import NetworkMode
 
-if TYPE_CHECKING:
-    from bwsandbox.compile._secrets import SecretUse, SshPlan
-
 __all__ = ["DataFile", "MountEntry", "MountKind", "NetworkPlan", "SandboxPlan", "SandboxUser"]
-
-
-class MountKind(enum.StrEnum):
-    RO = "ro"
-    RW = "rw"
-    TMPFS = "tmpfs"
-    DATA = "data"
-    SYMLINK = "symlink"
-    DEV = "dev"
-    PROC = "proc"
-    DIR = "dir"
-
-
-@dataclass(frozen=True, slots=True)
-class MountEntry:
-    """One visible path in the sandbox, in mount order (later entries cover earlier ones)."""
-
-    dest: str
-    kind: MountKind
-    src: str = ""  # host path for binds, symlink target for symlinks
 
 
 @dataclass(frozen=True, slots=True)

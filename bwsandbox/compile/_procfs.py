@@ -42,13 +42,12 @@ from bwsandbox._errors import DependencyError
 from bwsandbox.compile._facts import HostFacts, PathKind
 from bwsandbox.compile._options import (
     BindMount,
-    BwrapOption,
     DataBind,
     FdRef,
+    MountOption,
     RemountRo,
     TmpfsMount,
 )
-from bwsandbox.compile._plan import MountEntry, MountKind
 
 __all__ = [
     "OUR_MASKED",
@@ -114,8 +113,6 @@ SYS_MASKED: tuple[str, ...] = (
     "/sys/devices/virtual/tpm",
 )
 
-MountAdd = tuple[BwrapOption, MountEntry | None, str]
-
 
 def proc_paths_to_probe() -> tuple[str, ...]:
     """Host paths whose kind decides which covers apply."""
@@ -130,7 +127,7 @@ def proc_mounts(
     facts: HostFacts,
     visible: list[str],
     data_file: Callable[[str, bytes], FdRef],
-) -> Iterator[MountAdd]:
+) -> Iterator[MountOption]:
     """The covers, in order; ``visible``: sandbox paths already mounted (for ``/sys``).
 
     Started as root, a host ``/proc`` without ``/proc/sys`` (``subset=pid``, an odd
@@ -146,16 +143,16 @@ def proc_mounts(
     for path in RUNTIME_READONLY:
         info = facts.path(path)
         if info is not None and info.kind in (PathKind.DIR, PathKind.FILE, PathKind.OTHER):
-            yield BindMount(path, path), MountEntry(path, MountKind.RO, path), path
+            yield BindMount(path, path)
     sys_visible = [p for p in SYS_MASKED if any(_under(p, v) for v in visible)]
     for path in (*RUNTIME_MASKED, *OUR_MASKED, *sys_visible):
         info = facts.path(path)
         if info is None:
             continue
         if info.kind is PathKind.DIR:
-            yield TmpfsMount(path, perms="0555"), MountEntry(path, MountKind.TMPFS), path
-            yield RemountRo(path), None, path
+            yield TmpfsMount(path, perms="0555")
+            yield RemountRo(path)
         elif info.kind in (PathKind.FILE, PathKind.OTHER):
             name = "mask:" + path.removeprefix("/").replace("/", "-")
             ref = data_file(name, b"")
-            yield DataBind(ref, path, perms="0444"), MountEntry(path, MountKind.DATA), path
+            yield DataBind(ref, path, perms="0444")

@@ -10,15 +10,20 @@ host-side proxy adds the real header upstream). The values are read by the runti
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bwsandbox._errors import PolicyError
-from bwsandbox.compile._options import BwrapOption, DataBind, FdRef
-from bwsandbox.compile._plan import MountEntry, MountKind, SandboxPlan
+from bwsandbox.compile._context import Part, PartBuilder
+from bwsandbox.compile._delivery import SecretUse, SshPlan
+from bwsandbox.compile._options import DataBind, FdRef
 from bwsandbox.policy._model import NetworkMode, Policy
 from bwsandbox.policy._model_secrets import SecretDelivery
 from bwsandbox.policy._vars import expand
+
+if TYPE_CHECKING:
+    from bwsandbox.compile._plan import SandboxPlan
 
 __all__ = [
     "INJECT_DOMAIN",
@@ -35,8 +40,6 @@ __all__ = [
 #: The sandbox reaches ``https://HOST`` with the secret injected as ``http://HOST.<this>``.
 INJECT_DOMAIN = "proxy.internal"
 
-DataFileFactory = Callable[..., FdRef]
-
 
 def endpoint_for(host: str) -> str:
     """The plain-HTTP name inside the sandbox that the proxy forwards to ``host`` over TLS."""
@@ -49,50 +52,11 @@ def placeholder_for(name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class SecretUse:
-    """One secret's delivery in a plan. No value: the runtime reads it at launch."""
-
-    name: str
-    source: str
-    deliver: SecretDelivery
-    env: str = ""  # env: the variable inside; proxy: the placeholder variable
-    fd: FdRef | None = None  # file: the data file to fill
-    path: str = ""  # file: the path inside
-    host: str = ""  # proxy: the real upstream
-    port: int = 443
-    header: str = ""
-    template: str = ""
-    tls: bool = True
-    ca_file: str = ""
-    endpoint: str = ""  # proxy: the name inside the sandbox
-
-    def describe(self) -> str:
-        """``<secret NAME from SOURCE>``: how explain, logs and errors name it."""
-        return f"<secret {self.name} from {self.source}>"
-
-
-@dataclass(frozen=True, slots=True)
-class SshPlan:
-    """A per-session SSH certificate: what to sign and where the files go."""
-
-    ca_key: str  # host path
-    principals: tuple[str, ...]
-    validity: str
-    force_command: str
-    source_address: tuple[str, ...]
-    extensions: tuple[str, ...]
-    key_fd: FdRef
-    cert_fd: FdRef
-    pub_fd: FdRef
-    key_path: str
-
-
-@dataclass(frozen=True, slots=True)
 class SecretsLayout:
     """What :func:`plan_secrets` adds to a plan."""
 
-    mounts: tuple[tuple[BwrapOption, MountEntry], ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
+    #: the mounted files (each entry's source is "secret" or "ssh"), data and environment
+    part: Part
     uses: tuple[SecretUse, ...] = ()
     ssh: SshPlan | None = None
 
@@ -116,14 +80,10 @@ def _ssh_config(target: str, user: str, home: str, strict: bool) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def plan_secrets(
-    policy: Policy,
-    variables: Mapping[str, str],
-    data_file: DataFileFactory,
-) -> SecretsLayout:
-    """Mounts, environment and delivery records for ``policy.secrets`` and ``policy.ssh``."""
-    mounts: list[tuple[BwrapOption, MountEntry]] = []
-    env: dict[str, str] = {}
+def plan_secrets(policy: Policy, variables: Mapping[str, str]) -> SecretsLayout:
+    """Mounts, data files, environment and delivery records for ``policy.secrets``/``ssh``."""
+    files = PartBuilder()
+    env = files.env
     uses: list[SecretUse] = []
     for secret in policy.secrets:
         where = f"secrets.{secret.name}"
@@ -132,10 +92,8 @@ def plan_secrets(
             use = SecretUse(secret.name, secret.source, secret.deliver, env=secret.env)
         elif secret.deliver is SecretDelivery.FILE:
             path = posixpath.normpath(expand(secret.path, variables, where=where + ".path"))
-            ref = data_file(f"secret-{secret.name}", b"", True)
-            mounts.append(
-                (DataBind(ref, path, perms="0400"), MountEntry(path, MountKind.DATA, "secret"))
-            )
+            ref = files.data_file(f"secret-{secret.name}", secret=True)
+            files.mount(DataBind(ref, path, perms="0400", origin="secret"))
             use = SecretUse(secret.name, secret.source, secret.deliver, fd=ref, path=path)
         else:
             if policy.network.mode is not NetworkMode.FILTERED:
@@ -167,16 +125,11 @@ def plan_secrets(
             if secret.base_url_env:
                 env[secret.base_url_env] = f"http://{endpoint}"
         uses.append(use)
-    ssh = _plan_ssh(policy, variables, data_file, mounts)
-    return SecretsLayout(tuple(mounts), tuple(env.items()), tuple(uses), ssh)
+    ssh = _plan_ssh(policy, variables, files)
+    return SecretsLayout(files.build(), tuple(uses), ssh)
 
 
-def _plan_ssh(
-    policy: Policy,
-    variables: Mapping[str, str],
-    data_file: DataFileFactory,
-    mounts: list[tuple[BwrapOption, MountEntry]],
-) -> SshPlan | None:
+def _plan_ssh(policy: Policy, variables: Mapping[str, str], files: PartBuilder) -> SshPlan | None:
     ssh = policy.ssh
     if not ssh.ca_key:
         return None
@@ -189,20 +142,23 @@ def _plan_ssh(
     home = variables["home"]
     ca_key = posixpath.normpath(expand(ssh.ca_key, variables, where="ssh.ca_key"))
     key_path = f"{home}/.ssh/id_ed25519"
-    files: list[tuple[str, FdRef, str]] = []
-    key_fd = data_file("ssh-key", b"", True)
-    files.append((key_path, key_fd, "0400"))
-    pub_fd = data_file("ssh-pub", b"")
-    files.append((key_path + ".pub", pub_fd, "0444"))
-    cert_fd = data_file("ssh-cert", b"")
-    files.append((key_path + "-cert.pub", cert_fd, "0444"))
+    key_fd = files.data_file("ssh-key", secret=True)
+    pub_fd = files.data_file("ssh-pub")
+    cert_fd = files.data_file("ssh-cert")
     config = _ssh_config(ssh.target, ssh.principals[0], home, bool(ssh.known_hosts))
-    files.append((f"{home}/.ssh/config", data_file("ssh-config", config), "0444"))
+    shown: list[tuple[str, FdRef, str]] = [
+        (key_path, key_fd, "0400"),
+        (key_path + ".pub", pub_fd, "0444"),
+        (key_path + "-cert.pub", cert_fd, "0444"),
+        (f"{home}/.ssh/config", files.data_file("ssh-config", config), "0444"),
+    ]
     if ssh.known_hosts:
         known = ("\n".join(ssh.known_hosts) + "\n").encode()
-        files.append((f"{home}/.ssh/known_hosts", data_file("ssh-known-hosts", known), "0444"))
-    for path, ref, perms in files:
-        mounts.append((DataBind(ref, path, perms=perms), MountEntry(path, MountKind.DATA, "ssh")))
+        shown.append(
+            (f"{home}/.ssh/known_hosts", files.data_file("ssh-known-hosts", known), "0444")
+        )
+    for path, ref, perms in shown:
+        files.mount(DataBind(ref, path, perms=perms, origin="ssh"))
     return SshPlan(
         ca_key=ca_key,
         principals=ssh.principals,

@@ -7,10 +7,20 @@ peer's uid is checked with ``SO_PEERCRED``: only the session's own uid may chang
 included: root's session refuses an ordinary user even if the modes were loosened).
 
 One request per connection: a JSON line ``{"op": "allow"|"deny", "rules": [...]}``
-(:mod:`._live`), answered by ``{"ok": true, "cut": N}`` or ``{"ok": false, "error": "..."}``.
+(:mod:`._live`), answered by ``{"ok": true, "cut": N}`` or ``{"ok": false, "error": "..."}``;
+``{"op": "answer", "id": N, "decision": ...}`` answers a held question (:mod:`._ask`).
 Garbage, an oversized line or a silent client gets a refusal (or is dropped after
 :data:`_TIMEOUT`), and the session goes on. Every accepted change is an audit event
 ``net-change``.
+
+``{"op": "watch"}`` turns the connection into a stream (``agent-sandbox watch``): the server
+sends JSON lines, first ``{"event": "hello", "session": ..., "ask": bool, "timeout": s,
+"pending": [questions]}``, then every network event of the session as it happens (``net``,
+``net-change``, ``question``, ``answered``); the client may send answer lines at any time,
+each acknowledged by ``{"event": "reply", ...}`` in the stream (a bad line by ``{"event":
+"error", ...}``). At most :data:`_MAX_WATCHERS` watchers at once; one that does not read
+its events is dropped, never waited for (:class:`._ask.Hub`); one that disconnects leaves
+its unanswered questions to the others or to the timeout.
 """
 
 # os-level paths on purpose, like the session registry next to it (str paths, no pathlib)
@@ -25,14 +35,19 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from bwsandbox.net._live import MAX_REQUEST, LiveLimits, Refused, parse_request
+from bwsandbox.net._live import MAX_REQUEST, LiveLimits, Refused, Request, parse_request
 from bwsandbox.net._rules import Rule
 
-__all__ = ["ControlServer", "control_path", "send_request"]
+if TYPE_CHECKING:
+    from bwsandbox.net._ask import Asker, Hub
+
+__all__ = ["ControlServer", "connect", "control_path", "send_request"]
 
 _TIMEOUT = 5.0
 _MAX_CLIENTS = 8
+_MAX_WATCHERS = 8
 _MAX_ADDRESS = 100
 _DRAIN_CHUNKS = 16
 
@@ -66,6 +81,11 @@ class ControlServer:
         self._uid = os.getuid()
         self._lock = threading.Lock()
         self._busy = threading.BoundedSemaphore(_MAX_CLIENTS)
+        self._watching = threading.BoundedSemaphore(_MAX_WATCHERS)
+        #: the live event stream and ask on first use (None: not served)
+        self.hub: Hub | None = None
+        self.asker: Asker | None = None
+        self.session = ""
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -129,23 +149,44 @@ class ControlServer:
                 client.close()
 
     def _serve(self, client: socket.socket) -> None:
+        busy = True
         try:
             with client:
                 client.settimeout(_TIMEOUT)
-                _reply(client, self._handle(client))
+                pid, uid, _ = peer_credentials(client)
+                request: Request | None = None
+                if uid != self._uid:
+                    self._audit(
+                        op="refused", rules=[], peer_pid=pid, peer_uid=uid, error="not the owner"
+                    )
+                    reply: dict[str, object] = {
+                        "ok": False,
+                        "error": f"refused: uid {uid} does not own this session",
+                    }
+                else:
+                    try:
+                        request = parse_request(_read_line(client))
+                    except Refused as exc:
+                        reply = {"ok": False, "error": str(exc)}
+                if request is not None and request.op == "watch":
+                    busy = False
+                    self._busy.release()  # a watcher holds a watcher's slot instead
+                    self._watch(client, pid)
+                    return
+                if request is not None:
+                    reply = self._handle(request, pid, uid)
+                _reply(client, reply)
                 _drain(client)
         except OSError:
             pass
         finally:
-            self._busy.release()
+            if busy:
+                self._busy.release()
 
-    def _handle(self, client: socket.socket) -> dict[str, object]:
-        pid, uid, _ = peer_credentials(client)
-        if uid != self._uid:
-            self._audit(op="refused", rules=[], peer_pid=pid, peer_uid=uid, error="not the owner")
-            return {"ok": False, "error": f"refused: uid {uid} does not own this session"}
+    def _handle(self, request: Request, pid: int, uid: int) -> dict[str, object]:
+        if request.op == "answer":
+            return self._answer(request, f"watch (pid {pid})", peer_pid=pid, peer_uid=uid)
         try:
-            request = parse_request(_read_line(client))
             if request.op == "allow":
                 for rule in request.rules:
                     self._limits.check_allow(rule)
@@ -156,6 +197,89 @@ class ControlServer:
             texts = [str(r) for r in request.rules]
             self._audit(op=request.op, rules=texts, peer_pid=pid, peer_uid=uid, cut=cut)
         return {"ok": True, "rules": texts, "cut": cut}
+
+    def _answer(self, request: Request, by: str, **peer: Any) -> dict[str, object]:
+        from bwsandbox.net._ask import Decision
+
+        if self.asker is None:
+            return {"ok": False, "error": "this session does not ask (start it with --ask)"}
+        return self.asker.answer(request.question, Decision(request.decision), by=by, **peer)
+
+    def _watch(self, client: socket.socket, pid: int) -> None:
+        """Stream the session's events to ``client`` and take its answers (see the module
+        docstring); returns when either side ends."""
+        hub = self.hub
+        if hub is None or not self._watching.acquire(blocking=False):
+            error = "busy: too many watchers" if hub is not None else "no live events here"
+            _reply(client, {"ok": False, "error": error})
+            return
+        watcher = hub.subscribe()
+        try:
+            asker = self.asker
+            hello: dict[str, Any] = {
+                "event": "hello",
+                "ok": True,
+                "session": self.session,
+                "ask": asker is not None,
+                "timeout": asker.timeout if asker is not None else None,
+                "pending": [q.as_dict() for q in asker.pending()] if asker is not None else [],
+            }
+            client.settimeout(None)  # a watch may be idle for hours; the reader waits
+            # but a watch that stops reading does not hold the writer: its send times out
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 10, 0))
+            client.sendall(json.dumps(hello).encode() + b"\n")
+            writer = threading.Thread(
+                target=_write_events, args=(client, watcher), name="bwsbx-watch", daemon=True
+            )
+            writer.start()
+            try:
+                self._read_answers(client, watcher, pid)
+            finally:
+                hub.unsubscribe(watcher)  # ends the writer, which shuts the socket down
+                writer.join(_TIMEOUT)
+        finally:
+            hub.unsubscribe(watcher)
+            self._watching.release()
+
+    def _read_answers(self, client: socket.socket, watcher: Any, pid: int) -> None:
+        data = b""
+        while not self._stopping.is_set() and not watcher.dropped:
+            more = client.recv(4096)
+            if not more:
+                return
+            data += more
+            while b"\n" in data:
+                line, _, data = data.partition(b"\n")
+                try:
+                    request = parse_request(line)
+                except Refused as exc:
+                    watcher.put({"event": "error", "error": str(exc)})
+                    continue
+                if request.op != "answer":
+                    watcher.put({"event": "error", "error": "a watch takes answers only"})
+                    continue
+                by = f"watch (pid {pid})"
+                reply = self._answer(request, by, peer_pid=pid, peer_uid=self._uid)
+                watcher.put({"event": "reply", **reply, "id": request.question})
+            if len(data) > MAX_REQUEST:
+                watcher.put({"event": "error", "error": f"line longer than {MAX_REQUEST} bytes"})
+                return
+
+
+def _write_events(client: socket.socket, watcher: Any) -> None:
+    """Send the watcher's events until it is closed or the client is gone."""
+    try:
+        while True:
+            event = watcher.events.get()
+            if event is None:
+                break
+            client.sendall(json.dumps(event, default=str).encode() + b"\n")
+    except OSError:
+        pass
+    finally:
+        watcher.close()
+        with contextlib.suppress(OSError):
+            client.shutdown(socket.SHUT_RDWR)
 
 
 def _private_dir(path: str) -> None:
@@ -218,14 +342,29 @@ def _reply(sock: socket.socket, value: dict[str, object]) -> None:
         sock.sendall(json.dumps(value).encode() + b"\n")
 
 
-def send_request(path: str, op: str, rules: list[str], timeout: float = 10.0) -> dict[str, object]:
-    """Send one request to the session at ``path`` and return its JSON reply (OSError when
-    it cannot be reached; ValueError for a reply that is not JSON)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+def connect(path: str, timeout: float | None = 10.0) -> socket.socket:
+    """A client socket connected to the session's control socket at ``path`` (OSError)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
         sock.settimeout(timeout)
         with _addressable(path) as address:
             sock.connect(address)
-        sock.sendall(json.dumps({"op": op, "rules": rules}).encode() + b"\n")
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def send_request(
+    path: str, op: str, rules: list[str] | None = None, timeout: float = 10.0, **fields: object
+) -> dict[str, object]:
+    """Send one request to the session at ``path`` and return its JSON reply (OSError when
+    it cannot be reached; ValueError for a reply that is not JSON)."""
+    message: dict[str, object] = {"op": op, **fields}
+    if rules is not None:
+        message["rules"] = rules
+    with connect(path, timeout) as sock:
+        sock.sendall(json.dumps(message).encode() + b"\n")
         data = b""
         while b"\n" not in data:
             more = sock.recv(4096)

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from bwsandbox._audit import AuditSink
 from bwsandbox.net._allowlist import HOST_LOOPBACK, Allowlist, Verdict, suggest
+from bwsandbox.net._ask import ASK_ONCE
 from bwsandbox.net._constants import HOST_LOOPBACK_NAME
 from bwsandbox.net._names import SyntheticNames
 from bwsandbox.net._rules import IPAddress, Rule, normalize_name
 
 if TYPE_CHECKING:
+    from bwsandbox.net._ask import Asker
     from bwsandbox.net._inject import Injector
 
 __all__ = ["Denial", "Denied", "Gate", "Resolver", "Upstream"]
@@ -110,6 +112,8 @@ class Gate:
         self._dns_seen: set[tuple[str, bool]] = set()
         #: secret injection endpoints (``HOST.proxy.internal``), see ``_inject``
         self.injector: Injector | None = None
+        #: ask on first use (``_ask``): unlisted names are held until answered
+        self.asker: Asker | None = None
         self._base = allowlist
         self._live_allow: list[Rule] = []
         self._live_deny: list[Rule] = []
@@ -154,11 +158,12 @@ class Gate:
     def _still_allowed(self, upstream: Upstream) -> bool:
         allowlist = self.allowlist
         address = ipaddress.ip_address(upstream.address)
-        if (
-            upstream.name is not None
-            and not allowlist.check_name(upstream.name, upstream.port).allowed
-        ):
-            return False
+        if upstream.name is not None:
+            verdict = allowlist.check_name(upstream.name, upstream.port)
+            # allowed once (ask on first use): it stays until a deny rule names it
+            once = upstream.rule == ASK_ONCE and not verdict.rule
+            if not verdict.allowed and not once:
+                return False
         return allowlist.check_address(address, upstream.port, name=upstream.name).allowed
 
     # -- records -------------------------------------------------------------------------
@@ -208,12 +213,31 @@ class Gate:
             lines.append(f"  {fix:<40} # {where}: {d.reason}{times}")
         return lines
 
+    # -- ask on first use ----------------------------------------------------------------
+    def decide(self, name: str, port: int | None, kind: str) -> Verdict:
+        """The verdict for a name and port (``None``: a DNS lookup). When the session asks on
+        first use, a name no rule decided is held for an answer (up to the ask bound)."""
+        allowlist = self.allowlist
+        verdict = allowlist.resolvable(name) if port is None else allowlist.check_name(name, port)
+        if verdict.allowed or verdict.rule or self.asker is None:
+            return verdict
+        outcome = self.asker.ask(name, port, kind)
+        return Verdict(outcome.allowed, outcome.rule, outcome.reason)
+
+    def would_hold(self, name: str) -> bool:
+        """Whether a lookup of ``name`` would be held (the DNS responder defers those)."""
+        if self.asker is None or (self.injector is not None and self.injector.handles(name)):
+            return False
+        verdict = self.allowlist.resolvable(name)
+        return not verdict.allowed and not verdict.rule
+
     # -- DNS -----------------------------------------------------------------------------
     def lookup(self, name: str) -> tuple[IPAddress, IPAddress] | None:
         """Synthetic addresses for an allowed name, ``None`` (NXDOMAIN) for any other."""
-        verdict = self.allowlist.resolvable(name)
         if self.injector is not None and self.injector.handles(name):
             verdict = Verdict(True, "secret injection endpoint")
+        else:
+            verdict = self.decide(name, None, "dns")
         first = False
         with self._lock:
             key = (name, verdict.allowed)
@@ -232,7 +256,7 @@ class Gate:
         return self.names.addresses(name)
 
     # -- connections ---------------------------------------------------------------------
-    def open(self, target: str | IPAddress, port: int) -> Upstream:
+    def open(self, target: str | IPAddress, port: int, kind: str = "tcp") -> Upstream:
         """Decide and connect to a name or address; raises :class:`Denied`.
 
         A synthetic address stands for its name. Errors connecting to an allowed
@@ -245,20 +269,20 @@ class Gate:
                     name = normalize_name(target)
                 except ValueError:
                     raise Denied(target, port, "not a valid host name") from None
-                return self._open_name(name, port)
+                return self._open_name(name, port, kind)
             target = address
         if self.names.is_synthetic(target):
             synthetic = self.names.name_for(target)
             if synthetic is None:
                 raise Denied(str(target), port, "unknown synthetic address")
-            return self._open_name(synthetic, port)
+            return self._open_name(synthetic, port, kind)
         verdict = self.allowlist.check_address(target, port)
         if not verdict.allowed:
             raise Denied(str(target), port, verdict.reason, verdict.rule)
         return self._connect(str(target), port, None, verdict.rule, [target])
 
-    def _open_name(self, name: str, port: int) -> Upstream:
-        verdict = self.allowlist.check_name(name, port)
+    def _open_name(self, name: str, port: int, kind: str) -> Upstream:
+        verdict = self.decide(name, port, kind)
         if not verdict.allowed:
             raise Denied(name, port, verdict.reason, verdict.rule)
         pinned = self.allowlist.hosts.get(name)

@@ -6,8 +6,11 @@ enforced ones; a deny rule always wins, so an allow inside one would do nothing 
 ``deny`` only restricts and is always accepted. Rules use the grammar of ``--allow``
 (:func:`bwsandbox.net._rules.parse_rule`).
 
-The request on the control channel is one JSON line ``{"op": "allow"|"deny", "rules": [...]}``;
-:func:`parse_request` turns anything else into a :class:`Refused` with a message for the client.
+The request on the control channel is one JSON line ``{"op": "allow"|"deny", "rules": [...]}``,
+``{"op": "watch"}`` (the connection becomes a live event stream, see :mod:`._control`) or
+``{"op": "answer", "id": N, "decision": "once"|"session"|"always"|"deny"}`` (ask on first use,
+:mod:`._ask`); :func:`parse_request` turns anything else into a :class:`Refused` with a message
+for the client.
 """
 
 from __future__ import annotations
@@ -34,8 +37,19 @@ class Refused(Exception):  # noqa: N818 - a refusal sent back to the client, nev
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    op: str  # "allow" or "deny"
-    rules: tuple[Rule, ...]
+    op: str  # "allow", "deny", "watch" or "answer"
+    rules: tuple[Rule, ...] = ()
+    question: int = 0  # "answer": the question's id
+    decision: str = ""  # "answer": once, session, always or deny
+
+
+_DECISIONS = ("once", "session", "always", "deny")
+_SHAPES = {
+    "allow": {"op", "rules"},
+    "deny": {"op", "rules"},
+    "watch": {"op"},
+    "answer": {"op", "id", "decision"},
+}
 
 
 def parse_request(data: bytes) -> Request:
@@ -44,11 +58,26 @@ def parse_request(data: bytes) -> Request:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise Refused("malformed request: expected one JSON line") from None
-    if not isinstance(value, dict) or set(value) != {"op", "rules"}:
-        raise Refused('malformed request: expected {"op": ..., "rules": [...]}')
-    op, texts = value["op"], value["rules"]
-    if op not in ("allow", "deny"):
-        raise Refused(f"unknown operation {str(op)[:40]!r}: expected allow or deny")
+    if not isinstance(value, dict) or "op" not in value:
+        raise Refused('malformed request: expected {"op": ..., ...}')
+    op = value["op"]
+    if not isinstance(op, str) or op not in _SHAPES:
+        raise Refused(f"unknown operation {str(op)[:40]!r}: expected allow, deny, watch or answer")
+    if set(value) != _SHAPES[op]:
+        keys = ", ".join(sorted(_SHAPES[op]))
+        raise Refused(f"malformed {op} request: expected exactly the keys {keys}")
+    if op == "watch":
+        return Request(op)
+    if op == "answer":
+        qid, decision = value["id"], value["decision"]
+        if isinstance(qid, bool) or not isinstance(qid, int) or not 0 < qid < 2**63:
+            raise Refused("malformed answer: id must be a question's number")
+        if decision not in _DECISIONS:
+            raise Refused(
+                f"unknown decision {str(decision)[:40]!r}: expected {', '.join(_DECISIONS)}"
+            )
+        return Request(op, question=qid, decision=decision)
+    texts = value["rules"]
     if not isinstance(texts, list) or not texts or len(texts) > _MAX_RULES:
         raise Refused(f"expected a list of 1 to {_MAX_RULES} rules")
     rules = []

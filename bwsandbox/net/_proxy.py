@@ -198,7 +198,7 @@ def handle_explicit(gate: Gate, client: socket.socket) -> None:
             _respond_text(client, 403, deny_text(denied))
             return
     try:
-        upstream = gate.open(host, port)
+        upstream = gate.open(host, port, proto)
     except Denied as denied:
         gate.deny(denied, proto)
         _respond_text(client, 502 if denied.failed else 403, deny_text(denied))

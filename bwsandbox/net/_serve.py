@@ -28,6 +28,10 @@ _STOP_WAIT = 2.0
 #: proxy's threads and memory per sandbox (issue 9, finding 13: a slowloris flood grew an
 #: unbounded proxy to 6,000 threads); slow clients are cut at HEAD_TIMEOUT.
 MAX_CONNECTIONS = 512
+#: DNS questions held for an answer at once (ask on first use); beyond that they are dropped
+#: (the resolver retries). Held questions are answered from their own thread, never from
+#: the responder's loop, so other lookups go on.
+MAX_HELD_LOOKUPS = 64
 
 
 class Server:
@@ -38,6 +42,7 @@ class Server:
         self._lock = threading.Lock()
         self._clients: set[socket.socket] = set()
         self._loops: list[threading.Thread] = []
+        self._held = threading.BoundedSemaphore(MAX_HELD_LOOKUPS)
 
     def start(self) -> None:
         loops: list[tuple[str, Callable[[], None]]] = [
@@ -117,6 +122,8 @@ class Server:
                     continue
                 if self._stopping.is_set() or peer is None:
                     return
+                if self._defer_held(sock, data, peer):
+                    continue
                 try:
                     reply = _reply(self._gate, data)
                 except Exception:  # noqa: BLE001 - one bad packet must not stop the responder
@@ -124,6 +131,31 @@ class Server:
                 if reply:
                     with contextlib.suppress(OSError):
                         sock.sendto(reply, peer)
+
+    def _defer_held(self, sock: socket.socket, data: bytes, peer: tuple[str, int]) -> bool:
+        """Answer a lookup that will be held (ask on first use) from a thread of its own."""
+        question = parse_query(data)
+        if question is None or not self._gate.would_hold(question.name):
+            return False
+        if not self._held.acquire(blocking=False):
+            return True  # too many held: dropped, the resolver asks again
+
+        def answer_later() -> None:
+            try:
+                reply = _reply(self._gate, data)
+            except Exception:  # noqa: BLE001 - one bad packet must not stop the responder
+                reply = refuse(data)
+            finally:
+                self._held.release()
+            if reply and not self._stopping.is_set():
+                with contextlib.suppress(OSError):
+                    sock.sendto(reply, peer)
+
+        try:
+            threading.Thread(target=answer_later, name="bwsbx-dns-ask", daemon=True).start()
+        except RuntimeError:
+            self._held.release()
+        return True
 
 
 def _named(name: str, target: Callable[[], None]) -> Callable[[], None]:

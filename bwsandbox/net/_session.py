@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import enum
 import resource
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bwsandbox._audit import AuditSink, NullAudit
 from bwsandbox._errors import NetworkError, ProxyError
 from bwsandbox.net._allowlist import Allowlist
+from bwsandbox.net._ask import Hub, LiveAudit
 from bwsandbox.net._gate import Gate, Resolver
 from bwsandbox.net._listeners import Listeners, ListenersFactory
 from bwsandbox.net._live import LiveLimits
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bwsandbox.compile._plan import NetworkPlan
+    from bwsandbox.net._ask import Asker, Callback
     from bwsandbox.net._control import ControlServer
     from bwsandbox.net._inject import Injection
 
@@ -53,10 +56,13 @@ class NetworkSession:
         self.session_id = session_id
         self.quiet = tuple(quiet)
         self.state = SessionState.CREATED
+        #: the live event stream (``agent-sandbox watch``): every ``net*`` event goes there too
+        self.hub = Hub()
+        live = LiveAudit(audit or NullAudit(), self.hub)
         if resolver is None:
-            self.gate = Gate(allowlist, audit or NullAudit())
+            self.gate = Gate(allowlist, live)
         else:
-            self.gate = Gate(allowlist, audit or NullAudit(), resolver=resolver)
+            self.gate = Gate(allowlist, live, resolver=resolver)
         if injections:
             from bwsandbox.net._inject import Injector
 
@@ -65,7 +71,8 @@ class NetworkSession:
         self._control_path = ""
         self._limits = LiveLimits()
         self._control: ControlServer | None = None
-        self._audit = audit or NullAudit()
+        self._audit: AuditSink = live
+        self.asker: Asker | None = None
         #: why live changes are not available ("" when they are, or were not asked for)
         self.control_error = ""
         self._open_listeners = listeners
@@ -76,6 +83,87 @@ class NetworkSession:
         ``limits`` (:func:`bwsandbox.net._live.limits_for`)."""
         self._control_path = path
         self._limits = limits
+
+    def ask_unlisted(
+        self,
+        timeout: float,
+        *,
+        callback: Callback | None = None,
+        remembered: str | None = "",
+    ) -> None:
+        """Ask on first use: hold unlisted names until ``agent-sandbox watch`` or ``callback``
+        answers, at most ``timeout`` seconds (:mod:`._ask`). ``remembered``: the policy file
+        of "allow always" answers, read now and written by them ("": the user's,
+        :func:`~bwsandbox.net._remember.allowed_path`; None: none)."""
+        from bwsandbox.net._ask import Asker
+        from bwsandbox.net._remember import allowed_path, read_allowed, remember
+
+        path = allowed_path() if remembered == "" else remembered
+        self.asker = Asker(
+            timeout,
+            hub=self.hub,
+            audit=lambda **fields: self._audit.event("net-ask", **fields),
+            allow_session=self._allow_live,
+            remember=(lambda rule: remember(rule, path)) if path else None,
+            callback=callback,
+            permitted=self._askable,
+        )
+        self.gate.asker = self.asker
+        if path:
+            self._apply_remembered(path, read_allowed)
+
+    def _refusal(self, rule: str) -> str:
+        """Why ``rule`` may not be allowed live ("" when it may): the session's limits."""
+        from bwsandbox.net._live import Refused
+        from bwsandbox.net._rules import parse_rule
+
+        try:
+            self._limits.check_allow(parse_rule(rule, allow=True))
+        except (Refused, ValueError) as exc:
+            return str(exc)
+        return ""
+
+    def _askable(self, rule: str) -> str:
+        """Why ``rule`` is denied without asking ("" when it may be asked): a name of
+        ``network.quiet`` (denied on purpose), or outside the session's limits."""
+        from bwsandbox.net._rules import parse_rule
+
+        try:
+            host = parse_rule(rule, allow=True).host
+        except ValueError as exc:  # e.g. the host's loopback without a port
+            return str(exc)
+        for text in self.quiet:
+            with contextlib.suppress(ValueError):
+                if parse_rule(text).matches_name(host):
+                    return f"denied on purpose: network.quiet {text}"
+        return self._refusal(rule)
+
+    def _allow_live(self, rule: str) -> str:
+        from bwsandbox.net._rules import parse_rule
+
+        refusal = self._refusal(rule)
+        if not refusal:
+            self.gate.change("allow", [parse_rule(rule, allow=True)])
+        return refusal
+
+    def _apply_remembered(self, path: str, read: Callable[[str], tuple[str, ...]]) -> None:
+        """The "allow always" rules of earlier sessions, within this session's limits."""
+        try:
+            texts = read(path)
+        except (OSError, ValueError) as exc:
+            self._audit.event("net-ask", op="remembered", rules=[], path=path, error=str(exc))
+            return
+        from bwsandbox.net._rules import parse_rule
+
+        kept = [text for text in texts if not self._refusal(text)]
+        if kept:
+            self.gate.change("allow", [parse_rule(text, allow=True) for text in kept])
+        if texts:
+            skipped = [text for text in texts if text not in kept]
+            extra = (
+                {"error": "outside this session's limits: " + ", ".join(skipped)} if skipped else {}
+            )
+            self._audit.event("net-ask", op="remembered", rules=kept, path=path, **extra)
 
     def attach(self, pid: int) -> None:
         """Configure the network namespace of ``pid`` (blocked bwrap child) and start serving.
@@ -116,6 +204,9 @@ class NetworkSession:
             self._audit.event("net-change", **fields)
 
         control = ControlServer(self._control_path, self.gate.change, audit, self._limits)
+        control.hub = self.hub
+        control.asker = self.asker
+        control.session = self.session_id
         try:
             control.start()
         except (OSError, RuntimeError) as exc:
@@ -127,6 +218,9 @@ class NetworkSession:
 
     def close(self) -> None:
         """Stop serving and close every socket; safe to call more than once."""
+        if self.asker is not None:
+            self.asker.close()  # held requests are denied, not left waiting
+        self.hub.close()
         if self._control is not None:
             self._control.stop()
             self._control = None

@@ -43,6 +43,7 @@ __all__ = [
     "check_string",
     "check_syscall",
     "check_uid",
+    "check_unlisted",
     "describe",
     "key_join",
     "toml_string",
@@ -313,6 +314,17 @@ def check_network_mode(value: object) -> NetworkMode:
             hint=did_you_mean(text, modes, fallback="none|host|filtered"),
         )
     return NetworkMode(text)
+
+
+def check_unlisted(value: object) -> str:
+    """``network.unlisted``: ``deny`` (the default) or ``ask``."""
+    text = check_string(value, what="deny or ask")
+    if text not in ("deny", "ask"):
+        raise Invalid(
+            f"expected deny or ask, got {_short(text)}",
+            hint=did_you_mean(text, ["deny", "ask"], fallback='unlisted = "ask" (or "deny")'),
+        )
+    return text
 
 
 def check_rule(value: object, *, allow: bool = False) -> str:

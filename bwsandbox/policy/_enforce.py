@@ -38,6 +38,7 @@ ENFORCEABLE: dict[str, str] = {
     "network.allow": "the most that may be allowed: each allow rule below must lie inside one",
     "network.deny": "always applied (before every allow); an allow rule inside one conflicts",
     "network.add_hosts": "pinned: a layer below mapping the same name elsewhere conflicts",
+    "network.unlisted": 'only "deny": no layer below may ask about unlisted hosts (--ask)',
     # and under an enforced network.allow, an add_hosts address must lie in its IP rules
     "filesystem.mask": (
         "hidden, and no bind may expose it (source or destination at or under it, or a "
@@ -68,8 +69,9 @@ ENFORCEABLE: dict[str, str] = {
     "devices.gpu": "only false: no layer below may give the sandbox the host's GPUs",
 }
 
-#: booleans and their strict value
-_STRICT: dict[str, bool] = {
+#: booleans (and network.unlisted) and their strict value
+_STRICT: dict[str, bool | str] = {
+    "network.unlisted": "deny",
     "hardening.nested_userns": False,
     "hardening.share_ipc": False,
     "hardening.share_pid": False,
@@ -112,7 +114,7 @@ def check_enforceable(layer: Layer) -> None:
             )
     for key, strict in _STRICT.items():
         entry = layer.scalars.get(key)
-        if entry is not None and entry.value is not strict:
+        if entry is not None and entry.value != strict:
             raise PolicyError(
                 f"{key} = {_toml(entry.value)} would loosen, not restrict",
                 file=layer.source,
@@ -191,7 +193,7 @@ def enforce(merger: _Merger, index: int, layer: Layer) -> None:
         if entry is None:
             continue
         current = merger.scalars.get(key)
-        if current is not None and current.value is not strict:
+        if current is not None and current.value != strict:
             raise _conflict(entry, src, _blame(current))
         merger.scalars[key] = place(entry)
     _seccomp(merger, layer)

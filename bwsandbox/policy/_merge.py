@@ -164,6 +164,9 @@ class _Merger:
             return
         rules = [*self.lists.get("network.allow", ()), *self.lists.get("network.deny", ())]
         rules += self.tables.get("network.add_hosts", {}).values()
+        ask = self.scalars.get("network.unlisted")
+        if ask is not None and ask.value == "ask":
+            rules.append(ask)  # asking about unlisted names needs the filter too
         if not rules:
             return
         first = min(rules, key=lambda item: item.index)
@@ -174,8 +177,9 @@ class _Merger:
         else:
             origin = f"set in {mode.file}"
         current = mode.value if mode is not None else NetworkMode.NONE
+        what = 'network.unlisted = "ask" needs' if first is ask else "network rules need"
         raise PolicyError(
-            f'network rules need network.mode = "filtered", but the mode is "{current}" ({origin})',
+            f'{what} network.mode = "filtered", but the mode is "{current}" ({origin})',
             file=first.file,
             key=first.key,
             hint='set network.mode = "filtered"',

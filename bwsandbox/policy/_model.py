@@ -172,6 +172,18 @@ class NetworkPolicy:
             "exit summary, never suggested for --allow; *.domain wildcards"
         ),
     )
+    unlisted: str = field(
+        default="deny",
+        metadata=_doc(
+            "what happens to a name no rule lists (filtered mode): deny, or ask (the lookup "
+            "or connection is held until `agent-sandbox watch` or a library callback answers, "
+            "at most ask_timeout)"
+        ),
+    )
+    ask_timeout: str = field(
+        default="30s",
+        metadata=_doc("how long an unlisted name is held for an answer before it is denied"),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,8 @@ _CHECKS: dict[str, Spec] = {
     "network.deny": _list(c.check_rule),
     "network.add_hosts": _table(c.check_hostname, c.check_ip),
     "network.quiet": _list(c.check_rule),
+    "network.unlisted": _scalar(c.check_unlisted),
+    "network.ask_timeout": _scalar(c.check_duration),
     "hardening.nested_userns": _scalar(c.check_bool),
     "hardening.new_session": _scalar(c.check_bool),
     "hardening.die_with_parent": _scalar(c.check_bool),

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from bwsandbox._prepare import Prepared
     from bwsandbox.compile._facts import HostFacts
     from bwsandbox.compile._plan import SandboxPlan
+    from bwsandbox.net._ask import Question
     from bwsandbox.runtime._cast import Recorder
     from bwsandbox.runtime._limits import AppliedLimits
     from bwsandbox.runtime._tty import Pty
@@ -101,7 +102,11 @@ class Sandbox:
         forward_signals: bool = True,
         record: bool = False,
         record_input: bool = False,
+        on_ask: Callable[[Question], object] | None = None,
     ) -> None:
+        #: decides held questions of ask on first use (``network.unlisted = "ask"``): gets a
+        #: :class:`~bwsandbox.Question`, returns a :class:`~bwsandbox.Decision`
+        self.on_ask = on_ask
         if isinstance(source, Policy):
             if project is None:
                 raise TypeError("Sandbox(policy, ...) needs project=")
@@ -314,7 +319,9 @@ class Sandbox:
             network = _open_network(
                 plan, audit, self._session_id, injections, self.policy.network.quiet
             )
-            _serve_live_changes(network, facts.runtime_dir, self._session_id, self.policy)
+            _serve_live_changes(
+                network, facts.runtime_dir, self._session_id, self.policy, self.on_ask
+            )
             self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
             try:
                 network.attach(process.child_pid)
@@ -772,13 +779,20 @@ def _deliver_secrets(
     return delivery.plan, delivery.injections
 
 
-def _serve_live_changes(network: Any, runtime: str, session_id: str, policy: Policy) -> None:
-    """Let ``agent-sandbox allow``/``deny`` reach this session (served once it attaches)."""
+def _serve_live_changes(
+    network: Any, runtime: str, session_id: str, policy: Policy, on_ask: Any = None
+) -> None:
+    """Let ``agent-sandbox allow``/``deny``/``watch`` reach this session (served once it
+    attaches); ask on first use when the policy says ``network.unlisted = "ask"``."""
     from bwsandbox.net._control import control_path
     from bwsandbox.net._live import limits_for
 
     if hasattr(network, "serve_control"):  # test fakes of the network layer have none
         network.serve_control(control_path(runtime, session_id), limits_for(policy))
+    if policy.network.unlisted == "ask" and hasattr(network, "ask_unlisted"):
+        from bwsandbox.policy._model_limits import parse_duration
+
+        network.ask_unlisted(parse_duration(policy.network.ask_timeout), callback=on_ask)
 
 
 def _open_network(

@@ -19,6 +19,7 @@ from bwsandbox.compile import HostFacts, PathInfo, PathKind, Workspace, compile_
 from bwsandbox.compile._facts import GpuFacts
 from bwsandbox.compile._plan import SandboxPlan
 from bwsandbox.policy import load_policy
+from bwsandbox.testing import fake_host_facts
 
 EXPECTED = Path(__file__).parent / "expected"
 UPDATE = os.environ.get("BWSANDBOX_UPDATE_GOLDEN") == "1"
@@ -147,26 +148,17 @@ PROJECT_PATHS = {
 
 
 def fake_facts(layout: str, *, root: bool = False) -> HostFacts:
-    return HostFacts(
-        bwrap="/usr/bin/bwrap",
-        bwrap_version=(0, 8, 0),
-        uid=0 if root else 1000,
-        gid=0 if root else 1000,
-        user="root" if root else "alice",
-        home="/root" if root else "/home/alice",
-        tmpdir="/tmp",
-        runtime_dir="/run/user/0" if root else "/run/user/1000",
-        environ=MappingProxyType(
-            {
-                "TERM": "xterm-256color",
-                "LANG": "en_US.UTF-8",
-                "LC_ALL": "C.UTF-8",
-                "SSH_AUTH_SOCK": "/run/user/1000/ssh-agent",
-                "AWS_SECRET_ACCESS_KEY": "canary-must-not-leak",
-                "HOME": "/home/alice",
-                "PATH": "/home/alice/.local/bin:/usr/bin:/bin",
-            }
-        ),
+    return fake_host_facts(
+        root=root,
+        environ={
+            "TERM": "xterm-256color",
+            "LANG": "en_US.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "SSH_AUTH_SOCK": "/run/user/1000/ssh-agent",
+            "AWS_SECRET_ACCESS_KEY": "canary-must-not-leak",
+            "HOME": "/home/alice",
+            "PATH": "/home/alice/.local/bin:/usr/bin:/bin",
+        },
     )
 
 
@@ -176,18 +168,7 @@ def with_paths(
     known = {**LAYOUTS[layout], **PROJECT_PATHS}
     policy = load_policy(refs)
     probed = {p: known.get(p, M) for p in paths_to_probe(policy, facts, workspace)}
-    return HostFacts(
-        bwrap=facts.bwrap,
-        bwrap_version=facts.bwrap_version,
-        uid=facts.uid,
-        gid=facts.gid,
-        user=facts.user,
-        home=facts.home,
-        tmpdir=facts.tmpdir,
-        runtime_dir=facts.runtime_dir,
-        environ=facts.environ,
-        paths=MappingProxyType(probed),
-    )
+    return replace(facts, paths=MappingProxyType(probed))
 
 
 def render(plan: SandboxPlan) -> str:

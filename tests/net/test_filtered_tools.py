@@ -8,15 +8,18 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import bwsandbox.net
 from bwsandbox._errors import NetworkError
 from bwsandbox.compile._plan import NetworkPlan
-from bwsandbox.net import open_network
+from bwsandbox.net import NetworkSession, open_network
 from bwsandbox.policy._model import NetworkMode
+from bwsandbox.testing import start_sandbox
 
-from .conftest import Launched, py
+from .conftest import py
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns, pytest.mark.netns]
 
@@ -68,13 +71,13 @@ def git_daemon(tmp_path: Path) -> Iterator[int]:
 
 
 def test_git_clone_over_an_allowed_tcp_destination(git_daemon: int) -> None:
-    plan = NetworkPlan(
-        NetworkMode.FILTERED, (f"git.test:{git_daemon}",), (), (("git.test", "127.0.0.1"),)
-    )
     script = (
         f"git clone -q git://git.test:{git_daemon}/repo.git /tmp/clone && cat /tmp/clone/README"
     )
-    result = Launched(["sh", "-c", script], plan).finish()
+    hosts = [("git.test", "127.0.0.1")]
+    result = start_sandbox(
+        ["sh", "-c", script], allow=[f"git.test:{git_daemon}"], add_hosts=hosts
+    ).finish()
     assert result.stdout == "over git://\n", result.describe()
     assert any(e["proto"] == "tcp" and e["port"] == git_daemon for e in result.net("allow"))
 
@@ -94,13 +97,26 @@ print("second", fetch(), flush=True)
 """
 
 
-def test_egress_fails_closed_when_the_proxy_stops(http_port: int) -> None:
-    plan = NetworkPlan(NetworkMode.FILTERED, ("web.test",), (), (("web.test", "127.0.0.1"),))
-    launched = Launched([*py(_TWICE), str(http_port)], plan, proxy_env=False)
-    assert launched.process.stdout is not None
-    first = launched.process.stdout.readline().decode()
+def test_egress_fails_closed_when_the_proxy_stops(
+    http_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions: list[NetworkSession] = []
+
+    def keep(*args: Any, **kwargs: Any) -> NetworkSession:
+        sessions.append(open_network(*args, **kwargs))
+        return sessions[-1]
+
+    monkeypatch.setattr(bwsandbox.net, "open_network", keep)  # the runtime's one seam
+    launched = start_sandbox(
+        [*py(_TWICE), str(http_port)],
+        allow=["web.test"],
+        add_hosts=[("web.test", "127.0.0.1")],
+        proxy_env=False,
+    )
+    first = launched.stdout.readline().decode()
     assert first.strip() == "first data"
-    launched.session.close()  # the proxy and DNS responder are gone
+    (session,) = sessions
+    session.close()  # the proxy and DNS responder are gone
     started = time.monotonic()
     result = launched.finish(b"go\n")
     assert "second data" not in result.stdout, result.describe()
@@ -182,10 +198,12 @@ def test_ssh_and_git_over_ssh_to_an_allowed_destination(
         f"GIT_SSH_COMMAND='{ssh}' git ls-remote ssh://{user}@ssh.test:{port}{repo} "
         "&& echo git-ok"
     )
-    plan = NetworkPlan(
-        NetworkMode.FILTERED, (f"ssh.test:{port}",), (), (("ssh.test", "127.0.0.1"),)
-    )
-    result = Launched(["sh", "-c", script], plan, ro_binds=[str(keys)]).finish()
+    result = start_sandbox(
+        ["sh", "-c", script],
+        allow=[f"ssh.test:{port}"],
+        add_hosts=[("ssh.test", "127.0.0.1")],
+        ro_binds=[str(keys)],
+    ).finish()
     assert "via-ssh" in result.stdout, result.describe()
     assert "git-ok" in result.stdout, result.describe()
     assert any(e["port"] == port for e in result.net("allow"))
@@ -193,13 +211,14 @@ def test_ssh_and_git_over_ssh_to_an_allowed_destination(
 
 _SUPERVISOR = """
 import sys, time
-sys.path.insert(0, sys.argv[1])
-from net.conftest import Launched
-from bwsandbox.compile._plan import NetworkPlan
-from bwsandbox.policy._model import NetworkMode
-plan = NetworkPlan(NetworkMode.FILTERED, ("web.test",), (), (("web.test", "127.0.0.1"),))
-launched = Launched(["sh", "-c", "echo ready; exec sleep 60"], plan)
-launched.process.stdout.readline()  # the command runs: bwrap's own setup is over
+from bwsandbox.testing import start_sandbox
+launched = start_sandbox(
+    ["sh", "-c", "echo ready; exec sleep 60"],
+    allow=["web.test"],
+    add_hosts=[("web.test", "127.0.0.1")],
+    project=sys.argv[1],
+)
+launched.stdout.readline()  # the command runs: bwrap's own setup is over
 print(launched.child_pid, flush=True)
 time.sleep(60)
 """
@@ -213,12 +232,11 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_the_sandbox_dies_with_its_supervisor() -> None:
+def test_the_sandbox_dies_with_its_supervisor(project: Path) -> None:
     import sys
 
-    tests_dir = str(Path(__file__).resolve().parent.parent)
     supervisor = subprocess.Popen(
-        [sys.executable, "-c", _SUPERVISOR, tests_dir], stdout=subprocess.PIPE
+        [sys.executable, "-c", _SUPERVISOR, str(project)], stdout=subprocess.PIPE
     )
     assert supervisor.stdout is not None
     with supervisor.stdout:

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from bwsandbox.compile._plan import NetworkPlan
 from bwsandbox.net._serve import MAX_CONNECTIONS
-from bwsandbox.policy._model import NetworkMode
+from bwsandbox.testing import Running, start_sandbox
 
-from .conftest import Launched, py
+from .conftest import py
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns, pytest.mark.netns]
 
@@ -82,8 +81,8 @@ def _rss_kib() -> int:
     raise AssertionError("no VmRSS")
 
 
-def _plan() -> NetworkPlan:
-    return NetworkPlan(NetworkMode.FILTERED, ("web.test",), (), (WEB,))
+def _start(command: list[str]) -> Running:
+    return start_sandbox(command, allow=["web.test"], add_hosts=[WEB])
 
 
 @pytest.fixture
@@ -116,10 +115,9 @@ def test_a_flooding_sandbox_is_bounded_and_does_not_hurt_another(
     sink: int, big: int, http_port: int
 ) -> None:
     (baseline_threads, _), baseline_rss = _threads(), _rss_kib()
-    attacker = Launched([*py(_FLOOD), str(sink), str(big), str(FLOOD)], _plan())
+    attacker = _start([*py(_FLOOD), str(sink), str(big), str(FLOOD)])
     try:
-        assert attacker.process.stdout is not None
-        line = attacker.process.stdout.readline().decode()
+        line = attacker.stdout.readline().decode()
         assert line.startswith("HOLDING"), line
         threads = named = rss = 0
         for _ in range(20):  # the peak while the flood is held
@@ -127,13 +125,10 @@ def test_a_flooding_sandbox_is_bounded_and_does_not_hurt_another(
             threads, named = max(threads, total - baseline_threads), max(named, now_named)
             rss = max(rss, _rss_kib() - baseline_rss)
             time.sleep(0.05)
-        victim = Launched([*py(_GOOD), str(http_port)], _plan())
+        victim = _start([*py(_GOOD), str(http_port)])
         result = victim.finish()
     finally:
-        assert attacker.process.stdin is not None
-        attacker.process.stdin.write(b"\n")
-        attacker.process.stdin.flush()
-        flood = attacker.finish()
+        flood = attacker.finish(b"\n")
     print(f"flood: {line.strip()}, threads +{threads} ({named} bwsbx-*), RSS +{rss} KiB")
     assert "path=/victim" in result.stdout, result.describe()
     assert int(line.split()[1]) > MAX_CONNECTIONS  # the flood did exceed the cap
@@ -186,9 +181,9 @@ def test_garbage_gets_refusals_and_good_requests_still_work(http_port: int) -> N
     """Random bytes, a NUL in a header, a bare-LF head, a bogus ClientHello, a bad CONNECT,
     to the explicit proxy, the transparent proxy and both DNS listeners; then a good request
     and a DNS lookup on new connections work, in this sandbox and another one."""
-    result = Launched([*py(_GARBAGE), str(http_port)], _plan()).finish()
+    result = _start([*py(_GARBAGE), str(http_port)]).finish()
     assert "path=/after-garbage" in result.stdout, result.describe()
     assert "RESOLVED" in result.stdout, result.describe()
     assert result.net("deny"), result.describe()  # the malformed ones were refused, audited
-    other = Launched([*py(_GOOD), str(http_port)], _plan()).finish()
+    other = _start([*py(_GOOD), str(http_port)]).finish()
     assert "path=/victim" in other.stdout, other.describe()

@@ -30,12 +30,9 @@ from hypothesis import strategies as st
 from pyroute2.netlink import nlmsgerr
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-from bwsandbox.compile._plan import NetworkPlan
 from bwsandbox.net._constants import DNS_PORT, TRANSPARENT_PORT, VETH_V4, VETH_V6
 from bwsandbox.net._netlink import VETH_INDEX, VETH_NAME, build_batch, parse_acks
-from bwsandbox.policy._model import NetworkMode
-
-from .conftest import Launched, _child_pid
+from bwsandbox.testing import Running, start_sandbox
 
 INSPECT = Path(__file__).with_name("_nsinspect.py")
 
@@ -212,9 +209,9 @@ EXPECTED_RULESET = [
 
 
 @pytest.fixture
-def live() -> Iterator[Launched]:
+def live() -> Iterator[Running]:
     """A filtered sandbox waiting on its stdin while the test looks at it."""
-    launched = Launched(["head", "-c1"], NetworkPlan(NetworkMode.FILTERED, ("example.com",)))
+    launched = start_sandbox(["head", "-c1"], allow=["example.com"])
     yield launched
     launched.finish(b"x")
 
@@ -222,7 +219,7 @@ def live() -> Iterator[Launched]:
 @pytest.mark.bwrap
 @pytest.mark.userns
 @pytest.mark.netns
-def test_the_installed_ruleset_is_exactly_the_default_deny_one(live: Launched) -> None:
+def test_the_installed_ruleset_is_exactly_the_default_deny_one(live: Running) -> None:
     seen = _inspect(live.child_pid)
     assert seen["ruleset"] == EXPECTED_RULESET
 
@@ -230,7 +227,7 @@ def test_the_installed_ruleset_is_exactly_the_default_deny_one(live: Launched) -
 @pytest.mark.bwrap
 @pytest.mark.userns
 @pytest.mark.netns
-def test_links_addresses_and_routes_seen_from_outside(live: Launched) -> None:
+def test_links_addresses_and_routes_seen_from_outside(live: Running) -> None:
     seen = _inspect(live.child_pid)
     links = {link["name"]: link for link in seen["links"]}
     assert set(links) == {"lo", "sbx0", "sbx1"}
@@ -244,6 +241,17 @@ def test_links_addresses_and_routes_seen_from_outside(live: Launched) -> None:
     )
     defaults = [r for r in seen["routes"] if r.startswith("default")]
     assert defaults == [f"default/0 oif {VETH_INDEX}"] * 2  # one per family
+
+
+def _child_pid(info_fd: int) -> int:
+    """The sandbox's pid 1 from bwrap's ``--info-fd`` (the control runs bwrap bare)."""
+    data = b""
+    while b"}" not in data:
+        chunk = os.read(info_fd, 4096)
+        if not chunk:
+            raise RuntimeError(f"bwrap gave no child pid: {data!r}")
+        data += chunk
+    return int(json.loads(data[: data.index(b"}") + 1])["child-pid"])
 
 
 @pytest.mark.bwrap

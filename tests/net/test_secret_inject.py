@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from bwsandbox._audit import MemoryAudit
 from bwsandbox._events import problems
 from bwsandbox.policy import load_policy
 from bwsandbox.runtime import Sandbox
+from bwsandbox.testing import MemoryAudit
 from tests.fakes import FakeAnthropic
 from tests.fakes._base import Handler, _Server
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from bwsandbox._audit import MemoryAudit
 from bwsandbox._errors import NetworkError
 from bwsandbox.compile._plan import NetworkPlan
 from bwsandbox.net._listeners import loopback_listeners
 from bwsandbox.net._session import NetworkSession, SessionState, open_network
 from bwsandbox.policy._model import NetworkMode
+from bwsandbox.testing import MemoryAudit
 
 
 @pytest.fixture

@@ -55,3 +55,20 @@ def test_plugin_is_registered_by_entry_point(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
+
+
+@pytest.mark.netns
+def test_loopback_http_is_reached_only_through_an_allowed_name(
+    sandbox: SandboxRunner, loopback_http: int, sandbox_audit: object
+) -> None:
+    """The plugin's loopback server, through a filtered sandbox; the control: not allowed."""
+    url = f"http://web.test:{loopback_http}/from-plugin"
+    hosts = {"web.test": "127.0.0.1"}
+    command = ["curl", "-fsS", "-m", "10", url]
+    allowed = sandbox.run(command, network="filtered", allow=["web.test"], add_hosts=hosts)
+    assert allowed.returncode == 0, allowed.stderr
+    assert b"path=/from-plugin" in allowed.stdout
+    denied = sandbox.run(command, network="filtered", allow=["other.test"], add_hosts=hosts)
+    assert denied.returncode != 0
+    assert b"path=/from-plugin" not in denied.stdout
+    assert sandbox_audit is not None

@@ -18,12 +18,12 @@ from bwsandbox import (
     WorkspaceError,
 )
 from bwsandbox._api import build_overlay
-from bwsandbox._audit import MemoryAudit
 from bwsandbox._paths import session_dir
 from bwsandbox.policy import load_policy
 from bwsandbox.runtime import Sandbox, SandboxState
 from bwsandbox.runtime._sandbox import TIMEOUT_STATUS
 from bwsandbox.runtime._workdir import PREFIX
+from bwsandbox.testing import MemoryAudit
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
 

@@ -9,12 +9,12 @@ import pytest
 
 import bwsandbox.net
 from bwsandbox import NetworkError
-from bwsandbox._audit import MemoryAudit
 from bwsandbox.compile import NetworkPlan
 from bwsandbox.policy import load_policy
 from bwsandbox.policy._model import NetworkMode
 from bwsandbox.runtime import Sandbox
 from bwsandbox.runtime._workdir import PREFIX
+from bwsandbox.testing import MemoryAudit
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
 

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
 
 SUPERVISOR = """
 import json, sys
-from bwsandbox._audit import MemoryAudit
+from bwsandbox.testing import MemoryAudit
 from bwsandbox.policy import load_policy
 from bwsandbox.runtime import Sandbox
 

@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 
 from bwsandbox import SecretError
-from bwsandbox._audit import MemoryAudit
 from bwsandbox.compile._options import FdRef
 from bwsandbox.compile._secrets import SshPlan
 from bwsandbox.policy import load_policy
 from bwsandbox.runtime import Sandbox
 from bwsandbox.runtime._ssh import issue_certificate
+from bwsandbox.testing import MemoryAudit
 
 pytestmark = [
     pytest.mark.bwrap,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import pytest
 
 from bwsandbox._errors import PolicyError
@@ -20,6 +18,7 @@ from bwsandbox.policy._model import (
     NetworkPolicy,
     Policy,
 )
+from bwsandbox.testing import fake_host_facts
 
 D, F, M = PathInfo(PathKind.DIR), PathInfo(PathKind.FILE), PathInfo(PathKind.MISSING)
 PROJECT = "/home/alice/proj"
@@ -27,17 +26,11 @@ PROJECT = "/home/alice/proj"
 
 def facts(*, root: bool = False, paths: dict[str, PathInfo] | None = None) -> HostFacts:
     base = {"/usr": D, "/bin": PathInfo(PathKind.SYMLINK, "usr/bin"), "/lib64": M, PROJECT: D}
-    return HostFacts(
-        bwrap="/usr/bin/bwrap",
-        bwrap_version=(0, 8, 0),
-        uid=0 if root else 1000,
-        gid=0 if root else 1000,
-        user="root" if root else "alice",
-        home="/root" if root else "/home/alice",
-        tmpdir="/tmp",
+    return fake_host_facts(
+        root=root,
         runtime_dir="/run/user/1000",
-        environ=MappingProxyType({"TERM": "xterm", "LC_ALL": "C", "SECRET_TOKEN": "canary"}),
-        paths=MappingProxyType({**base, **(paths or {})}),
+        environ={"TERM": "xterm", "LC_ALL": "C", "SECRET_TOKEN": "canary"},
+        paths={**base, **(paths or {})},
     )
 
 

@@ -33,6 +33,7 @@ from bwsandbox.compile._git import (
 )
 from bwsandbox.policy import load_policy
 from bwsandbox.runtime._gitconfig import parse_config, probe_git
+from bwsandbox.testing import fake_host_facts
 
 GIT = shutil.which("git")
 needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")
@@ -259,17 +260,7 @@ def test_probe_of_a_broken_file_gives_nothing(tmp_path: Path) -> None:
 
 
 def _facts(git: GitFacts) -> HostFacts:
-    return HostFacts(
-        bwrap="/usr/bin/bwrap",
-        bwrap_version=(0, 8, 0),
-        uid=1000,
-        gid=1000,
-        user="alice",
-        home="/home/alice",
-        tmpdir="/tmp",
-        runtime_dir="/run/user/1000",
-        git=git,
-    )
+    return fake_host_facts(git=git)
 
 
 @pytest.mark.parametrize("identity", [True, False])

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType, MappingProxyType
+from types import FrameType
 from typing import TypeVar
 
 import pytest
@@ -35,12 +35,13 @@ from hypothesis import strategies as st
 from bwsandbox import _guard, _paths
 from bwsandbox._api import build_overlay
 from bwsandbox._errors import SandboxError, WorkspaceError
-from bwsandbox.compile import HostFacts, Workspace, compile_plan, paths_to_probe
-from bwsandbox.compile._facts import PathInfo, PathKind
+from bwsandbox.compile import Workspace, compile_plan, paths_to_probe
+from bwsandbox.compile._facts import PathKind
 from bwsandbox.compile._plan import MountEntry, MountKind
 from bwsandbox.policy import load_policy
 from bwsandbox.runtime._resolve import sandbox_lookup
 from bwsandbox.runtime._workdir import remove_workdir
+from bwsandbox.testing import fake_host_facts
 
 T = TypeVar("T")
 
@@ -162,18 +163,7 @@ def test_the_runtime_dir_path_is_normalized(monkeypatch: pytest.MonkeyPatch) -> 
         assert _normalized(_bounded(_paths.runtime_dir_path))
 
 
-_FACTS = HostFacts(
-    bwrap="/usr/bin/bwrap",
-    bwrap_version=(0, 8, 0),
-    uid=1000,
-    gid=1000,
-    user="alice",
-    home="/home/alice",
-    tmpdir="/tmp",
-    runtime_dir="/run/user/1000",
-    environ=MappingProxyType({"TERM": "xterm"}),
-    paths=MappingProxyType({"/usr": PathInfo(PathKind.DIR)}),
-)
+_FACTS = fake_host_facts(environ={"TERM": "xterm"}, paths={"/usr": PathKind.DIR})
 _POLICY = load_policy(("base",))
 
 

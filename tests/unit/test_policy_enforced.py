@@ -183,6 +183,16 @@ def test_hardening_booleans(key: str, strict: bool) -> None:
         enforced({section: {name: not strict}})
 
 
+def test_ask_on_first_use_can_be_forbidden() -> None:
+    enf = {"network": {"unlisted": "deny"}}
+    text = conflict(enf, cli(ask=True))
+    assert 'network.unlisted = "deny" is enforced' in text, text
+    assert 'network.unlisted = "ask" in command line would loosen it' in text, text
+    assert resolve(enf, cli(network="filtered")).network.unlisted == "deny"
+    with pytest.raises(PolicyError, match="would loosen, not restrict"):
+        enforced({"network": {"unlisted": "ask"}})
+
+
 def test_seccomp_deny_is_a_union_and_allow_cannot_reopen_it() -> None:
     enf = {"seccomp": {"deny": ["ptrace"]}}
     text = conflict(enf, ("dbg.toml", {"seccomp": {"allow": ["process_vm_readv"]}}))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from types import MappingProxyType
 
 import pytest
 
@@ -18,6 +17,7 @@ from bwsandbox.compile._procfs import (
     proc_mounts,
     proc_paths_to_probe,
 )
+from bwsandbox.testing import fake_host_facts
 
 KINDS = (PathKind.DIR, PathKind.FILE, PathKind.MISSING, PathKind.SYMLINK, PathKind.OTHER)
 PATHS = proc_paths_to_probe()
@@ -42,17 +42,7 @@ def _facts(kinds: dict[str, PathKind]) -> HostFacts:
         path: PathInfo(kind, "x" if kind is PathKind.SYMLINK else "")
         for path, kind in kinds.items()
     }
-    return HostFacts(
-        bwrap="/usr/bin/bwrap",
-        bwrap_version=(0, 8, 0),
-        uid=0,
-        gid=0,
-        user="root",
-        home="/root",
-        tmpdir="/tmp",
-        runtime_dir="/run/user/0",
-        paths=MappingProxyType(paths),
-    )
+    return fake_host_facts(root=True, paths=paths)
 
 
 def test_the_lists_are_the_runtimes_defaults() -> None:
@@ -98,8 +88,8 @@ def _check(kinds: dict[str, PathKind], sys_visible: bool) -> None:
         facts = replace(facts, uid=1000, gid=1000)  # root fails closed there (test below)
     adds = list(proc_mounts(facts, visible, data_file))
     by_dest: dict[str, list[object]] = {}
-    for option, _entry, dest in adds:
-        by_dest.setdefault(dest, []).append(option)
+    for option in adds:
+        by_dest.setdefault(option.dest, []).append(option)
     assert len(refs) == len(set(refs))  # one fd per masked file
     for path, kind in kinds.items():
         options = by_dest.get(path, [])

@@ -10,6 +10,7 @@ import bwsandbox
 CURATED = {
     "CommandNotExecutableError",
     "CommandNotFoundError",
+    "Decision",
     "DependencyError",
     "HostFacts",
     "LaunchError",
@@ -19,11 +20,13 @@ CURATED = {
     "PolicyError",
     "Prepared",
     "ProxyError",
+    "Question",
     "RunResult",
     "Sandbox",
     "SandboxError",
     "SandboxPlan",
     "SecretError",
+    "Watch",
     "Workspace",
     "WorkspaceError",
     "__version__",
@@ -34,6 +37,7 @@ CURATED = {
     "prepare",
     "probe_host",
     "run",
+    "watch",
 }
 
 

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from bwsandbox import PolicyError, SecretError
-from bwsandbox._audit import MemoryAudit
 from bwsandbox.cli._explain import explain_lines
 from bwsandbox.compile import compile_plan
 from bwsandbox.compile._secrets import SecretUse
@@ -22,6 +21,7 @@ from bwsandbox.policy._model_secrets import SecretDelivery
 from bwsandbox.policy._render import policy_as_dict
 from bwsandbox.policy._validate import read_layer
 from bwsandbox.runtime._secrets import deliver_secrets, read_secret
+from bwsandbox.testing import MemoryAudit
 
 from .test_compiler import facts, workspace
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from types import MappingProxyType
 
 import pytest
 
@@ -13,6 +12,7 @@ from bwsandbox import DependencyError, PolicyError, WorkspaceError
 from bwsandbox.compile import HostFacts, PathInfo, PathKind, Workspace, compile_plan
 from bwsandbox.compile._plan import MountKind
 from bwsandbox.policy import load_policy
+from bwsandbox.testing import fake_host_facts
 from bwsandbox.worktree import (
     Worktree,
     open_worktree,
@@ -108,17 +108,7 @@ def _facts() -> HostFacts:
         f"{TREE.git_dir}/gitdir": F,
         f"{TREE.git_dir}/config.worktree": M,
     }
-    return HostFacts(
-        bwrap="/usr/bin/bwrap",
-        bwrap_version=(0, 8, 0),
-        uid=1000,
-        gid=1000,
-        user="alice",
-        home="/home/alice",
-        tmpdir="/tmp",
-        runtime_dir="/run/user/1000",
-        paths=MappingProxyType(paths),
-    )
+    return fake_host_facts(paths=paths)
 
 
 def test_compiled_plan_orders_the_shared_dir_before_its_writable_parts() -> None:
