@@ -23,6 +23,7 @@ __all__ = [
     "NetworkMode",
     "Policy",
     "PolicyError",
+    "Prepared",
     "ProxyError",
     "Question",
     "RunResult",
@@ -38,6 +39,7 @@ __all__ = [
     "compile_plan",
     "deny",
     "load_policy",
+    "prepare",
     "probe_host",
     "run",
     "watch",
@@ -63,6 +65,8 @@ _LAZY: dict[str, str] = {
     "compile_plan": "bwsandbox.compile",
     "probe_host": "bwsandbox.runtime",
     "Sandbox": "bwsandbox.runtime",
+    "Prepared": "bwsandbox.runtime",
+    "prepare": "bwsandbox._prepare",
     "RunResult": "bwsandbox._api",
     "run": "bwsandbox._api",
     "allow": "bwsandbox._live",
@@ -88,13 +92,14 @@ if TYPE_CHECKING:
         WorkspaceError,
     )
     from bwsandbox._live import Watch, allow, deny, watch
+    from bwsandbox._prepare import prepare
     from bwsandbox.compile._compiler import compile_plan
     from bwsandbox.compile._facts import HostFacts, Workspace
     from bwsandbox.compile._plan import SandboxPlan
     from bwsandbox.net import Decision, Question
     from bwsandbox.policy import load_policy
     from bwsandbox.policy._model import NetworkMode, Policy
-    from bwsandbox.runtime import Sandbox, probe_host
+    from bwsandbox.runtime import Prepared, Sandbox, probe_host
 
 
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())

@@ -8,8 +8,6 @@ overloads on ``capture_output`` make ``run(..., capture_output=True).stdout`` a 
 (``tests/typing/check_api.py``, checked by the strict mypy run, pins that down).
 """
 
-# ruff: noqa: PTH100, PTH109, PTH111, PTH118
-
 from __future__ import annotations
 
 import os
@@ -17,9 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, overload
 
-from bwsandbox._errors import PolicyError
-from bwsandbox._paths import normalize
-from bwsandbox.policy import COMMAND_LINE
+from bwsandbox.policy import COMMAND_LINE, NetworkName, build_overlay
 
 if TYPE_CHECKING:
     from typing_extensions import deprecated
@@ -32,9 +28,6 @@ else:
 
 
 __all__ = ["COMMAND_LINE", "NetworkName", "RunResult", "build_overlay", "run"]
-
-#: the network modes ``run(network=...)`` accepts
-NetworkName = Literal["none", "filtered", "host"]
 
 _Out = TypeVar("_Out", bytes, None, bytes | None)
 
@@ -49,134 +42,6 @@ class RunResult(Generic[_Out]):
     session_id: str
     workdir: str | None  # set when keep_workdir=True: the kept work dir
     timed_out: bool = False
-
-
-def _env_layer(env: Mapping[str, str] | Sequence[str]) -> dict[str, Any]:
-    if isinstance(env, Mapping):
-        return {"set": dict(env)} if env else {}
-    if isinstance(env, str):
-        raise PolicyError("expected NAME or NAME=VALUE items, got one string", key="--env")
-    values: dict[str, str] = {}
-    passthrough: list[str] = []
-    for item in env:
-        name, sep, value = item.partition("=")
-        if not name:
-            raise PolicyError(f"expected NAME or NAME=VALUE, got {item!r}", key="--env")
-        if sep:
-            values[name] = value
-        else:
-            passthrough.append(name)
-    layer: dict[str, Any] = {}
-    if values:
-        layer["set"] = values
-    if passthrough:
-        layer["passthrough"] = passthrough
-    return layer
-
-
-def _binds(paths: Sequence[str], base: str) -> list[dict[str, Any]]:
-    # literal paths: braces are doubled so they are not read as policy variables
-    return [
-        {
-            "src": _literal(normalize(os.path.abspath(os.path.join(base, os.path.expanduser(p))))),
-            "optional": False,
-        }
-        for p in paths
-    ]
-
-
-def _literal(path: str) -> str:
-    return path.replace("{", "{{").replace("}", "}}")
-
-
-def build_overlay(
-    *,
-    network: str | None = None,
-    allow: Sequence[str] = (),
-    add_hosts: Mapping[str, str] | Sequence[str] | None = None,
-    ro: Sequence[str] = (),
-    rw: Sequence[str] = (),
-    env: Mapping[str, str] | Sequence[str] | None = None,
-    cwd: str | None = None,
-    memory: str | None = None,
-    cpus: str | float | None = None,
-    pids: str | int | None = None,
-    timeout: str | None = None,
-    gpu: bool = False,
-    ask: bool = False,
-) -> dict[str, Any]:
-    """The raw "command line" policy layer for these options (empty tables are left out).
-
-    ``--allow``/``--add-host``/``--ask`` without ``--network`` mean ``filtered``. ``--ro``/``--rw``
-    paths are made absolute against ``cwd`` and must exist. ``add_hosts`` takes a mapping or
-    ``NAME=IP`` strings (as typed on the command line).
-    """
-    base = os.getcwd() if cwd is None else cwd
-    overlay: dict[str, Any] = {}
-    hosts = _hosts(add_hosts)
-    net: dict[str, Any] = {}
-    if network is not None:
-        net["mode"] = network
-    elif allow or hosts or ask:
-        net["mode"] = "filtered"
-    if ask:
-        net["unlisted"] = "ask"
-    if allow:
-        net["allow"] = list(allow)
-    if hosts:
-        net["add_hosts"] = hosts
-    if net:
-        overlay["network"] = net
-    filesystem: dict[str, Any] = {}
-    if ro:
-        filesystem["ro"] = _binds(ro, base)
-    if rw:
-        filesystem["rw"] = _binds(rw, base)
-    if filesystem:
-        overlay["filesystem"] = filesystem
-    env_layer = _env_layer(env) if env is not None else {}
-    if env_layer:
-        overlay["env"] = env_layer
-    limits = _limits_layer(memory=memory, cpus=cpus, pids=pids, timeout=timeout)
-    if limits:
-        overlay["limits"] = limits
-    if gpu:
-        overlay["devices"] = {"gpu": True}
-    return overlay
-
-
-def _limits_layer(
-    *, memory: str | None, cpus: str | float | None, pids: str | int | None, timeout: str | None
-) -> dict[str, Any]:
-    """``[limits]`` from --memory/--cpus/--pids/--timeout (numbers typed as text converted)."""
-    layer: dict[str, Any] = {}
-    if memory is not None:
-        layer["memory"] = memory
-    if timeout is not None:
-        layer["timeout"] = timeout
-    for key, flag, value, kind in (("cpu", "--cpus", cpus, float), ("pids", "--pids", pids, int)):
-        if value is None:
-            continue
-        try:
-            layer[key] = kind(value)
-        except ValueError:
-            what = "a number of cores such as 1.5" if kind is float else "a whole number"
-            raise PolicyError(f"expected {what}, got {value!r}", key=flag) from None
-    return layer
-
-
-def _hosts(add_hosts: Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
-    if not add_hosts:
-        return {}
-    if isinstance(add_hosts, Mapping):
-        return dict(add_hosts)
-    hosts: dict[str, str] = {}
-    for item in add_hosts:
-        name, sep, address = item.partition("=")
-        if not sep or not name or not address:
-            raise PolicyError(f"expected NAME=IP, got {item!r}", key="--add-host")
-        hosts[name] = address
-    return hosts
 
 
 _STRING_COMMAND = (
@@ -194,7 +59,8 @@ def run(
     command: str | bytes,
     *,
     project: str | os.PathLike[str] | None = None,
-    policies: Sequence[str] = ("base",),
+    agent: str | None = None,
+    policies: Sequence[str] | None = None,
     network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
@@ -207,6 +73,7 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
+    environ: Mapping[str, str] | None = None,
     ask: Callable[[Question], object] | None = None,
 ) -> NoReturn: ...
 
@@ -216,7 +83,8 @@ def run(
     command: Sequence[str],
     *,
     project: str | os.PathLike[str] | None = None,
-    policies: Sequence[str] = ("base",),
+    agent: str | None = None,
+    policies: Sequence[str] | None = None,
     network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
@@ -229,6 +97,7 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
+    environ: Mapping[str, str] | None = None,
     ask: Callable[[Question], object] | None = None,
 ) -> RunResult[bytes]: ...
 
@@ -238,7 +107,8 @@ def run(
     command: Sequence[str],
     *,
     project: str | os.PathLike[str] | None = None,
-    policies: Sequence[str] = ("base",),
+    agent: str | None = None,
+    policies: Sequence[str] | None = None,
     network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
@@ -251,6 +121,7 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
+    environ: Mapping[str, str] | None = None,
     ask: Callable[[Question], object] | None = None,
 ) -> RunResult[None]: ...
 
@@ -260,7 +131,8 @@ def run(
     command: Sequence[str],
     *,
     project: str | os.PathLike[str] | None = None,
-    policies: Sequence[str] = ("base",),
+    agent: str | None = None,
+    policies: Sequence[str] | None = None,
     network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
@@ -273,6 +145,7 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
+    environ: Mapping[str, str] | None = None,
     ask: Callable[[Question], object] | None = None,
 ) -> RunResult[bytes | None]: ...
 
@@ -281,7 +154,8 @@ def run(
     command: Sequence[str] | str | bytes,
     *,
     project: str | os.PathLike[str] | None = None,
-    policies: Sequence[str] = ("base",),
+    agent: str | None = None,
+    policies: Sequence[str] | None = None,
     network: NetworkName | None = None,
     allow: Sequence[str] = (),
     add_hosts: Mapping[str, str] | None = None,
@@ -294,12 +168,20 @@ def run(
     timeout: float | None = None,
     keep_workdir: bool = False,
     worktree: str | None = None,
+    environ: Mapping[str, str] | None = None,
     ask: Callable[[Question], object] | None = None,
 ) -> RunResult[Any]:
     """Run ``command`` in a sandbox with ``project`` (default: cwd) read-write; wait for it.
 
     ``command`` is a list of arguments, as for ``subprocess.run`` without ``shell=True``; a
-    string is refused with TypeError (write ``["sh", "-c", "echo hi"]``).
+    string is refused with TypeError (write ``["sh", "-c", "echo hi"]``). With ``agent``
+    (``"claude"``, ``"codex"``, ``"opencode"``, ``"pi"``, ``"gemini"``) the agent's profile
+    runs the agent, and ``command`` is the agent's own arguments, exactly as
+    ``agent-sandbox AGENT -- ARGS`` (same layers, compartment of ``client``, login).
+    ``policies`` are the layers (default ``["base"]``; with ``agent``, layers after its
+    profile). One resolve, one probe, one compile: see :func:`bwsandbox.prepare`, and
+    ``Sandbox(prepared)`` to start a prepared session yourself. ``environ`` (default
+    ``os.environ``) is the host environment the session reads (passthrough, secrets, login).
     ``worktree="NAME"`` runs it in the project's git worktree NAME instead (created when
     absent, on branch ``agent/NAME``; see :mod:`bwsandbox.worktree`).
     On ``timeout`` the command is stopped (TERM, then KILL), the result says
@@ -315,11 +197,14 @@ def run(
     if isinstance(command, (str, bytes)):
         line = command.decode(errors="replace") if isinstance(command, bytes) else command
         raise TypeError(_STRING_COMMAND.replace("LINE", repr(line)))
-    from bwsandbox.policy import load_policy
+    from bwsandbox._prepare import prepare
     from bwsandbox.runtime import TIMEOUT_STATUS, Sandbox
 
-    project_dir = os.fspath(project) if project is not None else os.getcwd()
-    overlay = build_overlay(
+    prepared = prepare(
+        command,
+        agent=agent,
+        project=project,
+        policies=policies,
         network=network,
         allow=allow,
         add_hosts=add_hosts,
@@ -327,26 +212,17 @@ def run(
         rw=rw,
         env=env,
         ask=ask is not None,
-    )
-    overlays: list[tuple[str, dict[str, Any]]] = []
-    if worktree is not None:
-        from bwsandbox.worktree import open_worktree, worktree_layer
-
-        tree = open_worktree(os.path.realpath(project_dir), worktree)
-        project_dir = tree.path
-        overlays.append((f"worktree {tree.name}", worktree_layer(tree)))
-    if overlay:
-        overlays.append((COMMAND_LINE, overlay))
-    policy = load_policy(tuple(policies), overlays=overlays)
-    sandbox = Sandbox(
-        policy,
-        project=project_dir,
-        command=command,
         client=client,
         interactive=False,
+        worktree=worktree,
+        environ=environ,
+    )
+    sandbox = Sandbox(
+        prepared,
         keep_workdir=keep_workdir,
         capture_output=capture_output,
         input=input,
+        environ=environ,
         on_ask=ask,
     )
     timed_out = False

@@ -2,11 +2,12 @@
 
 ::
 
-    launch = prepare_agent("claude", client="acme", project=".", environ=os.environ,
-                           agent_args=["-p", "hi"])
-    policy = load_policy(launch.policy_refs, overlays=[*launch.overlays, cli_overlay])
-    Sandbox(policy, project=".", command=launch.command, client="acme")
+    prepared = bwsandbox.prepare(["-p", "hi"], agent="claude", client="acme", project=".")
+    with bwsandbox.Sandbox(prepared) as box: box.wait()      # or bwsandbox.run(..., agent=)
 
+:func:`prepare_agent` is the step underneath: ``launch.overlays`` go between the profile and
+the command-line layer, and ``launch.for_network(...)`` picks the login for the MERGED
+network mode (``bwsandbox._prepare.resolve`` does all of this once, for the CLI too).
 ``launch.notes`` are lines for the user (which binary, which login, where the state is).
 Clients: :func:`list_clients`, :func:`remove_client`. Attributes load lazily.
 """

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bwsandbox._errors import PolicyError, WorkspaceError
@@ -40,6 +40,15 @@ class AgentLaunch:
     overlays: tuple[tuple[str, dict[str, Any]], ...]
     command: tuple[str, ...]
     notes: tuple[str, ...]
+    #: builds the same launch with API keys passed as environment variables instead of
+    #: injected by the proxy, for a merged policy whose network mode is not ``filtered`` (no
+    #: proxy); None when nothing is injected. Built only when needed: the key's value is
+    #: held by no launch that injects it.
+    plain: Callable[[], AgentLaunch] | None = field(default=None, repr=False, compare=False)
+
+    def for_network(self, filtered: bool) -> AgentLaunch:
+        """The launch for the merged policy's network mode (``filtered`` or not)."""
+        return self if filtered or self.plain is None else self.plain()
 
 
 def agent_spec(name: str) -> AgentSpec:
@@ -210,9 +219,10 @@ def prepare_agent(
 
     Side effects: creates the client's compartment (0700) on first use and refreshes its bin
     links. Raises PolicyError (unknown agent, bad client name, no resume support),
-    DependencyError (agent not installed) or WorkspaceError. ``inject_keys=False`` passes API
-    keys as environment variables instead of having the filtered proxy inject them (for
-    ``--network host``, where there is no proxy).
+    DependencyError (agent not installed) or WorkspaceError. API keys are injected by the
+    filtered proxy where the agent supports it; the result's ``plain`` (see
+    :meth:`AgentLaunch.for_network`) passes them as environment variables instead, for a
+    merged policy without the proxy. ``inject_keys=False`` returns that variant directly.
     """
     spec = agent_spec(name)
     if isinstance(agent_args, str):
@@ -223,25 +233,51 @@ def prepare_agent(
     agent = find_agent(spec, environ)
     compartment = open_compartment(spec, client)
     home = environ.get("HOME", "")
-    layer = _Layer(ro=[], rw=[], env={}, notes=[])
-    executable = _binary(spec, agent, compartment, layer, home)
+    base = _Layer(ro=[], rw=[], env={}, notes=[])
+    executable = _binary(spec, agent, compartment, base, home)
     for relative in spec.state_dirs:
-        layer.rw.append(_bind(compartment.state_path(relative), _home_dest(relative)))
+        base.rw.append(_bind(compartment.state_path(relative), _home_dest(relative)))
     for relative, _content in spec.state_files:
-        layer.rw.append(_bind(compartment.state_path(relative), _home_dest(relative)))
-    _login(spec, environ, compartment, layer, inject=inject_keys)
-    layer.notes.append(f"client {client!r}: {spec.name} state in {_tilde(compartment.root, home)}")
+        base.rw.append(_bind(compartment.state_path(relative), _home_dest(relative)))
+    args = list(agent_args)
+    if resume and spec.resume:
+        at = 1 if args and args[0] in spec.resume_after else 0
+        args[at:at] = spec.resume
+    launch = _launch(spec, base, compartment, environ, (executable, args), inject=inject_keys)
+    if inject_keys and any("secrets" in overlay for _, overlay in launch.overlays):
+        launch = replace(
+            launch,
+            plain=lambda: _launch(
+                spec, base, compartment, environ, (executable, args), inject=False
+            ),
+        )
+    return launch
+
+
+def _launch(
+    spec: AgentSpec,
+    base: _Layer,
+    compartment: Compartment,
+    environ: Mapping[str, str],
+    argv: tuple[str, list[str]],
+    *,
+    inject: bool,
+) -> AgentLaunch:
+    """The launch from the base layer (binary, state) plus the login, injected or not."""
+    home = environ.get("HOME", "")
+    layer = _Layer(ro=list(base.ro), rw=list(base.rw), env={}, notes=list(base.notes))
+    _login(spec, environ, compartment, layer, inject=inject)
+    layer.notes.append(
+        f"client {compartment.client!r}: {spec.name} state in {_tilde(compartment.root, home)}"
+    )
     overlay: dict[str, Any] = {"filesystem": {"ro": layer.ro, "rw": layer.rw}}
     if layer.env:
         overlay["env"] = {"set": layer.env}
     if layer.secrets:
         overlay["secrets"] = layer.secrets
-    args = list(agent_args)
-    if resume and spec.resume:
-        at = 1 if args and args[0] in spec.resume_after else 0
-        args[at:at] = spec.resume
     from bwsandbox.agents._secrets import injected_config_args
 
+    executable, args = argv
     injected = injected_config_args(spec.name, layer.secrets)
     command = (executable, *_config_args(spec, environ), *injected, *args)
     return AgentLaunch(

@@ -151,11 +151,11 @@ def explain(
     as_json: bool = False,
     quoted: bool = False,
 ) -> int:
-    resolved = resolve("run", values, words, workdir=WORKDIR)
-    plan = resolved.compile()
-    policy = redact_policy(policy_as_dict(resolved.policy))
+    session = resolve("run", values, words, workdir=WORKDIR).prepare()
+    plan = session.plan
+    policy = redact_policy(policy_as_dict(session.policy))
     lines = explain_lines(policy, plan, as_json=as_json, quoted=quoted)
-    lines = _with_limits(lines, resolved.policy, plan, as_json=as_json)
+    lines = _with_limits(lines, session.policy, plan, as_json=as_json)
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
     for line in _network_lines(plan):

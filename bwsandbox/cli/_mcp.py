@@ -66,14 +66,7 @@ def mcp_command(values: dict[str, object], words: tuple[str, ...]) -> int:
     resolved = resolve("run", values, words, extra=extra)
     for note in resolved.notes:
         sys.stderr.write(f"agent-sandbox: {note}\n")
-    sandbox = Sandbox(
-        resolved.policy,
-        project=resolved.project,
-        command=resolved.command,
-        client=resolved.client,
-        interactive=False,
-        keep_workdir=resolved.keep_workdir,
-    )
+    sandbox = Sandbox(resolved.prepare(), keep_workdir=resolved.keep_workdir)
     watch = HangupWatch()
     exposed = False
     try:

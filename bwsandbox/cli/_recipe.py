@@ -1,7 +1,8 @@
 """Build a cache entry on a miss: dependencies captured *before* the launch, checked after.
 
-:func:`prepare` (before the runtime starts anything) stamps every input, loads the policy,
-probes the host and compiles the plan itself; :func:`finish` (after the runtime started the
+:func:`stamp_inputs` (before anything is read) and :func:`prepare` (after the full path
+prepared the session once: ``bwsandbox._prepare``, before the runtime starts anything) stamp
+every input and render the session's plan; :func:`finish` (after the runtime started the
 sandbox) renders the runtime's own plan the same way and stores the entry only when both are
 identical. So the stored dependencies describe exactly the state the stored plan was compiled
 from: a change during the launch (a concurrent sandbox editing the project, a policy file
@@ -42,17 +43,10 @@ from bwsandbox import _paths
 from bwsandbox.cli import _plancache
 from bwsandbox.cli._plancache import Dep, signature
 from bwsandbox.cli._resolve import Resolved, resolve
-from bwsandbox.compile import (
-    FdRef,
-    MountEntry,
-    MountKind,
-    SandboxPlan,
-    Workspace,
-    compile_plan,
-    paths_to_probe,
-)
+from bwsandbox.compile import FdRef, MountEntry, MountKind, SandboxPlan
 from bwsandbox.policy import NetworkMode, enforced_deps, policy_digest
-from bwsandbox.runtime import Sandbox, find_bwrap, probe_host, probe_paths, sandbox_lookup
+from bwsandbox.runtime import Prepared as PreparedSession
+from bwsandbox.runtime import Sandbox, find_bwrap, sandbox_lookup
 
 __all__ = [
     "SESSION",
@@ -61,11 +55,13 @@ __all__ = [
     "WORKDIR_B",
     "WORKDIR_JSON",
     "Prepared",
+    "Stamps",
     "exposes_cache",
     "finish",
     "prepare",
     "reviewed_table",
     "runtime_changes",
+    "stamp_inputs",
 ]
 
 WORKDIR = "\0workdir\0"
@@ -84,9 +80,9 @@ REVIEWED_RUNTIME: dict[str, str] = {
     "_launch.py": "463de611805f9532a5f01ef361c66a0086e3db80c8f81fed43510015fd23884c",
     "_protect.py": "64b80b7edfd3ff9572d130ca9075857c8fcb177160f0023cafe24afff5262711",
     "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "5a452e065bab8a7f618046589046333b0da92a178b033d6f2010e98e502f92c9",
+    "_sandbox.py": "1bde8efa200b46d3f265a285c903d5292f67565e8167421cd90d5c38591c007c",
     "_supervise.py": "64018e50c0774651fb8d23795d6c89725e7654d3e2a7a8b633cf7cab29e3c359",
-    "_workdir.py": "d571913633dca9952bde85746d9f9d7e0bba7457043b78b046dd5301d4e74deb",
+    "_workdir.py": "39ef3fa93aa60b7eb560918f6da492f524df0b8eb5ba33823f1a3c423568291f",
 }
 
 
@@ -198,7 +194,7 @@ def _render(
     }
 
 
-def _command_deps(plan: SandboxPlan) -> list[Dep]:
+def _command_deps(plan: SandboxPlan, workdir: str) -> list[Dep]:
     """Host paths the runtime's command lookup looks at (the hit, and the misses before it).
 
     The lookup walks the sandbox's mounts; the work dir is not there yet, so an empty
@@ -211,7 +207,7 @@ def _command_deps(plan: SandboxPlan) -> list[Dep]:
         for sub in ("tmp", "home"):
             os.mkdir(os.path.join(stand_in, sub), 0o700)
         mounts = tuple(
-            replace(entry, src=entry.src.replace(WORKDIR, stand_in)) for entry in plan.mounts
+            replace(entry, src=entry.src.replace(workdir, stand_in)) for entry in plan.mounts
         )
         return _lookup_deps(name, plan, mounts)
 
@@ -275,45 +271,57 @@ def runtime_changes() -> list[str]:
     return changed
 
 
-def prepare(
-    name: str, values: dict[str, object], words: tuple[str, ...]
-) -> tuple[Resolved, Prepared | None]:
-    """Resolve the command line; also compile and stamp it for the cache when possible."""
-    if runtime_changes():
-        return resolve(name, values, words), None
-    environ = dict(os.environ)
+#: the stamps :func:`stamp_inputs` takes before anything is read
+Stamps = tuple[Dep, ...]
+
+
+def stamp_inputs(values: Mapping[str, object]) -> Stamps:
+    """Stamps taken before the policy is read and the host probed (see :func:`_input_deps`)."""
     given = values.get("project")
-    deps = _input_deps(environ, str(given) if given else os.getcwd())
-    resolved = resolve(name, values, words)
+    return tuple(_input_deps(dict(os.environ), str(given) if given else os.getcwd()))
+
+
+def prepare(
+    stamps: Stamps,
+    *,
+    name: str,
+    values: dict[str, object],
+    words: tuple[str, ...],
+    resolved: Resolved,
+    session: PreparedSession,
+) -> Prepared | None:
+    """Stamp the session the full path prepared (compiled once) for the cache, when possible.
+
+    Nothing is compiled here: the recipe renders ``session.plan`` with its work dir path
+    made symbolic, the plan the runtime then launches.
+    """
+    if runtime_changes():
+        return None
+    environ = dict(os.environ)
+    deps = list(stamps)
     sources = [path for path in resolved.policy.sources if os.path.isfile(path)]
     deps += [("c", path, signature("c", path)) for path in sources]
     # the admin-enforced policy: created, changed, chmod-ed or removed -> a miss
     deps += [(tag, path, signature(tag, path)) for tag, path in enforced_deps(environ)]
     if resolve(name, values, words).policy != resolved.policy or resolved.interactive:
-        return resolved, None  # a policy file changed while it was read; or a terminal
+        return None  # a policy file changed while it was read; or a terminal
     if resolved.policy.devices.gpu:
-        return resolved, None  # device nodes and driver files come and go: probe each time
-    facts = probe_host(environ=environ)
-    workspace = Workspace(
-        project=resolved.project,
-        workdir=WORKDIR,
-        session_id="cache",
-        client=resolved.client,
-        command=resolved.command,
-        interactive=False,
-    )
-    facts = probe_paths(facts, paths_to_probe(resolved.policy, facts, workspace))
-    deps += [("k", path, (info.kind.value, info.target)) for path, info in facts.paths.items()]
+        return None  # device nodes and driver files come and go: probe each time
+    facts, workdir = session.facts, session.workdir
+    deps += [
+        ("k", path, (info.kind.value, info.target))
+        for path, info in facts.paths.items()
+        if not _under(path, workdir)  # the session's own work dir: made by the runtime
+    ]
     deps += [("k", facts.tmpdir, signature("k", facts.tmpdir))]
     # the host's git config and ignore files (the generated gitconfig and ignore file)
     deps += [("c", path, signature("c", path)) for path in facts.git.sources]
-    plan = compile_plan(resolved.policy, facts, workspace)
-    recipe = _render(resolved, plan, WORKDIR, environ)
+    recipe = _render(resolved, session.plan, workdir, environ)
     if recipe is None:
-        return resolved, None
-    deps += _command_deps(plan)
+        return None
+    deps += _command_deps(session.plan, workdir)
     deps += [("c", path, signature("c", path)) for path in _plancache.module_files()]
-    return resolved, Prepared(tuple(deps), recipe)
+    return Prepared(tuple(deps), recipe)
 
 
 def finish(

@@ -1,7 +1,9 @@
-"""From parsed options to a policy, a project and a command (the full, not-cached path).
+"""From parsed options to the library's prepare step (the full, not-cached path).
 
-Shared by ``run`` (before the runtime starts the sandbox) and ``explain`` (which compiles the
-plan itself and starts nothing).
+The options become arguments of :func:`bwsandbox._prepare.resolve`, the same function
+:func:`bwsandbox.prepare` and :func:`bwsandbox.run` use. Shared by ``run``, ``shell``, the
+agent commands, ``mcp`` (the runtime then launches the prepared plan) and ``explain`` (which
+prints it and starts nothing).
 """
 
 # os.path like the runtime: paths stay plain strings end to end
@@ -13,11 +15,15 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bwsandbox._api import COMMAND_LINE, build_overlay
-from bwsandbox._errors import PolicyError
 from bwsandbox.cli._spec import AGENT_COMMANDS, AGENTS
-from bwsandbox.compile import HostFacts, SandboxPlan, Workspace
-from bwsandbox.policy import Policy, load_policy
+from bwsandbox.policy import build_overlay
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bwsandbox._prepare import Resolved as Stage
+    from bwsandbox.compile import SandboxPlan
+    from bwsandbox.policy._model import Policy
+    from bwsandbox.runtime import Prepared
 
 __all__ = ["Resolved", "interactive_default", "resolve"]
 
@@ -33,14 +39,6 @@ def interactive_default(tty: object) -> bool:
     if isinstance(tty, bool):
         return tty
     return os.isatty(0) and os.isatty(1)
-
-
-def _project(values: dict[str, object]) -> str:
-    """The project's real path, through the one project guard (``_guard.check_project``)."""
-    from bwsandbox._guard import check_project
-
-    given = values.get("project")
-    return check_project(str(given) if given else os.getcwd())
 
 
 def overlay_for(values: dict[str, object]) -> dict[str, object]:
@@ -67,38 +65,44 @@ def _optional(values: dict[str, object], dest: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """Everything ``run`` decides before the runtime takes over."""
+    """The library's first stage (:class:`bwsandbox._prepare.Resolved`) plus the CLI's own
+    choices: a terminal or not, keep the work dir, and explain's symbolic work dir."""
 
-    policy: Policy
-    project: str
-    command: tuple[str, ...]
-    client: str
+    stage: Stage
     interactive: bool
     keep_workdir: bool
     workdir: str = ""  # explain only: the symbolic work dir to compile with
-    notes: tuple[str, ...] = ()  # for the user: which agent binary, login, state dir
 
-    def workspace(self, session_id: str = "explain") -> Workspace:
-        return Workspace(
-            project=self.project,
-            workdir=self.workdir,
-            session_id=session_id,
-            client=self.client,
-            command=self.command,
-            interactive=self.interactive,
-        )
+    @property
+    def policy(self) -> Policy:
+        return self.stage.policy
 
-    def facts(self) -> HostFacts:
-        from bwsandbox.compile import paths_to_probe
-        from bwsandbox.runtime import probe_host, probe_paths
+    @property
+    def project(self) -> str:
+        return self.stage.project
 
-        facts = probe_host()
-        return probe_paths(facts, paths_to_probe(self.policy, facts, self.workspace()))
+    @property
+    def command(self) -> tuple[str, ...]:
+        return self.stage.command
+
+    @property
+    def client(self) -> str:
+        return self.stage.client
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.stage.notes
+
+    def prepare(self) -> Prepared:
+        """Probe the host and compile, once (explain: with the symbolic work dir)."""
+        if self.workdir:
+            return self.stage.prepare(
+                interactive=self.interactive, workdir=self.workdir, session_id="explain"
+            )
+        return self.stage.prepare(interactive=self.interactive)
 
     def compile(self) -> SandboxPlan:
-        from bwsandbox.compile import compile_plan
-
-        return compile_plan(self.policy, self.facts(), self.workspace())
+        return self.prepare().plan
 
 
 def resolve(
@@ -111,63 +115,35 @@ def resolve(
 ) -> Resolved:
     """Load the layers ``[<profile>, *--policy]`` plus the command-line layer, then ``extra``.
 
-    Agent profiles (:data:`AGENTS`) also get the layer :func:`bwsandbox.agents.prepare_agent`
-    builds: the agent binary, the client's compartment and the login.
+    Agent profiles (:data:`AGENTS`) go through the library's agent path
+    (:func:`bwsandbox._prepare.resolve` with ``agent=``): the agent binary, the client's
+    compartment and the login, the API keys injected only when the MERGED network mode is
+    ``filtered``. Nothing is probed or compiled here: :meth:`Resolved.prepare` does it once.
     """
-    project = _project(values)
-    client = str(values.get("client") or "default")
-    layers = [AGENT_COMMANDS[name], *_strings(values, "policy")]
-    overlays: list[tuple[str, Mapping[str, object]]] = []
-    notes: tuple[str, ...] = ()
-    agent_command: tuple[str, ...] = ()
-    if values.get("worktree") is not None:
-        from bwsandbox.worktree import open_worktree, worktree_layer
+    from bwsandbox._prepare import resolve as resolve_stage
 
+    agent = name if name in AGENTS else None
+    given = values.get("project")
+    worktree = values.get("worktree")
+    policies = _strings(values, "policy")
+    stage = resolve_stage(
+        tuple(words),
+        agent=agent,
+        policies=policies if agent else (AGENT_COMMANDS[name], *policies),
+        profile_command=agent is None and name != "run",
+        project=str(given) if given else os.getcwd(),
+        overlay=overlay_for(values),
+        overlays=extra,
+        client=str(values.get("client") or "default"),
+        worktree=None if worktree is None else str(worktree),
         # explain (the only caller with a symbolic work dir) changes nothing on disk
-        tree = open_worktree(project, str(values["worktree"]), create=not workdir)
-        project = tree.path
-        overlays.append((f"worktree {tree.name}", worktree_layer(tree)))
-        notes = (tree.note,)
-    if name in AGENTS:
-        from bwsandbox.agents import prepare_agent
-
-        launch = prepare_agent(
-            name,
-            client=client,
-            project=project,
-            environ=os.environ,
-            agent_args=tuple(words),
-            resume=bool(values.get("resume")),
-            # the proxy injects API keys only in filtered mode (the profiles' default)
-            inject_keys=values.get("network") in (None, "filtered"),
-        )
-        layers = [*launch.policy_refs, *_strings(values, "policy")]
-        overlays += launch.overlays
-        notes, agent_command = (*notes, *launch.notes), launch.command
-    elif values.get("resume"):
-        raise PolicyError(
-            "--resume continues an agent's conversation",
-            key="--resume",
-            hint=f"use it with an agent profile: {', '.join(AGENTS)}",
-        )
-    overlay = overlay_for(values)
-    if overlay:
-        overlays.append((COMMAND_LINE, overlay))
-    overlays += extra
-    policy = load_policy(layers, overlays=overlays)
-    command = tuple(words)
-    if agent_command:
-        command = agent_command
-    elif name != "run":
-        # profiles: arguments after -- go to the profile's command
-        command = (*policy.command.argv, *command)
+        create_worktree=not workdir,
+        resume=bool(values.get("resume")),
+        environ=os.environ,
+    )
     return Resolved(
-        policy=policy,
-        project=project,
-        command=command,
-        client=client,
+        stage=stage,
         interactive=interactive_default(values.get("tty")),
         keep_workdir=bool(values.get("keep_workdir")),
         workdir=workdir,
-        notes=notes,
     )

@@ -12,10 +12,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from bwsandbox.cli._recipe import Prepared
+    from bwsandbox.cli._recipe import Prepared as CacheEntry
+    from bwsandbox.cli._recipe import Stamps
     from bwsandbox.cli._resolve import Resolved
     from bwsandbox.mcp import McpHub
-    from bwsandbox.runtime import Sandbox
+    from bwsandbox.runtime import Prepared, Sandbox
 
 __all__ = ["run_command"]
 
@@ -43,23 +44,33 @@ def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) ->
 
 
 def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key: str | None) -> int:
-    prepared: Prepared | None = None
+    """Resolve, probe and compile once (``Resolved.prepare``), then run that plan."""
+    stamps: Stamps | None = None
     if key is not None:
-        from bwsandbox.cli._recipe import prepare
+        from bwsandbox.cli._recipe import stamp_inputs
 
-        resolved, prepared = prepare(name, values, words)
-    else:
-        from bwsandbox.cli._resolve import resolve
+        stamps = stamp_inputs(values)  # before anything is read
+    from bwsandbox.cli._resolve import resolve
 
-        resolved = resolve(name, values, words)
+    resolved = resolve(name, values, words)
     hub: McpHub | None = None
     if resolved.policy.mcp.servers:
         from bwsandbox.cli._mcphub import open_servers
 
         resolved, hub = open_servers(name, values, words, resolved)
-        key = prepared = None  # sibling sandboxes: never from the plan cache
+        key = stamps = None  # sibling sandboxes: never from the plan cache
     try:
-        return _run_resolved(name, values, key, prepared, resolved)
+        session = resolved.prepare()
+        cached: CacheEntry | None = None
+        if stamps is not None:
+            from bwsandbox.cli._recipe import prepare
+
+            cached = prepare(
+                stamps, name=name, values=values, words=words, resolved=resolved, session=session
+            )
+        return _run_resolved(
+            name, values=values, key=key, cached=cached, resolved=resolved, session=session
+        )
     finally:
         if hub is not None:
             hub.close()
@@ -67,10 +78,12 @@ def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key:
 
 def _run_resolved(
     name: str,
+    *,
     values: dict[str, object],
     key: str | None,
-    prepared: Prepared | None,
+    cached: CacheEntry | None,
     resolved: Resolved,
+    session: Prepared,
 ) -> int:
     from bwsandbox._printable import printable
     from bwsandbox.runtime import Sandbox
@@ -78,11 +91,7 @@ def _run_resolved(
     for note in resolved.notes:
         sys.stderr.write(f"agent-sandbox: {printable(note, limit=2000)}\n")
     sandbox = Sandbox(
-        resolved.policy,
-        project=resolved.project,
-        command=resolved.command,
-        client=resolved.client,
-        interactive=resolved.interactive,
+        session,
         keep_workdir=resolved.keep_workdir,
         record=bool(values.get("record")),
         record_input=bool(values.get("record_input")),
@@ -90,7 +99,7 @@ def _run_resolved(
     exposed = False
     try:
         sandbox.start()
-        exposed = _after_start(key, prepared, resolved, sandbox)
+        exposed = _after_start(key, cached, resolved, sandbox)
         status = sandbox.wait()
     finally:
         sandbox.stop()
@@ -125,7 +134,7 @@ def _warn(warnings: Iterable[str]) -> None:
 
 
 def _after_start(
-    key: str | None, prepared: Prepared | None, resolved: Resolved, sandbox: Sandbox
+    key: str | None, prepared: CacheEntry | None, resolved: Resolved, sandbox: Sandbox
 ) -> bool:
     """Store the launch in the cache; True when the sandbox can write to the cache dir."""
     from bwsandbox.cli import _plancache

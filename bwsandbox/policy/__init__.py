@@ -31,9 +31,11 @@ __all__ = [
     "LimitsPolicy",
     "McpServer",
     "NetworkMode",
+    "NetworkName",
     "Policy",
     "PolicyInfo",
     "SecretDelivery",
+    "build_overlay",
     "canonical_policy",
     "covers",
     "enforced_deps",
@@ -41,11 +43,14 @@ __all__ = [
     "list_policies",
     "load_policy",
     "load_policy_file",
+    "merge",
     "parse_duration",
     "parse_size",
     "policy_as_dict",
     "policy_digest",
     "read_enforced",
+    "read_layers",
+    "read_overlays",
     "variables_in",
 ]
 
@@ -53,6 +58,11 @@ __all__ = [
 COMMAND_LINE = "command line"
 
 _LAZY: dict[str, str] = {
+    "merge": "bwsandbox.policy._merge",
+    "read_overlays": "bwsandbox.policy._load",
+    "read_layers": "bwsandbox.policy._load",
+    "build_overlay": "bwsandbox.policy._overlay",
+    "NetworkName": "bwsandbox.policy._overlay",
     "PolicyInfo": "bwsandbox.policy._load",
     "list_policies": "bwsandbox.policy._load",
     "load_policy": "bwsandbox.policy._load",
@@ -82,12 +92,21 @@ if TYPE_CHECKING:
     from bwsandbox.policy._digest import canonical_policy, policy_digest
     from bwsandbox.policy._enforce import covers
     from bwsandbox.policy._enforced import enforced_deps, read_enforced
-    from bwsandbox.policy._load import PolicyInfo, list_policies, load_policy, load_policy_file
+    from bwsandbox.policy._load import (
+        PolicyInfo,
+        list_policies,
+        load_policy,
+        load_policy_file,
+        read_layers,
+        read_overlays,
+    )
+    from bwsandbox.policy._merge import merge
     from bwsandbox.policy._model import Bind, NetworkMode, Policy
     from bwsandbox.policy._model_limits import LimitsPolicy, parse_duration, parse_size
     from bwsandbox.policy._model_mcp import McpServer
     from bwsandbox.policy._model_seccomp import GROUPS
     from bwsandbox.policy._model_secrets import SecretDelivery
+    from bwsandbox.policy._overlay import NetworkName, build_overlay
     from bwsandbox.policy._render import policy_as_dict
     from bwsandbox.policy._syscalls import ARCHES, SYSCALLS
     from bwsandbox.policy._vars import expand, variables_in

@@ -28,7 +28,14 @@ from bwsandbox.policy._merge import merge
 from bwsandbox.policy._model import Policy
 from bwsandbox.policy._validate import Layer, read_layer, toml_error
 
-__all__ = ["PolicyInfo", "list_policies", "load_policy", "load_policy_file"]
+__all__ = [
+    "PolicyInfo",
+    "list_policies",
+    "load_policy",
+    "load_policy_file",
+    "read_layers",
+    "read_overlays",
+]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -55,21 +62,40 @@ def load_policy(
     :mod:`bwsandbox.policy._enforced`) are applied last; a layer that would loosen them is a
     :class:`PolicyError` naming the enforced file and key.
     """
+    name, layers = read_layers(refs, search_dirs=search_dirs)
+    layers += read_overlays(overlays)
+    from bwsandbox.policy._enforced import read_enforced
+
+    return merge(layers, name=name, enforced=read_enforced())
+
+
+def read_layers(
+    refs: Sequence[str], *, search_dirs: Sequence[str] | None = None
+) -> tuple[str, list[Layer]]:
+    """The policy's name and the checked layers of ``refs`` (files read once), not merged.
+
+    With :func:`read_overlays` and ``_merge.merge`` this is :func:`load_policy` in steps, for
+    a caller that merges more than once (``bwsandbox._prepare``: the agent's login layer
+    depends on the merged network mode).
+    """
     if isinstance(refs, str):
         refs = (refs,)
     stack = _Stack(_search_dirs(search_dirs))
     for ref in refs:
         stack.add(stack.resolve(ref))
-    layers = list(stack.layers)
+    return stack.name(), list(stack.layers)
+
+
+def read_overlays(overlays: Sequence[tuple[str, Mapping[str, object]]]) -> list[Layer]:
+    """Named raw tables as checked layers (``load_policy``'s ``overlays``)."""
+    layers = []
     for source, raw in overlays:
         if not isinstance(raw, Mapping):
             raise PolicyError(
                 f"expected a table of settings, got {type(raw).__name__}", file=source
             )
         layers.append(read_layer(raw, source, can_extend=False))
-    from bwsandbox.policy._enforced import read_enforced
-
-    return merge(layers, name=stack.name(), enforced=read_enforced())
+    return layers
 
 
 def load_policy_file(path: str) -> Policy:

@@ -3,7 +3,8 @@
 ::
 
     probe_host()            HostFacts: bwrap, ids, home, tmp/runtime dirs, environ, paths
-    Sandbox(policy, ...)    one session: work dir, compile, launch, network, supervise, clean up
+    Sandbox(prepared, ...)  one session (bwsandbox.prepare): work dir, launch, network,
+                            supervise, clean up; Sandbox(policy, project=...) prepares it
     create_workdir() / remove_workdir() / sweep_stale_workdirs()
 
 This face is what other packages import (tests/unit/test_layers.py). Attributes load lazily,
@@ -22,6 +23,7 @@ __all__ = [
     "TIMEOUT_STATUS",
     "CgroupSupport",
     "GitGuard",
+    "Prepared",
     "ProcessRef",
     "ProtectedPaths",
     "Sandbox",
@@ -41,6 +43,9 @@ __all__ = [
     "leaked_fds",
     "list_sessions",
     "memfd",
+    "new_session_id",
+    "plan_workdir",
+    "prepare_policy",
     "probe_cgroups",
     "probe_host",
     "probe_paths",
@@ -56,6 +61,10 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "new_session_id": "bwsandbox.runtime._prepared",
+    "plan_workdir": "bwsandbox.runtime._prepared",
+    "prepare_policy": "bwsandbox.runtime._prepared",
+    "Prepared": "bwsandbox.runtime._prepared",
     "ROOT_LAYOUT": "bwsandbox.runtime._probe",
     "find_bwrap": "bwsandbox.runtime._probe",
     "install_command": "bwsandbox.runtime._probe",
@@ -97,6 +106,7 @@ if TYPE_CHECKING:
     from bwsandbox.runtime._exec import exec_in_session
     from bwsandbox.runtime._githistory import GitGuard, git_guard, settle_git
     from bwsandbox.runtime._limits import CgroupSupport, enforcement, is_host_root, probe_cgroups
+    from bwsandbox.runtime._prepared import Prepared, new_session_id, plan_workdir, prepare_policy
     from bwsandbox.runtime._probe import (
         ROOT_LAYOUT,
         find_bwrap,

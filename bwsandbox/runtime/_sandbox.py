@@ -1,13 +1,19 @@
-"""``Sandbox``: one session, from policy to exit status, over one ExitStack.
+"""``Sandbox``: one session, from a prepared plan to exit status, over one ExitStack.
 
-Order of start: validate the project, sweep stale work dirs, create this session's work dir,
-probe the host, compile, audit ``start``, check the command exists inside, launch bwrap (held
-on its block fd), set up the network, release. Teardown runs in reverse; every step runs even
-when an earlier one failed (failures are kept in :attr:`Sandbox.cleanup_errors` and audited).
+The runtime takes a plan: :func:`bwsandbox.prepare` (``bwsandbox._prepare``) resolves the
+policy, probes the host and compiles once; ``Sandbox(prepared)`` launches exactly that plan.
+``Sandbox(policy, project=..., command=...)`` is the convenience that prepares at start.
+
+Order of start: prepare (check the project, probe the host, sweep stale work dirs, probe the
+policy's paths, compile) or, for a prepared session, check its project again; create this
+session's work dir at the path the plan was compiled with, audit ``start``, check the command
+exists inside, launch bwrap (held on its block fd), set up the network, release.
+Teardown runs in reverse; every step runs even when an earlier one failed (failures are kept
+in :attr:`Sandbox.cleanup_errors` and audited).
 """
 
 # os-level on purpose: fd-relative calls, and no pathlib import on the start-up path
-# ruff: noqa: PTH118
+# ruff: noqa: PTH117, PTH118
 
 from __future__ import annotations
 
@@ -25,31 +31,33 @@ from bwsandbox._errors import (
     SandboxError,
     WorkspaceError,
 )
-from bwsandbox.compile import HostFacts, Workspace
-from bwsandbox.policy import NetworkMode
+from bwsandbox.policy import NetworkMode, Policy
 from bwsandbox.runtime._githistory import git_guard, settle_git
 from bwsandbox.runtime._launch import BwrapProcess, Stdio, diagnose, launch, preflight
-from bwsandbox.runtime._probe import probe_host, probe_paths
 from bwsandbox.runtime._protect import ProtectedPaths
 from bwsandbox.runtime._resolve import resolve_command
 from bwsandbox.runtime._supervise import Relay, Supervisor, exit_code
 from bwsandbox.runtime._workdir import (
+    Workdir,
     create_workdir,
     keep_workdir,
     remove_workdir,
-    sweep_stale_workdirs,
 )
 
 if TYPE_CHECKING:
     from bwsandbox._audit import AuditSink
+    from bwsandbox.compile._facts import HostFacts
     from bwsandbox.compile._plan import SandboxPlan
     from bwsandbox.net._ask import Question
-    from bwsandbox.policy._model import Policy
     from bwsandbox.runtime._cast import Recorder
     from bwsandbox.runtime._limits import AppliedLimits
+    from bwsandbox.runtime._prepared import Prepared
     from bwsandbox.runtime._tty import Pty
 
 __all__ = ["TIMEOUT_STATUS", "Sandbox", "SandboxState"]
+
+#: session ids of prepared sessions started in this process (one start per session id)
+_STARTED: set[str] = set()
 
 #: exit status when the wall-clock limit (``limits.timeout``) ended the command, as timeout(1)
 TIMEOUT_STATUS = 124
@@ -64,18 +72,23 @@ class SandboxState(enum.Enum):
 
 
 class Sandbox:
-    """Run one command in a sandbox built from ``policy`` with ``project`` bound read-write.
+    """Run one prepared session (:func:`bwsandbox.prepare`): the plan, launched as compiled.
 
-    ``with Sandbox(policy, project=".", command=["make"]) as sb: status = sb.wait()``
+    ``with Sandbox(bwsandbox.prepare(["make"])) as sb: status = sb.wait()``
+
+    With a :class:`~bwsandbox.Policy` instead (``Sandbox(policy, project=".",
+    command=["make"])``) the sandbox prepares itself at start, with ``project``, ``command``,
+    ``client`` and ``interactive`` (None: whether its stdin and stdout are terminals). A
+    prepared session has these already: passing them too is a TypeError.
     """
 
     def __init__(
         self,
-        policy: Policy,
+        source: Prepared | Policy,
         *,
-        project: str | os.PathLike[str],
+        project: str | os.PathLike[str] | None = None,
         command: Sequence[str] = (),
-        client: str = "default",
+        client: str | None = None,
         interactive: bool | None = None,
         keep_workdir: bool = False,
         stdin: int | None = None,
@@ -91,14 +104,35 @@ class Sandbox:
         record_input: bool = False,
         on_ask: Callable[[Question], object] | None = None,
     ) -> None:
-        self.policy = policy
         #: decides held questions of ask on first use (``network.unlisted = "ask"``): gets a
         #: :class:`~bwsandbox.Question`, returns a :class:`~bwsandbox.Decision`
         self.on_ask = on_ask
-        self.project = os.fspath(project)
-        self.command = tuple(command)
-        self.client = client
-        self.interactive = interactive
+        if isinstance(source, Policy):
+            if project is None:
+                raise TypeError("Sandbox(policy, ...) needs project=")
+            self._prepared: Prepared | None = None
+            self.policy = source
+            self.project = os.fspath(project)
+            self.command = tuple(command)
+            self.client = "default" if client is None else client
+            self.interactive = interactive
+            self._session_id = os.urandom(6).hex()
+        else:
+            given = (project is not None, bool(command), client is not None)
+            if any(given) or interactive is not None:
+                raise TypeError(
+                    "a prepared session has its project, command, client and terminal: "
+                    "pass them to bwsandbox.prepare()"
+                )
+            if source.interactive and (capture_output or input is not None):
+                raise TypeError("a session prepared interactive cannot capture output or input")
+            self._prepared = source
+            self.policy = source.policy
+            self.project = source.project
+            self.command = source.workspace.command
+            self.client = source.client
+            self.interactive = source.interactive
+            self._session_id = source.session_id
         self.keep_workdir = keep_workdir
         self.stdio = (stdin, stdout, stderr)
         self.environ = environ
@@ -121,7 +155,6 @@ class Sandbox:
         self.warnings: list[str] = []
         self.stdout_data: bytes | None = None
         self.stderr_data: bytes | None = None
-        self._session_id = os.urandom(6).hex()
         self._audit = audit
         self._stack = contextlib.ExitStack()
         self._plan: SandboxPlan | None = None
@@ -151,6 +184,12 @@ class Sandbox:
     @property
     def workdir(self) -> str | None:
         return self._workdir
+
+    @property
+    def prepared(self) -> Prepared | None:
+        """The session as prepared (policy, host facts, workspace, plan); None before start
+        when the sandbox was given a policy."""
+        return self._prepared
 
     @property
     def pid(self) -> int | None:
@@ -222,28 +261,16 @@ class Sandbox:
     # -- start ---------------------------------------------------------------------------
 
     def _start(self) -> None:
-        from bwsandbox._guard import check_project
-
-        project = check_project(self.project, self.environ)
         environ = dict(os.environ if self.environ is None else self.environ)
-        facts = probe_host(environ=environ)
-        sweep_stale_workdirs(facts.tmpdir)
-        workdir = create_workdir(facts.tmpdir)
+        prepared = self._prepare(environ)  # stale work dirs were swept before its probe
+        workdir, prepared = _create_workdir(prepared)
+        self._prepared, self._session_id, facts = prepared, prepared.session_id, prepared.facts
         self._workdir = workdir.path
         if self.keep_workdir:
             self._teardown(lambda: keep_workdir(workdir.path))
         else:
             self._teardown(lambda: remove_workdir(workdir.path))
-        interactive = self._interactive()
-        workspace = Workspace(
-            project=project,
-            workdir=workdir.path,
-            session_id=self._session_id,
-            client=self.client,
-            command=self.command,
-            interactive=interactive,
-        )
-        plan = self._compile(facts, workspace)
+        project, interactive, plan = prepared.project, prepared.interactive, prepared.plan
         _check_binds(plan, environ)
         self._plan = plan
         audit = self._open_audit()
@@ -384,11 +411,38 @@ class Sandbox:
             self.warnings.append(warning)
             audit.event("protected-path", message=warning)
 
-    def _compile(self, facts: HostFacts, workspace: Workspace) -> SandboxPlan:
-        from bwsandbox.compile import compile_plan, paths_to_probe
+    def _prepare(self, environ: Mapping[str, str]) -> Prepared:
+        """The prepared session: made here for a policy; for a prepared one, its project
+        checked again (a path swapped for a symlink since then is refused)."""
+        from bwsandbox._guard import check_project
 
-        facts = probe_paths(facts, paths_to_probe(self.policy, facts, workspace))
-        return compile_plan(self.policy, facts, workspace)
+        if self._prepared is None:
+            from bwsandbox.runtime._prepared import prepare_policy
+
+            return prepare_policy(
+                self.policy,
+                project=self.project,
+                command=self.command,
+                client=self.client,
+                interactive=self._interactive(),
+                environ=environ,
+                session_id=self._session_id,
+            )
+        prepared = self._prepared
+        if not os.path.isabs(prepared.workdir):
+            raise LaunchError(
+                f"this session was prepared with the symbolic work dir {prepared.workdir!r}",
+                hint="prepare it without workdir= to run it",
+            )
+        if check_project(prepared.project, environ) != prepared.project:
+            raise WorkspaceError(
+                f"the project {prepared.project} changed since the session was prepared",
+                hint="prepare the session again",
+            )
+        if prepared.session_id in _STARTED:  # started before: a new session, same decisions
+            prepared = prepared.renewed()
+        _STARTED.add(prepared.session_id)
+        return prepared
 
     def _interactive(self) -> bool:
         if self.capture_output or self.input is not None:
@@ -647,6 +701,18 @@ class Sandbox:
             f"bwrap could not set up the sandbox (exit status {code})",
             hint="its message is on stderr above; `agent-sandbox explain` shows the argv",
         )
+
+
+def _create_workdir(prepared: Prepared) -> tuple[Workdir, Prepared]:
+    """The work dir at the path the plan was compiled with; if something is there already
+    (this prepared session started before), a renewed session with a fresh path."""
+    for _ in range(3):
+        parent, name = os.path.split(prepared.workdir)
+        try:
+            return create_workdir(parent, name=name), prepared
+        except FileExistsError:
+            prepared = prepared.renewed()
+    raise WorkspaceError(f"cannot create a unique work dir in {parent}")
 
 
 def _gone(pid: int) -> bool:

@@ -96,14 +96,20 @@ def process_identity(pid: int | None = None) -> dict[str, int | str]:
     }
 
 
-def create_workdir(tmpdir: str) -> Workdir:
-    """Create a fresh 0700 work dir with ``tmp/``, ``home/`` and the owner marker."""
-    for _ in range(100):
-        path = os.path.join(tmpdir, PREFIX + os.urandom(6).hex())
+def create_workdir(tmpdir: str, *, name: str | None = None) -> Workdir:
+    """Create a fresh 0700 work dir with ``tmp/``, ``home/`` and the owner marker.
+
+    ``name``: exactly ``tmpdir/name`` (the path a prepared plan was compiled with);
+    FileExistsError when anything (a symlink too) is there already. Default: a random name.
+    """
+    for _ in range(1 if name else 100):
+        path = os.path.join(tmpdir, name or PREFIX + os.urandom(6).hex())
         try:
             os.mkdir(path, 0o700)
             break
         except FileExistsError:
+            if name:
+                raise
             continue
         except OSError as exc:
             raise WorkspaceError(

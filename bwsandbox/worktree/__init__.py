@@ -5,7 +5,7 @@
     worktree = open_worktree(project, "fix-login")      # runs git on the host
     layer = worktree_layer(worktree)                     # pure: a raw policy layer
     policy = load_policy(["claude"], overlays=[("worktree fix-login", layer)])
-    Sandbox(policy, project=worktree.path, command=...)
+    Sandbox(policy, project=worktree.path, command=...)   # or prepare(..., worktree=NAME)
 
 The worktree is ``<main checkout>.worktrees/<NAME>`` on branch ``agent/<NAME>``; the shared
 repository dir is mounted read-only except what git writes (see :mod:`._layer`).

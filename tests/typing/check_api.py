@@ -39,3 +39,14 @@ def _network() -> None:
 def _string_command() -> None:
     # a str is a Sequence[str]; a deprecated overload for str makes mypy report it
     bwsandbox.run("echo hi")  # type: ignore[deprecated]
+
+
+def _prepare() -> None:
+    prepared = bwsandbox.prepare(["make"], network="none")
+    assert_type(prepared, bwsandbox.Prepared)
+    assert_type(prepared.plan, bwsandbox.SandboxPlan)
+    assert_type(prepared.command, tuple[str, ...])
+    bwsandbox.Sandbox(prepared)
+    bwsandbox.prepare(["make"], network="filterd")  # type: ignore[arg-type]
+    agent = bwsandbox.run(["-p", "hi"], agent="claude", capture_output=True)
+    assert_type(agent.stdout, bytes)

@@ -53,6 +53,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("net",),  # filtered network: netns, nftables, DNS, proxy, live rule changes
     ("runtime",),  # probe the host, launch bwrap, supervise, clean up, session registry
     ("agents", "doctor", "mcp", "worktree"),  # features over the runtime, independent
+    ("_prepare",),  # resolve once: options, profiles, agents, worktrees -> a prepared session
     ("_api", "_live", "testing"),  # the library's entry points; test helpers over them
     ("bwsandbox",),  # the public face, lazy
     ("cli", "pytest_plugin"),  # the front ends
