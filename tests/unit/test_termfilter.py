@@ -270,7 +270,10 @@ def _osc_violation(payload: bytes) -> list[str]:
         or (code in (b"0", b"1", b"2") and rest == b"?")  # a title query (rxvt)
         or (
             b"?" in payload
-            and code not in (b"4", b"10", b"11", b"12", b"17", b"19", b"8", b"0", b"1", b"2")
+            # a "?" in a colour spec is a query the filter answers on purpose; in a title, a
+            # link or a desktop notification's text (iTerm2's 9, 777) it is plain text
+            and code
+            not in (b"4", b"10", b"11", b"12", b"17", b"19", b"8", b"0", b"1", b"2", b"9", b"777")
         )
         or (
             code == b"9" and re.match(rb"\d+(;|$)", rest) is not None and not rest.startswith(b"4;")
