@@ -28,7 +28,6 @@ The recipe is plain marshal-able data:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -36,7 +35,6 @@ import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from bwsandbox import _paths
 from bwsandbox._events import policy_digest
@@ -45,10 +43,11 @@ from bwsandbox.cli._plancache import Dep, signature
 from bwsandbox.cli._resolve import Resolved, resolve
 from bwsandbox.compile import MountEntry, MountKind, SandboxPlan, Workspace, compile_plan
 from bwsandbox.compile._compiler import paths_to_probe
-from bwsandbox.compile._options import FdRef
 from bwsandbox.policy._enforced import enforced_deps
 from bwsandbox.policy._model import NetworkMode
 from bwsandbox.runtime import Sandbox
+from bwsandbox.runtime._launch import spec_for
+from bwsandbox.runtime._launcher import start_record
 from bwsandbox.runtime._probe import find_bwrap, probe_host, probe_paths
 from bwsandbox.runtime._resolve import sandbox_lookup
 
@@ -62,8 +61,6 @@ __all__ = [
     "exposes_cache",
     "finish",
     "prepare",
-    "reviewed_table",
-    "runtime_changes",
 ]
 
 WORKDIR = "\0workdir\0"
@@ -73,19 +70,6 @@ WORKDIR_JSON = "@@bwsandbox-workdir@@"
 SESSION = "@@bwsandbox-session@@"
 TIME = "@@bwsandbox-time@@"
 _PIPES = ("info", "block", "json-status")
-
-#: The runtime sources :mod:`bwsandbox.cli._fastlaunch` mirrors, as last reviewed (sha256).
-#: When one changes, nothing is cached (every run takes the runtime's own path) until someone
-#: checks that the fast launcher still does what ``Sandbox`` does and updates this table;
-#: ``tests/unit/test_cli_cache.py`` fails meanwhile, saying so.
-REVIEWED_RUNTIME: dict[str, str] = {
-    "_launch.py": "61f3863a6e5d2a34e3fc7cb667b968c1eca1dde54b536cd06675a7ee683b88fa",
-    "_protect.py": "64b80b7edfd3ff9572d130ca9075857c8fcb177160f0023cafe24afff5262711",
-    "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "776b90f26387b58a1f853365a3748fa9339f029675832411ab7c7bd7840992be",
-    "_supervise.py": "64018e50c0774651fb8d23795d6c89725e7654d3e2a7a8b633cf7cab29e3c359",
-    "_workdir.py": "d571913633dca9952bde85746d9f9d7e0bba7457043b78b046dd5301d4e74deb",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,19 +102,11 @@ def exposes_cache(plan: SandboxPlan) -> bool:
 
 
 def _argv(plan: SandboxPlan, workdir: str) -> tuple[list[str], list[tuple[int, str]]]:
-    refs = plan.fd_refs()
-    numbered: dict[FdRef, int] = {ref: 1_000_000_000 + i for i, ref in enumerate(refs)}
-    names = {str(number): ref.name for ref, number in numbered.items()}
-    argv: list[str] = []
-    fds: list[tuple[int, str]] = []
-    pairs = zip(plan.argv(), plan.argv(numbered), strict=True)
-    for index, (symbolic, concrete) in enumerate(pairs):
-        if symbolic != concrete:
-            fds.append((index, names[concrete]))
-            argv.append("")
-        else:
-            argv.append(symbolic.replace(workdir, WORKDIR))
-    return argv, fds
+    """The launcher's argv for ``plan`` (fd slots empty, the work dir symbolic), its fds."""
+    spec = spec_for(plan)
+    slots = {index for index, _ in spec.fds}
+    argv = ["" if i in slots else t.replace(workdir, WORKDIR) for i, t in enumerate(spec.argv)]
+    return argv, spec.fds
 
 
 def _audit_start(resolved: Resolved, plan: SandboxPlan, workdir: str) -> str:
@@ -139,16 +115,18 @@ def _audit_start(resolved: Resolved, plan: SandboxPlan, workdir: str) -> str:
         "time": TIME,
         "event": "start",
         "session": SESSION,
-        "policy": resolved.policy.name,
-        "policy_digest": policy_digest(resolved.policy),
-        "sources": list(resolved.policy.sources),
-        "argv": [token.replace(workdir, WORKDIR_JSON) for token in plan.argv()],
-        "command": list(plan.command),
-        "network": plan.network.mode.value,
-        "project": resolved.project,
-        "workdir": WORKDIR_JSON,
-        "interactive": False,
-        "client": resolved.client,
+        **start_record(
+            policy=resolved.policy.name,
+            policy_digest=policy_digest(resolved.policy),
+            sources=resolved.policy.sources,
+            argv=[token.replace(workdir, WORKDIR_JSON) for token in plan.argv()],
+            command=plan.command,
+            network=plan.network.mode.value,
+            project=resolved.project,
+            workdir=WORKDIR_JSON,
+            interactive=False,
+            client=resolved.client,
+        ),
     }
     return json.dumps(record, separators=(",", ":"), default=str)
 
@@ -249,36 +227,10 @@ def _input_deps(environ: Mapping[str, str], given_project: str) -> list[Dep]:
     return deps
 
 
-def reviewed_table() -> str:
-    """The current runtime sources' hashes, as :data:`REVIEWED_RUNTIME` would list them."""
-    here = Path(__file__).resolve().parent.parent / "runtime"
-    rows = [
-        f'    "{name}": "{hashlib.sha256((here / name).read_bytes()).hexdigest()}",'
-        for name in sorted(REVIEWED_RUNTIME)
-    ]
-    return "\n".join(["REVIEWED_RUNTIME: dict[str, str] = {", *rows, "}"])
-
-
-def runtime_changes() -> list[str]:
-    """Runtime sources that differ from :data:`REVIEWED_RUNTIME` (empty: the cache is on)."""
-    here = Path(__file__).resolve().parent.parent / "runtime"
-    changed = []
-    for name in sorted(REVIEWED_RUNTIME):
-        try:
-            digest = hashlib.sha256((here / name).read_bytes()).hexdigest()
-        except OSError:
-            digest = ""
-        if digest != REVIEWED_RUNTIME[name]:
-            changed.append(name)
-    return changed
-
-
 def prepare(
     name: str, values: dict[str, object], words: tuple[str, ...]
 ) -> tuple[Resolved, Prepared | None]:
     """Resolve the command line; also compile and stamp it for the cache when possible."""
-    if runtime_changes():
-        return resolve(name, values, words), None
     environ = dict(os.environ)
     given = values.get("project")
     deps = _input_deps(environ, str(given) if given else os.getcwd())

@@ -55,6 +55,7 @@ from bwsandbox.runtime._exec_pty import (
     relay,
     relay_output,
 )
+from bwsandbox.runtime._launcher import Forwarder
 
 if TYPE_CHECKING:
     from bwsandbox.runtime._registry_record import SessionRecord
@@ -73,15 +74,6 @@ _BPF_INSTRUCTION = 8  # sizeof(struct sock_filter)
 _PR_CAP_AMBIENT = 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _CAP_VERSION_3 = 0x20080522
-_FORWARDED = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
-)
 
 
 class _CapHeader(ctypes.Structure):
@@ -294,15 +286,18 @@ def _run(
         output.close_slave()
     reports = _Reports()
 
-    def forward(signum: int, _frame: object) -> None:
-        if signum == signal.SIGWINCH and pty is not None:
-            pty.sync_winsize()
-            return
+    def deliver(signum: int) -> None:
         for pid in reports.target:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signum)
 
-    previous = {signum: signal.signal(signum, forward) for signum in _FORWARDED}
+    restore = Forwarder(  # the launcher's signals, as every path forwards them
+        deliver,
+        running=lambda: bool(reports.target) and not reports.done,
+        kill=lambda: deliver(signal.SIGKILL),
+        resize=None if pty is None else pty.sync_winsize,
+        tty=pty is not None,
+    ).install()
     try:
         if outputs:
             relay_output(outputs, report_r, reports.feed)
@@ -313,8 +308,7 @@ def _run(
             relay(pty, stdio[0], stdio[1], report_r, reports.feed)
         status = _wait(helper)
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        restore()
         os.close(report_r)
         for output in outputs:
             output.close()
@@ -331,6 +325,7 @@ class _Reports:
     def __init__(self) -> None:
         self.lines: list[list[str]] = []
         self.target: list[int] = []  # the command's host pid, once the helper says it
+        self.done = False  # the helper reported the command's exit
         self._data = b""
 
     def feed(self, chunk: bytes) -> None:
@@ -340,6 +335,8 @@ class _Reports:
             words = line.decode(errors="replace").split()
             if words[:1] == ["pid"] and len(words) == 2 and not self.target:
                 self.target.append(int(words[1]))
+            if words[:1] == ["exit"]:
+                self.done = True
             self.lines.append(words)
 
 
