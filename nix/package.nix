@@ -36,7 +36,6 @@ python3Packages.buildPythonApplication {
   build-system = [ python3Packages.hatchling ];
   dependencies = with python3Packages; [
     typer
-    platformdirs
   ];
 
   # bwrap and nft on PATH; libnftables (loaded with ctypes for --network filtered) on the

@@ -52,11 +52,10 @@ let
   checks = {
     "package is bwsandbox at the pyproject version" =
       package.stubArgs.pname == "bwsandbox" && package.stubArgs.version == pyproject.project.version;
-    "package builds with hatchling, depends on typer and platformdirs" =
+    "package builds with hatchling, depends on typer" =
       map (p: p.pname) package.stubArgs.build-system == [ "hatchling" ]
       && map (p: p.pname) package.stubArgs.dependencies == [
         "typer"
-        "platformdirs"
       ];
     "package puts bwrap and nft on PATH" =
       has "bubblewrap/bin" (argAfter "--prefix" "PATH") && has "nftables/bin" (argAfter "--prefix" "PATH");
