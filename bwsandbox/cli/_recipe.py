@@ -32,7 +32,6 @@ import json
 import os
 import posixpath
 import stat
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -41,7 +40,7 @@ from bwsandbox._events import policy_digest
 from bwsandbox.cli import _plancache
 from bwsandbox.cli._plancache import Dep, signature
 from bwsandbox.cli._resolve import Resolved, resolve
-from bwsandbox.compile import MountEntry, MountKind, SandboxPlan, Workspace, compile_plan
+from bwsandbox.compile import MountEntry, SandboxPlan, Workspace, compile_plan
 from bwsandbox.compile._compiler import paths_to_probe
 from bwsandbox.policy._enforced import enforced_deps
 from bwsandbox.policy._model import NetworkMode
@@ -58,7 +57,6 @@ __all__ = [
     "WORKDIR_B",
     "WORKDIR_JSON",
     "Prepared",
-    "exposes_cache",
     "finish",
     "prepare",
 ]
@@ -78,27 +76,6 @@ class Prepared:
 
     deps: tuple[Dep, ...]
     recipe: dict[str, object]
-
-
-def _under(path: str, parent: str) -> bool:
-    if parent == "/":
-        return True
-    parent = parent.rstrip("/")
-    return path == parent or path.startswith(parent + "/")
-
-
-def exposes_cache(plan: SandboxPlan) -> bool:
-    """True when a writable bind covers the cache dir (or lies inside it)."""
-    directory = _plancache.cache_dir()
-    if directory is None:
-        return False
-    real = os.path.realpath(directory)
-    for entry in plan.mounts:
-        if entry.kind is MountKind.RW and entry.src and "\0" not in entry.src:
-            src = os.path.realpath(entry.src)
-            if _under(real, src) or _under(src, real):
-                return True
-    return False
 
 
 def _argv(plan: SandboxPlan, workdir: str) -> tuple[list[str], list[tuple[int, str]]]:
@@ -140,7 +117,7 @@ def _render(
         or any(item.secret for item in plan.data)
         or plan.secrets  # read at launch by the runtime, never cached
         or plan.ssh is not None
-        or exposes_cache(plan)
+        or _plancache.exposes_cache(plan)
         or plan.limits  # cgroups, rlimits and the timeout: the runtime's path only
         or resolved.policy.mcp.servers  # sibling sandboxes: started by the full path only
     ):
@@ -183,6 +160,8 @@ def _command_deps(plan: SandboxPlan) -> list[Dep]:
     name = plan.command[0] if plan.command else ""
     if not name:
         return []
+    import tempfile  # a cacheable miss only
+
     with tempfile.TemporaryDirectory(prefix="bwsandbox-lookup-") as stand_in:
         for sub in ("tmp", "home"):
             os.mkdir(os.path.join(stand_in, sub), 0o700)

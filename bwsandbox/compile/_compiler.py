@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from bwsandbox._errors import PolicyError
 from bwsandbox.compile import _git
 from bwsandbox.compile._facts import HostFacts, PathKind, Workspace
-from bwsandbox.compile._gpu import gpu_mounts
 from bwsandbox.compile._limits import compile_limits, compile_seccomp
 from bwsandbox.compile._options import (
     BindMount,
@@ -477,6 +476,8 @@ def compile_plan(policy: Policy, facts: HostFacts, workspace: Workspace) -> Sand
         if dest not in removed:
             mounts.add(TmpfsMount(dest), MountEntry(dest, MountKind.TMPFS), dest)
     if policy.devices.gpu:  # host GPUs (compile._gpu): device nodes, driver files
+        from bwsandbox.compile._gpu import gpu_mounts  # only policies that ask for GPUs
+
         for option, gpu_entry in gpu_mounts(facts.gpu, mounts.entries()):
             mounts.add(option, gpu_entry, gpu_entry.dest)
 
