@@ -55,7 +55,7 @@ from bwsandbox.runtime._exec_pty import (
     relay,
     relay_output,
 )
-from bwsandbox.runtime._launcher import Forwarder
+from bwsandbox.runtime._launcher import Forwarder, exit_code
 
 if TYPE_CHECKING:
     from bwsandbox.runtime._registry_record import SessionRecord
@@ -369,11 +369,7 @@ def _outcome(
             )
     for words in messages:
         if words[:1] == ["exit"] and len(words) == 2:
-            raw = int(words[1])
-            if os.WIFSIGNALED(raw):
-                return 128 + os.WTERMSIG(raw)
-            if os.WIFEXITED(raw):
-                return os.WEXITSTATUS(raw)
+            return exit_code(int(words[1]))
     if os.WIFSIGNALED(status):
         raise LaunchError(
             f"the exec helper for sandbox {session.id} died of signal {os.WTERMSIG(status)}"
