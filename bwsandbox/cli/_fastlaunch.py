@@ -348,12 +348,15 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
         def deliver(signum: int) -> None:
             deliver_to_group(running.child_pid, (running.pid,), signum)
 
-        restore = Forwarder(  # the launcher's signals, as every path forwards them
+        forwarder = Forwarder(  # the launcher's signals, as every path forwards them
             deliver,
             running=lambda: running.running,
             kill=lambda: running.kill(signal.SIGKILL),
-        ).install()
+            hold=True,  # until the release
+        )
+        restore = forwarder.install()
         process.release()
+        forwarder.start()
         code = exit_code(process.wait())
         restore()
         restore = None

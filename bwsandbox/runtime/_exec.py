@@ -43,7 +43,7 @@ import select
 import signal
 import termios
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -291,13 +291,16 @@ def _run(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signum)
 
-    restore = Forwarder(  # the launcher's signals, as every path forwards them
+    forwarder = Forwarder(  # the launcher's signals, as every path forwards them
         deliver,
         running=lambda: bool(reports.target) and not reports.done,
         kill=lambda: deliver(signal.SIGKILL),
         resize=None if pty is None else pty.sync_winsize,
         tty=pty is not None,
-    ).install()
+        hold=True,  # until the helper says the command's pid (it may be running already)
+    )
+    reports.started = forwarder.start
+    restore = forwarder.install()
     try:
         if outputs:
             relay_output(outputs, report_r, reports.feed)
@@ -326,6 +329,7 @@ class _Reports:
         self.lines: list[list[str]] = []
         self.target: list[int] = []  # the command's host pid, once the helper says it
         self.done = False  # the helper reported the command's exit
+        self.started: Callable[[], None] = lambda: None  # called once the pid is known
         self._data = b""
 
     def feed(self, chunk: bytes) -> None:
@@ -335,6 +339,7 @@ class _Reports:
             words = line.decode(errors="replace").split()
             if words[:1] == ["pid"] and len(words) == 2 and not self.target:
                 self.target.append(int(words[1]))
+                self.started()
             if words[:1] == ["exit"]:
                 self.done = True
             self.lines.append(words)

@@ -535,10 +535,21 @@ class Forwarder:
     - the :data:`KILL_AFTER`-th of INT/TERM/HUP/QUIT kills the sandbox even if the command
       ignores them (``kill``).
 
-    Nothing is delivered while ``running()`` is false (before release, after exit).
+    Nothing is delivered while ``running()`` is false (before release, after exit). With
+    ``hold``, what arrives before :meth:`start` is kept and delivered by it: a path that learns
+    its command's pid only after the command may have started (``exec``) loses nothing.
     """
 
-    __slots__ = ("deliver", "endings", "kill", "received", "resize", "running", "tty")
+    __slots__ = (
+        "deliver",
+        "endings",
+        "held",
+        "kill",
+        "received",
+        "resize",
+        "running",
+        "tty",
+    )
 
     def __init__(
         self,
@@ -548,6 +559,7 @@ class Forwarder:
         kill: Callable[[], None],
         resize: Callable[[], None] | None = None,
         tty: bool = False,
+        hold: bool = False,
     ) -> None:
         self.deliver = deliver
         self.running = running
@@ -556,12 +568,25 @@ class Forwarder:
         self.tty = tty  # the command runs on a private pty of ours
         self.received: list[int] = []
         self.endings = 0
+        self.held: list[int] | None = [] if hold else None
+
+    def start(self) -> None:
+        """The command runs now: deliver what was held (see ``hold``), hold nothing more."""
+        held, self.held = self.held or [], None
+        for signum in held:
+            self._act(signum)
 
     def __call__(self, signum: int) -> None:
         self.received.append(signum)
         if signum == signal.SIGWINCH and self.resize is not None:
             self.resize()
             return
+        if self.held is not None:
+            self.held.append(signum)
+            return
+        self._act(signum)
+
+    def _act(self, signum: int) -> None:
         if not self.running():
             return
         if signum == signal.SIGTSTP and not self.tty:

@@ -89,10 +89,15 @@ class Launched:
             pass
         return self.lines.count("tick") - before
 
-    def finish(self) -> int:
-        while self.read(1.0):
-            pass
-        return self.proc.wait(timeout=30)
+    def finish(self, timeout: float = 30.0) -> int:
+        """Read to EOF and reap (the process is killed and the test fails after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while self.read(0.5):
+            if time.monotonic() > deadline:
+                self.kill()
+                tail = self.lines[-5:]
+                pytest.fail(f"{self.proc.args!r} still running after {timeout} s: ...{tail}")
+        return self.proc.wait(timeout=timeout)
 
     def stderr(self) -> str:
         if self.proc.poll() is None:

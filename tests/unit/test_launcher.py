@@ -168,6 +168,30 @@ def test_nothing_is_delivered_before_release_or_after_exit() -> None:
     assert forwarder.received == list(FORWARDED)
 
 
+def test_held_signals_are_delivered_at_start() -> None:
+    """exec learns the command's pid after the command may have started: nothing is lost."""
+    rec = Recorder()
+    forwarder = Forwarder(
+        rec.delivered.append, running=lambda: rec.is_running, kill=rec.kill, hold=True
+    )
+    forwarder(signal.SIGUSR2)
+    forwarder(signal.SIGTERM)
+    assert rec.delivered == []
+    forwarder.start()
+    assert rec.delivered == [signal.SIGUSR2, signal.SIGTERM]
+    forwarder(signal.SIGUSR1)
+    assert rec.delivered[-1] == signal.SIGUSR1
+
+
+def test_control_without_hold_early_signals_are_lost() -> None:
+    rec = Recorder(running=False)
+    forwarder = rec.forwarder()
+    forwarder(signal.SIGUSR2)
+    rec.is_running = True
+    forwarder.start()
+    assert rec.delivered == []
+
+
 def test_the_third_ending_signal_kills() -> None:
     rec = Recorder()
     forwarder = rec.forwarder()
