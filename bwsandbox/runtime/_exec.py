@@ -261,29 +261,6 @@ def _run(
     outputs: list[OutputPty] = []
     if pty is None and "pty" not in skip:  # output to a terminal: through the filter
         child_stdio, outputs = open_output_ptys(stdio)
-    report_r, report_w = os.pipe2(os.O_CLOEXEC)
-    parent = os.getpid()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        helper = os.fork()
-    if helper == 0:  # pragma: no cover - runs in the forked helper
-        _helper(
-            libc,
-            session=session,
-            argv=argv,
-            ns=ns,
-            stdio=child_stdio,
-            ctty=pty is not None,
-            skip=skip,
-            parent=parent,
-            report_r=report_r,
-            report_w=report_w,
-        )
-    os.close(report_w)
-    if pty is not None:
-        pty.close_slave()
-    for output in outputs:
-        output.close_slave()
     reports = _Reports()
 
     def deliver(signum: int) -> None:
@@ -300,8 +277,33 @@ def _run(
         hold=True,  # until the helper says the command's pid (it may be running already)
     )
     reports.started = forwarder.start
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    parent = os.getpid()
+    # before the fork: a signal sent once the command runs must find our handlers (the
+    # command resets every disposition before it executes; the helper never forwards)
     restore = forwarder.install()
     try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            helper = os.fork()
+        if helper == 0:  # pragma: no cover - runs in the forked helper
+            _helper(
+                libc,
+                session=session,
+                argv=argv,
+                ns=ns,
+                stdio=child_stdio,
+                ctty=pty is not None,
+                skip=skip,
+                parent=parent,
+                report_r=report_r,
+                report_w=report_w,
+            )
+        os.close(report_w)
+        if pty is not None:
+            pty.close_slave()
+        for output in outputs:
+            output.close_slave()
         if outputs:
             relay_output(outputs, report_r, reports.feed)
         elif pty is None:

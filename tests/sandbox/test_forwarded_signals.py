@@ -116,6 +116,22 @@ class Launched:
                 stream.close()
 
 
+def _handles(pid: int, sig: int) -> None:
+    """Wait until ``pid`` catches ``sig``. Only the runtime path needs it: its supervisor
+    routes signals from its wait on, a moment after the release (a library user keeps their
+    own handlers until then); exec and the cached path catch them before the command can run,
+    so their tests send at once."""
+    deadline = time.monotonic() + 10
+    while True:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(next(x for x in status.splitlines() if x.startswith("SigCgt:")).split()[1], 16)
+        if caught >> (sig - 1) & 1:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"process {pid} never caught signal {sig}")
+        time.sleep(0.01)
+
+
 def _state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
@@ -178,6 +194,8 @@ def test_every_path_forwards_the_signal(launch: Launch, path: str, sig: signal.S
     names = " ".join(s.name.removeprefix("SIG") for s in TRAPPED)
     run = launch(path, SCRIPT.format(names=names))
     run.expect("ready")
+    if path == "runtime":
+        _handles(run.proc.pid, sig)
     os.kill(run.proc.pid, sig)  # the agent-sandbox process only, not its group
     code = run.finish()
     assert f"got-{sig.name.removeprefix('SIG')}" in run.lines, (run.lines, run.stderr())
@@ -191,6 +209,8 @@ def test_every_path_stops_and_resumes_the_command_on_sigtstp(launch: Launch, pat
     run = launch(path, SCRIPT.format(names="TERM"))
     run.expect("ready")
     assert run.ticks(0.3) > 0
+    if path == "runtime":
+        _handles(run.proc.pid, signal.SIGTSTP)
     os.kill(run.proc.pid, signal.SIGTSTP)  # Ctrl-Z without a private pty
     _wait_state(run.proc.pid, "T")
     run.ticks(0.2)  # what was written before the stop
