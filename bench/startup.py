@@ -5,8 +5,10 @@ One run measures, interleaved round by round (so drift hits every variant alike)
 - ``true``                        the process-spawn floor;
 - ``bwrap <same argv> true``      the exact argv agent-sandbox uses (from ``explain --json``),
                                   with a work dir and the generated files as memfds;
-- ``agent-sandbox run -- true``   warm (the compiled-plan cache hit) and cold (the cache
-                                  emptied before each run: parse, load, probe, compile, launch);
+- ``agent-sandbox run -- true``   warm (the compiled-plan cache hit), cold (no plan cache at
+                                  all, ``AGENT_SANDBOX_PLAN_CACHE=0``: parse, load, probe,
+                                  compile, launch) and a cache miss (the cache on but emptied
+                                  before each run: what a first run costs, storing included);
 - ``run --network filtered``      with an allow rule (never cached): netns, proxy, launch;
 - ``agent-sandbox claude``        the agent profile up to the exec of the agent, with a stub
                                   agent binary (a script that exits 0) and a fake API key;
@@ -216,16 +218,18 @@ def _bench(runs: int, warmup: int, scratch: Path, codex_home: Path, *, peers: bo
     cache = _plancache.cache_dir()
     hits = _warm_runs_hit(cli, env, project)
 
-    def cold() -> None:
+    def empty_cache() -> None:
         if cache is not None:
             shutil.rmtree(cache, ignore_errors=True)
+
+    no_cache = {**env, _plancache.DISABLE_VAR: "0"}
 
     stub = scratch / "bin" / "claude"  # the agent binary: exits at once
     stub.parent.mkdir()
     stub.write_text("#!/bin/sh\nexit 0\n")
     stub.chmod(0o755)
     agent_env = {
-        **env,
+        **no_cache,
         "BWSANDBOX_AGENT_BIN_CLAUDE": str(stub),
         "ANTHROPIC_API_KEY": "sk-ant-bench-not-a-real-key",
     }
@@ -234,19 +238,31 @@ def _bench(runs: int, warmup: int, scratch: Path, codex_home: Path, *, peers: bo
         Variant("true", [true], env),
         Variant("bwrap (same argv) true", raw.argv, env, raw.prepare),
         Variant("agent-sandbox run -- true (warm)", [*cli, "run", "--", "true"], env),
-        Variant("agent-sandbox run -- true (cold)", [*cli, "run", "--", "true"], env, cold, "cold"),
+        Variant(
+            "agent-sandbox run -- true (cold)",
+            [*cli, "run", "--", "true"],
+            no_cache,
+            target="cold",
+            shown_env=(_plancache.DISABLE_VAR,),
+        ),
+        Variant("run -- true (cache miss)", [*cli, "run", "--", "true"], env, empty_cache),
         Variant(
             "run --network filtered --allow",
             [*cli, "run", "--network", "filtered", "--allow", ALLOW, "--", "true"],
-            env,
+            no_cache,
             target="filtered",
+            shown_env=(_plancache.DISABLE_VAR,),
         ),
         Variant(
             "agent-sandbox claude (stub agent)",
             [*cli, "claude"],
             agent_env,
             target="agent",
-            shown_env=("BWSANDBOX_AGENT_BIN_CLAUDE", "ANTHROPIC_API_KEY"),
+            shown_env=(
+                _plancache.DISABLE_VAR,
+                "BWSANDBOX_AGENT_BIN_CLAUDE",
+                "ANTHROPIC_API_KEY",
+            ),
         ),
     ]
     skipped: list[str] = []
@@ -371,8 +387,6 @@ def _shown(variant: Variant, scratch: Path, codex_home: Path) -> str:
     """The row's command line, with the bench's temporary dirs as $SCRATCH and $CODEX_HOME."""
     words = [f"{key}={variant.env[key]}" for key in variant.shown_env]
     words += variant.argv
-    if variant.prepare is not None and variant.name.endswith("(cold)"):
-        words = ["AGENT_SANDBOX_PLAN_CACHE=0", *words]
     text = shlex.join(words)
     return text.replace(str(codex_home), "$CODEX_HOME").replace(str(scratch), "$SCRATCH")
 

@@ -36,7 +36,6 @@ python3Packages.buildPythonApplication {
   build-system = [ python3Packages.hatchling ];
   dependencies = with python3Packages; [
     typer
-    platformdirs
     cryptography
   ];
 

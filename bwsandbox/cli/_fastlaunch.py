@@ -1,20 +1,17 @@
-"""Launch a cached recipe with os-level calls only: the cache-hit path of ``run``.
+"""Launch a cached recipe: the cache-hit path of ``run``, through the runtime's launcher.
 
-It does what :class:`bwsandbox.runtime.Sandbox` does for a non-interactive session whose plan
-is already known, in the same order and with the same observable results: audit ``start`` and
-``exit`` events, bwrap's fds (sealed memfds, info and block pipes, nothing else inherited),
-environment, session and signal dispositions, signal forwarding to the sandbox's process group
-while waiting, exit status, the setup-failure error with bwrap's own message.
+A recipe (see :mod:`._recipe`) is a launch already decided: the launcher's
+:class:`~bwsandbox.runtime._launcher.LaunchSpec` with the work dir left symbolic, plus what the
+runtime checks around the session. This module only fills in the per-session values and
+calls the same code the runtime does: the work dir (:mod:`bwsandbox.runtime._workdir`: sweep,
+create, remove without following symlinks), the launcher (spawn with the ``--args`` memfd,
+setup-failure diagnosis, exit status, the forwarded signals, the audit ``start`` and ``exit``
+records), the protected-path guard and git guard (:mod:`bwsandbox.runtime._protect`,
+``_githistory``), the session record (``_registry``) and the terminal filter
+(``_termfilter``). ``tests/sandbox/test_cli_cache.py`` runs both paths against each other.
 
-The work dir is the runtime's own code (:mod:`bwsandbox.runtime._workdir`: sweep, create,
-remove without following symlinks), which is import-light. The launch and wait are mirrored
-here because :mod:`bwsandbox.runtime._launch` and ``_sandbox`` import the compiler's
-dataclasses (tens of ms). ``cli._recipe.REVIEWED_RUNTIME`` pins the runtime sources this
-mirror was checked against: when they change, nothing is cached until it is checked again.
-``tests/sandbox/test_cli_cache.py`` runs both paths against each other.
-
-Imports: builtin modules, ``bwsandbox._errors``, ``bwsandbox.runtime._workdir`` and
-``bwsandbox.runtime._spawn`` (the spawn itself, shared with the runtime: ``--args`` memfd).
+Imports: builtin modules, ``bwsandbox._errors`` and import-light runtime modules (no compiler
+or policy types).
 """
 
 # os-level on purpose: no pathlib or dataclasses on the start-up path
@@ -28,32 +25,33 @@ import signal
 import sys
 import time
 
-from bwsandbox._errors import LaunchError, WorkspaceError
-from bwsandbox.runtime import leaked_fds, memfd, spawn_bwrap
+from bwsandbox._errors import WorkspaceError
+from bwsandbox.runtime import (
+    BwrapProcess,
+    Forwarder,
+    LaunchSpec,
+    Stdio,
+    deliver_to_group,
+    diagnose,
+    exit_code,
+    exit_record,
+    setup_error,
+    spawn,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import FrameType
-
     from bwsandbox.runtime._githistory import GitGuard
     from bwsandbox.runtime._protect import ProtectedPaths
 
 __all__ = ["run_recipe"]
 
-# the same values as bwsandbox.runtime._launch / _supervise and bwsandbox.cli._recipe
+# the same values as bwsandbox.cli._recipe
 _WORKDIR = "\0workdir\0"
 _WORKDIR_B = _WORKDIR.encode()
 _WORKDIR_JSON = "@@bwsandbox-workdir@@"
 _SESSION = "@@bwsandbox-session@@"
 _TIME = "@@bwsandbox-time@@"
-_FORWARDED = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-)
 
 
 class _TerminalRelay:
@@ -144,17 +142,6 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
-def _read_small(path: str) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return b""
-    try:
-        return os.read(fd, 4096)
-    finally:
-        os.close(fd)
-
-
 class _Audit:
     """Appends to ``<sessions>/<session>/audit.jsonl`` like ``bwsandbox._audit.AuditLog``."""
 
@@ -182,235 +169,47 @@ class _Audit:
         self.write(json.dumps(record, separators=(",", ":"), default=str))
 
     def exit(self, returncode: int, error: str = "") -> None:
-        fields: dict[str, object] = {"returncode": returncode}
-        if self.started is not None:
-            fields["duration"] = round(time.monotonic() - self.started, 3)
-        if returncode > 128:
-            try:
-                fields["signal"] = signal.Signals(returncode - 128).name
-            except ValueError:
-                pass
-        if error:
-            fields["error"] = error
-        self.event("exit", **fields)
+        duration = None if self.started is None else time.monotonic() - self.started
+        self.event("exit", **exit_record(returncode, duration=duration, error=error))
 
     def close(self) -> None:
         os.close(self.fd)
 
 
-def _child_pid(info_fd: int) -> int | None:
-    data = b""
-    while True:
-        try:
-            chunk = os.read(info_fd, 4096)
-        except InterruptedError:
-            continue
-        if not chunk:
-            break
-        data += chunk
-    os.close(info_fd)
-    _, found, rest = data.partition(b'"child-pid"')
-    digits = rest.lstrip(b" \t\n:")
-    end = 0
-    while end < len(digits) and digits[end : end + 1].isdigit():
-        end += 1
-    return int(digits[:end]) if found and end else None
-
-
-def _exit_code(status: int) -> int:
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status)
-    return 255
-
-
-class _Launch:
-    """One bwrap process and the fds around it."""
-
-    def __init__(self, recipe: dict[str, object], workdir: str) -> None:
-        self.recipe = recipe
-        self.workdir = workdir
-        self.pid: int | None = None
-        self.child: int | None = None
-        self.status: int | None = None
-        self.block_write: int | None = None
-        self.block_read: int | None = None
-        self.released = False
-        self.ours: list[int] = []
-        self.env: dict[str, str] = {}  # bwrap's environment: the sandbox's
-
-    def start(self, stdio: tuple[int, int, int] | None = None) -> None:
-        recipe = self.recipe
-        argv = [
-            t.replace(_WORKDIR, self.workdir) if "\0" in t else t
-            for t in recipe["argv"]  # type: ignore[attr-defined]
-        ]
-        data = dict(recipe["data"])  # type: ignore[call-overload]
-        child_ends: list[int] = []
-        info_read: int | None = None
-        try:
-            for index, name in recipe["fds"]:  # type: ignore[attr-defined]
-                if name in data:
-                    content = data[name]
-                    if _WORKDIR_B in content:
-                        content = content.replace(_WORKDIR_B, self.workdir.encode())
-                    fd = memfd(name, content)
-                    child_ends.append(fd)
-                elif name == "block":
-                    fd, self.block_write = os.pipe()
-                    self.block_read = fd
-                else:  # info, json-status: bwrap writes, we read
-                    read_end, fd = os.pipe()
-                    child_ends.append(fd)
-                    self.ours.append(read_end)
-                    if name == "info":
-                        info_read = read_end
-                os.set_inheritable(fd, True)
-                argv[index] = str(fd)
-            env = {}
-            for name, value in recipe["env"]:  # type: ignore[attr-defined]
-                if value is None:
-                    env[name] = os.environ[name]
-                else:
-                    env[name] = value.replace(_WORKDIR, self.workdir) if "\0" in value else value
-            self.env = env
-            bwrap = str(recipe["bwrap"])
-            passed = {int(argv[index]) for index, _ in recipe["fds"]}  # type: ignore[attr-defined]
-            actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = []
-            if stdio is not None:
-                actions += [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
-            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in leaked_fds(passed)]
-            try:
-                count = recipe.get("command_len")
-                end = len(argv) - count - 1 if isinstance(count, int) else argv.index("--")
-                self.pid = spawn_bwrap(argv, end, env, actions)
-            except OSError as exc:
-                raise LaunchError(
-                    f"cannot run {bwrap}: {exc.strerror}", hint="check `agent-sandbox doctor`"
-                ) from exc
-        finally:
-            for fd in child_ends:
-                os.close(fd)
-            if self.block_read is not None:
-                os.set_inheritable(self.block_read, False)
-        if info_read is not None:
-            self.ours.remove(info_read)
-            self.child = _child_pid(info_read)
-
-    def release(self) -> None:
-        self.released = True
-        if self.block_write is not None:
-            try:
-                os.write(self.block_write, b"x")
-            except BrokenPipeError:
-                pass
-            os.close(self.block_write)
-            self.block_write = None
-
-    def forward(self, signum: int, frame: FrameType | None) -> None:
-        """Deliver a signal to the sandboxed command's process group (as the runtime does)."""
-        child = self.child
-        if child is None or self.status is not None or not self.released:
-            return
-        try:
-            group = child if os.getpgid(child) == child else None
-        except ProcessLookupError:
-            group = None
-        if group is not None and group not in (os.getpgrp(), self.pid):
-            try:
-                os.killpg(group, signum)
-            except (ProcessLookupError, PermissionError):
-                pass
-            return
-        for pid in _read_small(f"/proc/{child}/task/{child}/children").split():
-            try:
-                os.kill(int(pid), signum)
-            except (ProcessLookupError, PermissionError, ValueError):
-                pass
-
-    def wait(self) -> int:
-        assert self.pid is not None
-        while self.status is None:
-            self.status = os.waitpid(self.pid, 0)[1]
-        return self.status
-
-    def setup_failed(self) -> bool:
-        if self.block_read is None:
-            return False
-        os.set_blocking(self.block_read, False)
-        try:
-            return bool(os.read(self.block_read, 1))
-        except BlockingIOError:
-            return False
-
-    def kill(self) -> None:
-        if self.pid is not None and self.status is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            if self.child is not None:
-                try:
-                    os.kill(self.child, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            self.wait()
-
-    def close(self) -> None:
-        for fd in (self.block_write, self.block_read, *self.ours):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-
-
-def _diagnose(recipe: dict[str, object], workdir: str, *, patience: float = 2.0) -> str:
-    """bwrap's message for a setup failure, from a second try that is never released (the
-    runtime's ``_launch.diagnose``): the command cannot run, stderr is captured."""
-    import select
-
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    again = _Launch(recipe, workdir)
-    try:
-        again.start((devnull, devnull, write_end))
-    except (OSError, LaunchError):
-        os.close(read_end)
-        return ""
-    finally:
-        os.close(write_end)
-        os.close(devnull)
-    try:
-        assert again.pid is not None
-        pidfd = os.pidfd_open(again.pid)
-        try:
-            if not select.select([pidfd], [], [], patience)[0]:
-                again.kill()  # it got past setup this time: never let it run
-        finally:
-            os.close(pidfd)
-        again.wait()
-        os.set_blocking(read_end, False)
-        try:
-            text = os.read(read_end, 65536).decode(errors="replace")
-        except BlockingIOError:
-            return ""
-        lines = [x for x in text.splitlines() if x.startswith("bwrap: ")]
-        return lines[-1].removeprefix("bwrap: ") if lines else ""
-    finally:
-        again.kill()
-        again.close()
-        os.close(read_end)
-
-
-def _setup_error(code: int, message: str = "") -> LaunchError:
-    if message:
-        return LaunchError(f"bwrap could not set up the sandbox: {message}")
-    return LaunchError(
-        f"bwrap could not set up the sandbox (exit status {code})",
-        hint="its message is on stderr above; `agent-sandbox explain` shows the argv",
+def _spec(recipe: dict[str, object], workdir: str) -> LaunchSpec:
+    """The recipe's launch with this session's work dir and the host's environment values."""
+    argv = [
+        t.replace(_WORKDIR, workdir) if "\0" in t else t
+        for t in recipe["argv"]  # type: ignore[attr-defined]
+    ]
+    data = {
+        name: content.replace(_WORKDIR_B, workdir.encode()) if _WORKDIR_B in content else content
+        for name, content in recipe["data"]  # type: ignore[attr-defined]
+    }
+    env = {}
+    for name, value in recipe["env"]:  # type: ignore[attr-defined]
+        if value is None:
+            env[name] = os.environ[name]
+        else:
+            env[name] = value.replace(_WORKDIR, workdir) if "\0" in value else value
+    return LaunchSpec(
+        argv,
+        command_len=int(recipe["command_len"]),  # type: ignore[call-overload]
+        fds=recipe["fds"],  # type: ignore[arg-type]
+        data=data,
+        env=env,
     )
+
+
+def _stop(process: BwrapProcess | None) -> None:
+    if process is None:
+        return
+    try:
+        if process.poll() is None:
+            process.kill(signal.SIGKILL)
+            process.wait()
+    finally:
+        process.close()
 
 
 def _settle(guard: ProtectedPaths, audit: _Audit, warnings: list[str] | None) -> None:
@@ -451,7 +250,9 @@ class _PlanView:
         self.watched = tuple(real(path) for path in recipe.get("watched", ()))  # type: ignore[attr-defined]
 
 
-def _register(recipe: dict[str, object], session: str, launch: _Launch) -> str:
+def _register(
+    recipe: dict[str, object], session: str, spec: LaunchSpec, process: BwrapProcess
+) -> str:
     """The runtime's ``Sandbox._register``: the session record for ps/exec/stop."""
     import json  # already loaded by the runtime's work dir module
 
@@ -465,8 +266,7 @@ def _register(recipe: dict[str, object], session: str, launch: _Launch) -> str:
     for index, token in enumerate(options[:-1]):
         if token in found:
             found[token] = options[index + 1]  # bwrap: the last one wins
-    assert launch.pid is not None
-    assert launch.child is not None
+    assert process.child_pid is not None
     return register(
         runtime_dir(),
         session=session,
@@ -474,9 +274,9 @@ def _register(recipe: dict[str, object], session: str, launch: _Launch) -> str:
         policy=str(start["policy"]),
         project=str(start["project"]),
         network=str(start["network"]),
-        bwrap_pid=launch.pid,
-        init_pid=launch.child,
-        env=launch.env.items(),
+        bwrap_pid=process.pid,
+        init_pid=process.child_pid,
+        env=spec.env.items(),
         cwd=found["--chdir"],
         uid=int(found["--uid"]),
         gid=int(found["--gid"]),
@@ -514,8 +314,9 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
     audit: _Audit | None = None
     guard: ProtectedPaths | None = None
     history: GitGuard | None = None
-    launch = _Launch(recipe, workdir)
-    previous: dict[int, object] = {}
+    spec = _spec(recipe, workdir)
+    process: BwrapProcess | None = None
+    restore = None
     registered = ""
     relays, stdio = _terminal_relays(recipe)
     try:
@@ -536,22 +337,31 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
         from bwsandbox.runtime import git_guard
 
         history = git_guard(view.protected, session, guard.since)
-        launch.start(stdio)
+        process = spawn(spec, Stdio() if stdio is None else Stdio(*stdio))
         for relay in relays:
             relay.start()
-        if launch.child is None:
-            code = _exit_code(launch.wait())
-            raise _setup_error(code, _diagnose(recipe, workdir))
-        registered = _register(recipe, session, launch)
-        launch.release()
-        for signum in _FORWARDED:  # like the runtime's supervisor: while waiting
-            previous[signum] = signal.signal(signum, launch.forward)
-        code = _exit_code(launch.wait())
-        for number, handler in previous.items():
-            signal.signal(number, handler)  # type: ignore[arg-type]
-        previous.clear()
-        if launch.setup_failed():
-            error = _setup_error(code, _diagnose(recipe, workdir))
+        if process.child_pid is None:
+            raise setup_error(exit_code(process.wait()), diagnose(spec))
+        registered = _register(recipe, session, spec, process)
+        running = process
+
+        def deliver(signum: int) -> None:
+            deliver_to_group(running.child_pid, (running.pid,), signum)
+
+        forwarder = Forwarder(  # the launcher's signals, as every path forwards them
+            deliver,
+            running=lambda: running.running,
+            kill=lambda: running.kill(signal.SIGKILL),
+            hold=True,  # until the release
+        )
+        restore = forwarder.install()
+        process.release()
+        forwarder.start()
+        code = exit_code(process.wait())
+        restore()
+        restore = None
+        if process.setup_failed():
+            error = setup_error(code, diagnose(spec))
             audit.exit(code, str(error))
             raise error
         audit.exit(code)
@@ -559,12 +369,11 @@ def run_recipe(recipe: dict[str, object], warnings: list[str] | None = None) -> 
     finally:
         if registered:
             unregister(registered)
-        launch.kill()
-        launch.close()
+        _stop(process)
         for relay in relays:
             relay.close()
-        for number, handler in previous.items():
-            signal.signal(number, handler)  # type: ignore[arg-type]
+        if restore is not None:
+            restore()
         if guard is not None and audit is not None:
             _settle(guard, audit, warnings)
         if history is not None and audit is not None:

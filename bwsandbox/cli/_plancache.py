@@ -38,6 +38,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from bwsandbox.compile import SandboxPlan
+
 __all__ = [
     "DISABLE_VAR",
     "FORMAT",
@@ -45,6 +47,7 @@ __all__ = [
     "cache_dir",
     "clear",
     "discard",
+    "exposes_cache",
     "load",
     "lookup_key",
     "module_files",
@@ -130,6 +133,29 @@ def cache_dir() -> str | None:
     if not _private_dir(runtime):
         return None  # not made yet (the first full run makes it)
     return os.path.join(runtime, "agent-sandbox", "plans")
+
+
+def under(path: str, parent: str) -> bool:
+    if parent == "/":
+        return True
+    parent = parent.rstrip("/")
+    return path == parent or path.startswith(parent + "/")
+
+
+def exposes_cache(plan: SandboxPlan) -> bool:
+    """True when a writable bind covers the cache dir (or lies inside it)."""
+    from bwsandbox.compile import MountKind  # the caller has a plan: already imported
+
+    directory = cache_dir()
+    if directory is None:
+        return False
+    real = os.path.realpath(directory)
+    for entry in plan.mounts:
+        if entry.kind is MountKind.RW and entry.src and "\0" not in entry.src:
+            src = os.path.realpath(entry.src)
+            if under(real, src) or under(src, real):
+                return True
+    return False
 
 
 def path_kind(path: str) -> tuple[str, str]:

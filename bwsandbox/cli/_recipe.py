@@ -13,7 +13,7 @@ The recipe is plain marshal-able data:
 - ``bwrap``, ``argv``: the rendered argv; the work dir appears as :data:`WORKDIR` and each fd
   as an empty token whose position is listed in ``fds`` (``[(index, name)]``);
   ``command_len``: how many tokens at the end are the command (bwrap's options before its
-  ``--`` travel in an ``--args`` memfd, see ``runtime._spawn``);
+  ``--`` travel in an ``--args`` memfd, see ``runtime._launcher``);
 - ``env``: ``[(name, value)]``; ``value`` None means "the host's value" (the key covers the
   whole environment, so it is the same): host secrets never enter the cache file;
 - ``data``: ``[(fd name, content)]`` for ``--ro-bind-data`` (work dir as :data:`WORKDIR_B`);
@@ -29,24 +29,21 @@ The recipe is plain marshal-able data:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
 import stat
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from bwsandbox import _paths
 from bwsandbox.cli import _plancache
 from bwsandbox.cli._plancache import Dep, signature
 from bwsandbox.cli._resolve import Resolved, resolve
-from bwsandbox.compile import FdRef, MountEntry, MountKind, SandboxPlan
+from bwsandbox.compile import MountEntry, SandboxPlan
 from bwsandbox.policy import NetworkMode, enforced_deps, policy_digest
 from bwsandbox.runtime import Prepared as PreparedSession
-from bwsandbox.runtime import Sandbox, find_bwrap, sandbox_lookup
+from bwsandbox.runtime import Sandbox, find_bwrap, sandbox_lookup, spec_for, start_record
 
 __all__ = [
     "SESSION",
@@ -56,11 +53,8 @@ __all__ = [
     "WORKDIR_JSON",
     "Prepared",
     "Stamps",
-    "exposes_cache",
     "finish",
     "prepare",
-    "reviewed_table",
-    "runtime_changes",
     "stamp_inputs",
 ]
 
@@ -72,19 +66,6 @@ SESSION = "@@bwsandbox-session@@"
 TIME = "@@bwsandbox-time@@"
 _PIPES = ("info", "block", "json-status")
 
-#: The runtime sources :mod:`bwsandbox.cli._fastlaunch` mirrors, as last reviewed (sha256).
-#: When one changes, nothing is cached (every run takes the runtime's own path) until someone
-#: checks that the fast launcher still does what ``Sandbox`` does and updates this table;
-#: ``tests/unit/test_cli_cache.py`` fails meanwhile, saying so.
-REVIEWED_RUNTIME: dict[str, str] = {
-    "_launch.py": "463de611805f9532a5f01ef361c66a0086e3db80c8f81fed43510015fd23884c",
-    "_protect.py": "64b80b7edfd3ff9572d130ca9075857c8fcb177160f0023cafe24afff5262711",
-    "_rmtree.py": "303f435aba722476152103ae54e9ff3de6b2dd0b18f50f02c54d1633573cfd13",
-    "_sandbox.py": "1bde8efa200b46d3f265a285c903d5292f67565e8167421cd90d5c38591c007c",
-    "_supervise.py": "64018e50c0774651fb8d23795d6c89725e7654d3e2a7a8b633cf7cab29e3c359",
-    "_workdir.py": "39ef3fa93aa60b7eb560918f6da492f524df0b8eb5ba33823f1a3c423568291f",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
@@ -94,41 +75,12 @@ class Prepared:
     recipe: dict[str, object]
 
 
-def _under(path: str, parent: str) -> bool:
-    if parent == "/":
-        return True
-    parent = parent.rstrip("/")
-    return path == parent or path.startswith(parent + "/")
-
-
-def exposes_cache(plan: SandboxPlan) -> bool:
-    """True when a writable bind covers the cache dir (or lies inside it)."""
-    directory = _plancache.cache_dir()
-    if directory is None:
-        return False
-    real = os.path.realpath(directory)
-    for entry in plan.mounts:
-        if entry.kind is MountKind.RW and entry.src and "\0" not in entry.src:
-            src = os.path.realpath(entry.src)
-            if _under(real, src) or _under(src, real):
-                return True
-    return False
-
-
 def _argv(plan: SandboxPlan, workdir: str) -> tuple[list[str], list[tuple[int, str]]]:
-    refs = plan.fd_refs()
-    numbered: dict[FdRef, int] = {ref: 1_000_000_000 + i for i, ref in enumerate(refs)}
-    names = {str(number): ref.name for ref, number in numbered.items()}
-    argv: list[str] = []
-    fds: list[tuple[int, str]] = []
-    pairs = zip(plan.argv(), plan.argv(numbered), strict=True)
-    for index, (symbolic, concrete) in enumerate(pairs):
-        if symbolic != concrete:
-            fds.append((index, names[concrete]))
-            argv.append("")
-        else:
-            argv.append(symbolic.replace(workdir, WORKDIR))
-    return argv, fds
+    """The launcher's argv for ``plan`` (fd slots empty, the work dir symbolic), its fds."""
+    spec = spec_for(plan)
+    slots = {index for index, _ in spec.fds}
+    argv = ["" if i in slots else t.replace(workdir, WORKDIR) for i, t in enumerate(spec.argv)]
+    return argv, spec.fds
 
 
 def _audit_start(resolved: Resolved, plan: SandboxPlan, workdir: str) -> str:
@@ -137,16 +89,18 @@ def _audit_start(resolved: Resolved, plan: SandboxPlan, workdir: str) -> str:
         "time": TIME,
         "event": "start",
         "session": SESSION,
-        "policy": resolved.policy.name,
-        "policy_digest": policy_digest(resolved.policy),
-        "sources": list(resolved.policy.sources),
-        "argv": [token.replace(workdir, WORKDIR_JSON) for token in plan.argv()],
-        "command": list(plan.command),
-        "network": plan.network.mode.value,
-        "project": resolved.project,
-        "workdir": WORKDIR_JSON,
-        "interactive": False,
-        "client": resolved.client,
+        **start_record(
+            policy=resolved.policy.name,
+            policy_digest=policy_digest(resolved.policy),
+            sources=resolved.policy.sources,
+            argv=[token.replace(workdir, WORKDIR_JSON) for token in plan.argv()],
+            command=plan.command,
+            network=plan.network.mode.value,
+            project=resolved.project,
+            workdir=WORKDIR_JSON,
+            interactive=False,
+            client=resolved.client,
+        ),
     }
     return json.dumps(record, separators=(",", ":"), default=str)
 
@@ -160,7 +114,7 @@ def _render(
         or any(item.secret for item in plan.data)
         or plan.secrets  # read at launch by the runtime, never cached
         or plan.ssh is not None
-        or exposes_cache(plan)
+        or _plancache.exposes_cache(plan)
         or plan.limits  # cgroups, rlimits and the timeout: the runtime's path only
         or resolved.policy.mcp.servers  # sibling sandboxes: started by the full path only
     ):
@@ -203,6 +157,8 @@ def _command_deps(plan: SandboxPlan, workdir: str) -> list[Dep]:
     name = plan.command[0] if plan.command else ""
     if not name:
         return []
+    import tempfile  # a cacheable miss only
+
     with tempfile.TemporaryDirectory(prefix="bwsandbox-lookup-") as stand_in:
         for sub in ("tmp", "home"):
             os.mkdir(os.path.join(stand_in, sub), 0o700)
@@ -247,30 +203,6 @@ def _input_deps(environ: Mapping[str, str], given_project: str) -> list[Dep]:
     return deps
 
 
-def reviewed_table() -> str:
-    """The current runtime sources' hashes, as :data:`REVIEWED_RUNTIME` would list them."""
-    here = Path(__file__).resolve().parent.parent / "runtime"
-    rows = [
-        f'    "{name}": "{hashlib.sha256((here / name).read_bytes()).hexdigest()}",'
-        for name in sorted(REVIEWED_RUNTIME)
-    ]
-    return "\n".join(["REVIEWED_RUNTIME: dict[str, str] = {", *rows, "}"])
-
-
-def runtime_changes() -> list[str]:
-    """Runtime sources that differ from :data:`REVIEWED_RUNTIME` (empty: the cache is on)."""
-    here = Path(__file__).resolve().parent.parent / "runtime"
-    changed = []
-    for name in sorted(REVIEWED_RUNTIME):
-        try:
-            digest = hashlib.sha256((here / name).read_bytes()).hexdigest()
-        except OSError:
-            digest = ""
-        if digest != REVIEWED_RUNTIME[name]:
-            changed.append(name)
-    return changed
-
-
 #: the stamps :func:`stamp_inputs` takes before anything is read
 Stamps = tuple[Dep, ...]
 
@@ -295,8 +227,6 @@ def prepare(
     Nothing is compiled here: the recipe renders ``session.plan`` with its work dir path
     made symbolic, the plan the runtime then launches.
     """
-    if runtime_changes():
-        return None
     environ = dict(os.environ)
     deps = list(stamps)
     sources = [path for path in resolved.policy.sources if os.path.isfile(path)]
@@ -311,7 +241,7 @@ def prepare(
     deps += [
         ("k", path, (info.kind.value, info.target))
         for path, info in facts.paths.items()
-        if not _under(path, workdir)  # the session's own work dir: made by the runtime
+        if not _plancache.under(path, workdir)  # the session's own work dir: made by the runtime
     ]
     deps += [("k", facts.tmpdir, signature("k", facts.tmpdir))]
     # the host's git config and ignore files (the generated gitconfig and ignore file)

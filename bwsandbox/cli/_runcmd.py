@@ -138,13 +138,14 @@ def _after_start(
 ) -> bool:
     """Store the launch in the cache; True when the sandbox can write to the cache dir."""
     from bwsandbox.cli import _plancache
-    from bwsandbox.cli._recipe import exposes_cache, finish
 
-    if exposes_cache(sandbox.plan):
+    if _plancache.exposes_cache(sandbox.plan):
         _plancache.clear()
         return True
     if key is None or prepared is None:
         return False
+    from bwsandbox.cli._recipe import finish
+
     entry = finish(prepared, resolved, sandbox, os.environ)
     if entry is not None:
         _plancache.store(key, *entry)

@@ -6,7 +6,6 @@ function), so a digest names one resolved policy wherever it is shown.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
@@ -28,4 +27,17 @@ def canonical_policy(policy: Policy) -> bytes:
 
 def policy_digest(policy: Policy) -> str:
     """``sha256:<hex>`` of :func:`canonical_policy`: which rules a session ran under."""
-    return "sha256:" + hashlib.sha256(canonical_policy(policy)).hexdigest()
+    return "sha256:" + _sha256_hex(canonical_policy(policy))
+
+
+def _sha256_hex(data: bytes) -> str:
+    """sha256 without hashlib, whose OpenSSL module costs 2 ms of start-up (the same digest:
+    ``tests/unit/test_audit_record.py`` checks it against hashlib)."""
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]  # 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+        except ImportError:  # a build without the builtin ones
+            from hashlib import sha256
+    return str(sha256(data).hexdigest())

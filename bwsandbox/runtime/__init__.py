@@ -21,28 +21,34 @@ TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
 __all__ = [
     "ROOT_LAYOUT",
     "TIMEOUT_STATUS",
+    "BwrapProcess",
     "CgroupSupport",
+    "Forwarder",
     "GitGuard",
+    "LaunchSpec",
     "Prepared",
     "ProcessRef",
     "ProtectedPaths",
     "Sandbox",
     "SandboxState",
     "SessionRecord",
+    "Stdio",
     "TermFilter",
     "Workdir",
     "create_workdir",
+    "deliver_to_group",
+    "diagnose",
     "enforcement",
     "exec_in_session",
+    "exit_code",
+    "exit_record",
     "find_bwrap",
     "find_session",
     "git_guard",
     "install_command",
     "is_host_root",
     "keep_workdir",
-    "leaked_fds",
     "list_sessions",
-    "memfd",
     "new_session_id",
     "plan_workdir",
     "prepare_policy",
@@ -55,12 +61,27 @@ __all__ = [
     "runtime_dir",
     "sandbox_lookup",
     "settle_git",
-    "spawn_bwrap",
+    "setup_error",
+    "spawn",
+    "spec_for",
+    "start_record",
     "sweep_stale_workdirs",
     "unregister",
 ]
 
 _LAZY: dict[str, str] = {
+    "spawn": "bwsandbox.runtime._launcher",
+    "setup_error": "bwsandbox.runtime._launcher",
+    "exit_record": "bwsandbox.runtime._launcher",
+    "exit_code": "bwsandbox.runtime._launcher",
+    "diagnose": "bwsandbox.runtime._launcher",
+    "deliver_to_group": "bwsandbox.runtime._launcher",
+    "Stdio": "bwsandbox.runtime._launcher",
+    "LaunchSpec": "bwsandbox.runtime._launcher",
+    "Forwarder": "bwsandbox.runtime._launcher",
+    "BwrapProcess": "bwsandbox.runtime._launcher",
+    "start_record": "bwsandbox.runtime._launcher",
+    "spec_for": "bwsandbox.runtime._launch",
     "new_session_id": "bwsandbox.runtime._prepared",
     "plan_workdir": "bwsandbox.runtime._prepared",
     "prepare_policy": "bwsandbox.runtime._prepared",
@@ -91,9 +112,6 @@ _LAZY: dict[str, str] = {
     "ProcessRef": "bwsandbox.runtime._registry_record",
     "SessionRecord": "bwsandbox.runtime._registry_record",
     "exec_in_session": "bwsandbox.runtime._exec",
-    "leaked_fds": "bwsandbox.runtime._spawn",
-    "memfd": "bwsandbox.runtime._spawn",
-    "spawn_bwrap": "bwsandbox.runtime._spawn",
     "sandbox_lookup": "bwsandbox.runtime._resolve",
     "TermFilter": "bwsandbox.runtime._termfilter",
     "ProtectedPaths": "bwsandbox.runtime._protect",
@@ -105,6 +123,20 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:
     from bwsandbox.runtime._exec import exec_in_session
     from bwsandbox.runtime._githistory import GitGuard, git_guard, settle_git
+    from bwsandbox.runtime._launch import spec_for
+    from bwsandbox.runtime._launcher import (
+        BwrapProcess,
+        Forwarder,
+        LaunchSpec,
+        Stdio,
+        deliver_to_group,
+        diagnose,
+        exit_code,
+        exit_record,
+        setup_error,
+        spawn,
+        start_record,
+    )
     from bwsandbox.runtime._limits import CgroupSupport, enforcement, is_host_root, probe_cgroups
     from bwsandbox.runtime._prepared import Prepared, new_session_id, plan_workdir, prepare_policy
     from bwsandbox.runtime._probe import (
@@ -126,7 +158,6 @@ if TYPE_CHECKING:
     from bwsandbox.runtime._resolve import sandbox_lookup
     from bwsandbox.runtime._rmtree import remove_tree
     from bwsandbox.runtime._sandbox import TIMEOUT_STATUS, Sandbox, SandboxState
-    from bwsandbox.runtime._spawn import leaked_fds, memfd, spawn_bwrap
     from bwsandbox.runtime._termfilter import TermFilter
     from bwsandbox.runtime._workdir import (
         Workdir,

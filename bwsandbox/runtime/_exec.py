@@ -43,7 +43,7 @@ import select
 import signal
 import termios
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -55,6 +55,7 @@ from bwsandbox.runtime._exec_pty import (
     relay,
     relay_output,
 )
+from bwsandbox.runtime._launcher import Forwarder, exit_code
 
 if TYPE_CHECKING:
     from bwsandbox.runtime._registry_record import SessionRecord
@@ -73,15 +74,6 @@ _BPF_INSTRUCTION = 8  # sizeof(struct sock_filter)
 _PR_CAP_AMBIENT = 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _CAP_VERSION_3 = 0x20080522
-_FORWARDED = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
-)
 
 
 class _CapHeader(ctypes.Structure):
@@ -269,41 +261,49 @@ def _run(
     outputs: list[OutputPty] = []
     if pty is None and "pty" not in skip:  # output to a terminal: through the filter
         child_stdio, outputs = open_output_ptys(stdio)
-    report_r, report_w = os.pipe2(os.O_CLOEXEC)
-    parent = os.getpid()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        helper = os.fork()
-    if helper == 0:  # pragma: no cover - runs in the forked helper
-        _helper(
-            libc,
-            session=session,
-            argv=argv,
-            ns=ns,
-            stdio=child_stdio,
-            ctty=pty is not None,
-            skip=skip,
-            parent=parent,
-            report_r=report_r,
-            report_w=report_w,
-        )
-    os.close(report_w)
-    if pty is not None:
-        pty.close_slave()
-    for output in outputs:
-        output.close_slave()
     reports = _Reports()
 
-    def forward(signum: int, _frame: object) -> None:
-        if signum == signal.SIGWINCH and pty is not None:
-            pty.sync_winsize()
-            return
+    def deliver(signum: int) -> None:
         for pid in reports.target:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signum)
 
-    previous = {signum: signal.signal(signum, forward) for signum in _FORWARDED}
+    forwarder = Forwarder(  # the launcher's signals, as every path forwards them
+        deliver,
+        running=lambda: bool(reports.target) and not reports.done,
+        kill=lambda: deliver(signal.SIGKILL),
+        resize=None if pty is None else pty.sync_winsize,
+        tty=pty is not None,
+        hold=True,  # until the helper says the command's pid (it may be running already)
+    )
+    reports.started = forwarder.start
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    parent = os.getpid()
+    # before the fork: a signal sent once the command runs must find our handlers (the
+    # command resets every disposition before it executes; the helper never forwards)
+    restore = forwarder.install()
     try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            helper = os.fork()
+        if helper == 0:  # pragma: no cover - runs in the forked helper
+            _helper(
+                libc,
+                session=session,
+                argv=argv,
+                ns=ns,
+                stdio=child_stdio,
+                ctty=pty is not None,
+                skip=skip,
+                parent=parent,
+                report_r=report_r,
+                report_w=report_w,
+            )
+        os.close(report_w)
+        if pty is not None:
+            pty.close_slave()
+        for output in outputs:
+            output.close_slave()
         if outputs:
             relay_output(outputs, report_r, reports.feed)
         elif pty is None:
@@ -313,8 +313,7 @@ def _run(
             relay(pty, stdio[0], stdio[1], report_r, reports.feed)
         status = _wait(helper)
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        restore()
         os.close(report_r)
         for output in outputs:
             output.close()
@@ -331,6 +330,8 @@ class _Reports:
     def __init__(self) -> None:
         self.lines: list[list[str]] = []
         self.target: list[int] = []  # the command's host pid, once the helper says it
+        self.done = False  # the helper reported the command's exit
+        self.started: Callable[[], None] = lambda: None  # called once the pid is known
         self._data = b""
 
     def feed(self, chunk: bytes) -> None:
@@ -340,6 +341,9 @@ class _Reports:
             words = line.decode(errors="replace").split()
             if words[:1] == ["pid"] and len(words) == 2 and not self.target:
                 self.target.append(int(words[1]))
+                self.started()
+            if words[:1] == ["exit"]:
+                self.done = True
             self.lines.append(words)
 
 
@@ -372,11 +376,7 @@ def _outcome(
             )
     for words in messages:
         if words[:1] == ["exit"] and len(words) == 2:
-            raw = int(words[1])
-            if os.WIFSIGNALED(raw):
-                return 128 + os.WTERMSIG(raw)
-            if os.WIFEXITED(raw):
-                return os.WEXITSTATUS(raw)
+            return exit_code(int(words[1]))
     if os.WIFSIGNALED(status):
         raise LaunchError(
             f"the exec helper for sandbox {session.id} died of signal {os.WTERMSIG(status)}"

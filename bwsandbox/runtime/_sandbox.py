@@ -34,9 +34,16 @@ from bwsandbox._errors import (
 from bwsandbox.policy import NetworkMode, Policy
 from bwsandbox.runtime._githistory import git_guard, settle_git
 from bwsandbox.runtime._launch import BwrapProcess, Stdio, diagnose, launch, preflight
+from bwsandbox.runtime._launcher import (
+    bwrap_message,
+    exit_code,
+    exit_record,
+    setup_error,
+    start_record,
+)
 from bwsandbox.runtime._protect import ProtectedPaths
 from bwsandbox.runtime._resolve import resolve_command
-from bwsandbox.runtime._supervise import Relay, Supervisor, exit_code
+from bwsandbox.runtime._supervise import Relay, Supervisor
 from bwsandbox.runtime._workdir import (
     Workdir,
     create_workdir,
@@ -278,16 +285,18 @@ class Sandbox:
 
         audit.event(
             "start",
-            policy=self.policy.name,
-            policy_digest=policy_digest(self.policy),
-            sources=list(self.policy.sources),
-            argv=plan.argv(),
-            command=list(plan.command),
-            network=plan.network.mode.value,
-            project=project,
-            workdir=workdir.path,
-            interactive=interactive,
-            client=self.client,
+            **start_record(
+                policy=self.policy.name,
+                policy_digest=policy_digest(self.policy),
+                sources=self.policy.sources,
+                argv=plan.argv(),
+                command=plan.command,
+                network=plan.network.mode.value,
+                project=project,
+                workdir=workdir.path,
+                interactive=interactive,
+                client=self.client,
+            ),
         )
         self._started = time.monotonic()
         if self.record:
@@ -668,14 +677,8 @@ class Sandbox:
             error = self._setup_error(code)
         self.returncode = code
         if self._audit is not None:
-            fields: dict[str, Any] = {"returncode": code}
-            if self._started is not None:
-                fields["duration"] = round(time.monotonic() - self._started, 3)
-            if code > 128:
-                with contextlib.suppress(ValueError):
-                    fields["signal"] = signal.Signals(code - 128).name
-            if error is not None:
-                fields["error"] = str(error)
+            duration = None if self._started is None else time.monotonic() - self._started
+            fields = exit_record(code, duration=duration, error="" if error is None else str(error))
             self._audit.event("exit", **fields)
         self.state = SandboxState.FAILED if error else SandboxState.STOPPED
         self._stack.close()
@@ -692,15 +695,10 @@ class Sandbox:
         self._child_ends.clear()
 
     def _setup_error(self, code: int) -> LaunchError:
-        message = _bwrap_message(self.stderr_data)
+        message = bwrap_message(self.stderr_data)
         if not message and self._plan is not None:
             message = diagnose(self._plan)
-        if message:
-            return LaunchError(f"bwrap could not set up the sandbox: {message}")
-        return LaunchError(
-            f"bwrap could not set up the sandbox (exit status {code})",
-            hint="its message is on stderr above; `agent-sandbox explain` shows the argv",
-        )
+        return setup_error(code, message)
 
 
 def _create_workdir(prepared: Prepared) -> tuple[Workdir, Prepared]:
@@ -731,15 +729,6 @@ def _gone(pid: int) -> bool:
 def _close_quietly(fd: int) -> None:
     with contextlib.suppress(OSError):
         os.close(fd)
-
-
-def _bwrap_message(stderr: bytes | None) -> str:
-    if not stderr:
-        return ""
-    lines = [
-        line for line in stderr.decode(errors="replace").splitlines() if line.startswith("bwrap: ")
-    ]
-    return lines[-1].removeprefix("bwrap: ") if lines else ""
 
 
 def _check_binds(plan: SandboxPlan, environ: Mapping[str, str]) -> None:

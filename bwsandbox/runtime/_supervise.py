@@ -9,11 +9,12 @@ foreground job of the private pty in interactive mode, else to the process group
 sandbox's pid 1 (bwrap's ``--new-session`` makes it a group leader; pid 1 of a pid namespace
 ignores signals it has no handler for, so the command gets them). SIGWINCH resizes the pty;
 SIGTSTP (Ctrl-Z without a pty) stops the sandbox and the supervisor, and ``fg`` resumes both.
-The third INT/TERM/HUP/QUIT kills the sandbox even if the command ignores them.
+The third INT/TERM/HUP/QUIT kills the sandbox even if the command ignores them. The set of
+signals and what each one does are the launcher's (:class:`~._launcher.Forwarder`), the same
+for every path that waits on a sandbox.
 """
 
 # os-level on purpose: fd-relative calls, and no pathlib import on the start-up path
-# ruff: noqa: PTH123
 
 from __future__ import annotations
 
@@ -26,39 +27,24 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from bwsandbox.runtime._launch import BwrapProcess
+from bwsandbox.runtime._launcher import (
+    FORWARDED,
+    KILL_AFTER,
+    Forwarder,
+    deliver_to_group,
+    exit_code,
+)
 
 if TYPE_CHECKING:
+    from bwsandbox.runtime._launcher import BwrapProcess
     from bwsandbox.runtime._tty import Pty
 
 __all__ = ["FORWARDED", "KILL_AFTER", "Relay", "Supervisor", "exit_code"]
 
-FORWARDED = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
-    signal.SIGTSTP,
-)
-#: after this many INT/TERM/HUP/QUIT signals the sandbox is killed, handled or not
-KILL_AFTER = 3
-_ENDING = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
 _Handler = Callable[[int], None]
 _CHUNK = 65536
 _LIMIT = 1 << 20
 _DRAIN_QUIET = 0.2  # seconds without output after exit before relays are abandoned
-
-
-def exit_code(status: int) -> int:
-    """A wait status as a shell would report it: the code, or 128+N for signal N."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status)
-    return 255
 
 
 class Relay:
@@ -208,8 +194,18 @@ class Supervisor:
         self.pty = pty
         self.relays = relays or []
         self.forward_signals = forward_signals
-        self.received: list[int] = []
-        self.endings = 0  # INT/TERM/HUP/QUIT received so far
+        self.forwarder = Forwarder(
+            self._deliver,
+            running=lambda: self.process.running,
+            kill=lambda: self.process.kill(signal.SIGKILL),
+            resize=None if pty is None else pty.sync_winsize,
+            tty=pty is not None,
+        )
+
+    @property
+    def received(self) -> list[int]:
+        """The forwarded signals received so far."""
+        return self.forwarder.received
 
     def close(self) -> None:
         """Close the relay fds we own (those not closed at EOF already)."""
@@ -219,53 +215,19 @@ class Supervisor:
     # -- signals -------------------------------------------------------------------------
 
     def signal_sandbox(self, sig: int) -> None:
-        """Deliver ``sig`` to the sandboxed command (see the module docstring)."""
-        if sig == signal.SIGWINCH:
-            if self.pty is not None:
-                self.pty.sync_winsize()
-            return
-        if self.process.status is not None or not self.process.released:
-            return
-        if sig == signal.SIGTSTP and self.pty is None:
-            # Ctrl-Z at the host terminal: stop the sandbox and ourselves; resume both on fg
-            self._deliver(signal.SIGSTOP)
-            os.kill(os.getpid(), signal.SIGSTOP)
-            self._deliver(signal.SIGCONT)
-            return
-        self._deliver(sig)
+        """Deliver ``sig`` to the sandboxed command now (``stop``, the timeout)."""
+        if self.process.running:
+            self._deliver(sig)
 
     def _deliver(self, sig: int) -> None:
         own = os.getpgrp()
         groups = self.pty.session_groups() if self.pty is not None else []
         groups = [g for g in groups if g not in (own, self.process.pid)]
-        if not groups:
-            groups = self._child_group()
         for group in groups:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, sig)
         if not groups:
-            for pid in self._child_children():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
-
-    def _child_group(self) -> list[int]:
-        child = self.process.child_pid
-        if child is None:
-            return []
-        try:
-            return [child] if os.getpgid(child) == child else []
-        except ProcessLookupError:
-            return []
-
-    def _child_children(self) -> list[int]:
-        child = self.process.child_pid
-        if child is None:
-            return []
-        try:
-            with open(f"/proc/{child}/task/{child}/children", encoding="ascii") as handle:
-                return [int(p) for p in handle.read().split()]
-        except (OSError, ValueError):
-            return []
+            deliver_to_group(self.process.child_pid, (self.process.pid,), sig)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -338,12 +300,7 @@ class Supervisor:
         except BlockingIOError:
             return
         for signum in data:
-            self.received.append(signum)
-            self.signal_sandbox(signum)
-            if signum in _ENDING:
-                self.endings += 1
-                if self.endings >= KILL_AFTER:  # the command ignores them: end it for good
-                    self.process.kill(signal.SIGKILL)
+            self.forwarder(signum)
 
 
 _IN = select.POLLIN | select.POLLHUP | select.POLLERR

@@ -52,11 +52,10 @@ let
   checks = {
     "package is bwsandbox at the pyproject version" =
       package.stubArgs.pname == "bwsandbox" && package.stubArgs.version == pyproject.project.version;
-    "package builds with hatchling, depends on typer, platformdirs and cryptography" =
+    "package builds with hatchling, depends on typer and cryptography" =
       map (p: p.pname) package.stubArgs.build-system == [ "hatchling" ]
       && map (p: p.pname) package.stubArgs.dependencies == [
         "typer"
-        "platformdirs"
         "cryptography"
       ];
     "package puts bwrap and nft on PATH" =

@@ -163,9 +163,6 @@ def _cli_on_a_terminal(cli: Cli, *args: str) -> tuple[bytes, str]:
 
 @pytest.mark.parametrize("filter_on", [True, False], ids=["filter", "control-no-filter"])
 def test_cached_launches_filter_the_terminal_too(cli: Cli, tmp_path: Path, filter_on: bool) -> None:
-    from bwsandbox.cli._recipe import runtime_changes
-
-    assert runtime_changes() == [], "the plan cache is off: review the fast launcher"
     args = ["run"]
     if not filter_on:
         policy = tmp_path / "nofilter.toml"

@@ -70,6 +70,18 @@ def test_policy_digest_is_stable_and_follows_the_policy() -> None:
     assert policy_digest(load_policy(["shell"])) != digest
 
 
+def test_policy_digest_is_hashlib_sha256_of_the_canonical_policy() -> None:
+    """The digest avoids importing hashlib (start-up): the same bytes, hashlib as the oracle."""
+    import hashlib
+
+    from bwsandbox.policy import canonical_policy
+
+    for names in (["base"], ["shell"], ["claude"]):
+        policy = load_policy(names)
+        expected = hashlib.sha256(canonical_policy(policy)).hexdigest()
+        assert policy_digest(policy) == f"sha256:{expected}"
+
+
 # -- logs --follow -----------------------------------------------------------------------
 
 

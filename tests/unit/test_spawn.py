@@ -1,4 +1,4 @@
-"""bwrap's options travel in an --args memfd (runtime._spawn), the command stays on argv."""
+"""bwrap's options travel in an --args memfd (runtime._launcher), the command stays on argv."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bwsandbox.runtime._spawn import spawn_bwrap
+from bwsandbox.runtime._launcher import spawn_bwrap
 
 STAND_IN = """#!{python}
 import os, sys
