@@ -84,20 +84,7 @@ ENDING = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT
 KILL_AFTER = 3
 
 #: signals a launcher may ignore or handle; bwrap and the sandbox start with the defaults
-DEFAULT_SIGNALS = (
-    signal.SIGPIPE,
-    signal.SIGXFSZ,
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
-    signal.SIGTSTP,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-)
+DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED, signal.SIGTTIN, signal.SIGTTOU)
 
 _SpawnAction = tuple[int, ...] | tuple[int, int, str, int, int]
 
