@@ -26,7 +26,6 @@ between threads); one upstream connection per client connection.
 from __future__ import annotations
 
 import contextlib
-import shlex
 import socket
 import ssl
 import time
@@ -106,19 +105,18 @@ def request_verdict(rules: tuple[Rule, ...], method: str, target: str) -> tuple[
     return "", "no rule allows this method and path"
 
 
-def _suggestion(method: str, name: str, port: int, target: str) -> str:
-    where = name if port == 443 else f"{name}:{port}"
-    return shlex.quote(f"{method} {where}{target.partition('?')[0]}")
+def refusal_text(
+    gate: Gate, method: str, name: str, port: int, target: str, *, reason: str, rules: str
+) -> str:
+    """The body of a refused request: what, where, why, and both ways to allow it
+    (:func:`bwsandbox.net._denytext.deny_text`)."""
+    from bwsandbox.net._denytext import Refusal, deny_text
 
-
-def refusal_text(method: str, name: str, port: int, target: str, *, reason: str, rules: str) -> str:
-    """The body of a refused request: what, where, why, and the command that allows it."""
-    rule = _suggestion(method, name, port, target)
-    return (
-        f"bwsandbox: refused {method} {name}:{port}{target}: {reason}\n"
-        f"This host is inspected; its rules allow only: {rules}.\n"
-        f"To allow it: agent-sandbox allow {rule} (this session), or start the sandbox with "
-        f"--allow {rule}.\n"
+    return deny_text(
+        Denied(name, port, reason),
+        session=gate.session,
+        asks=gate.asker is not None,
+        refusal=Refusal(method, target, rules),
     )
 
 
@@ -225,9 +223,11 @@ class _Connection:
             upstream = context.wrap_socket(self.up.sock, server_hostname=self.name)
             upstream.settimeout(None)
         except (OSError, ssl.SSLError, ValueError) as exc:
+            from bwsandbox.net._denytext import deny_text
+
             reason = f"the upstream's TLS certificate was refused: {exc}"
             self._deny(reason, failed=True)
-            text = f"bwsandbox: {self.name}:{self.up.port} is allowed but {reason}\n"
+            text = deny_text(Denied(self.name, self.up.port, reason, failed=True))
             with contextlib.suppress(OSError, ssl.SSLError):
                 client.sendall(response(502, text))
             client.close()
@@ -484,7 +484,9 @@ class _Connection:
             self._deny(reason)
         rules = ", ".join(str(rule) for rule in self.rules) or "none"
         if status == 403:
-            text = refusal_text(method, self.name, self.up.port, target, reason=reason, rules=rules)
+            text = refusal_text(
+                self.gate, method, self.name, self.up.port, target, reason=reason, rules=rules
+            )
         else:
             text = f"bwsandbox: {reason}\n"
         with contextlib.suppress(OSError, ssl.SSLError):
