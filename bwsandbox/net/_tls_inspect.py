@@ -48,7 +48,14 @@ from bwsandbox.net._sniff import (
     read_request,
     tls_server_name,
 )
-from bwsandbox.net._tls_stream import ServerTLS, Stream, response_framing
+from bwsandbox.net._tls_stream import (
+    HOP_BY_HOP,
+    ServerTLS,
+    Stream,
+    connection_options,
+    forward_response,
+    response_framing,
+)
 
 if TYPE_CHECKING:
     from bwsandbox._netrules import Rule
@@ -61,19 +68,8 @@ __all__ = ["Inspector", "request_verdict", "unsafe_target"]
 #: how long a kept-alive connection may wait for its next request
 IDLE_TIMEOUT = 120.0
 _CHUNK = 65536
-_HOP = frozenset(
-    {
-        "connection",
-        "proxy-connection",
-        "keep-alive",
-        "proxy-authorization",
-        "proxy-authenticate",
-        "te",
-        "upgrade",
-        "expect",
-        "host",
-    }
-)
+#: request fields never forwarded: hop-by-hop ones, and those the proxy sets itself
+_HOP = HOP_BY_HOP | {"proxy-authorization", "expect", "host"}
 
 
 def unsafe_target(target: str) -> str:
@@ -299,16 +295,18 @@ class _Connection:
         if reason:
             self._refuse(client, request.method, target, reason)
             return False, b""
-        closing = (
-            request.version == "HTTP/1.0"
-            or "close" in (request.header("connection") or "").lower()
-            or bool(self.injections)
-        )
-        if (request.header("expect") or "").lower() == "100-continue":
+        old = request.version == "HTTP/1.0"
+        if old and request.values("transfer-encoding"):
+            reason = "an HTTP/1.0 request cannot be chunked (RFC 9112 6.1): send Content-Length"
+            self._refuse(client, request.method, target, reason, status=400)
+            return False, b""
+        options = connection_options(request.values("connection"))
+        closing = old or "close" in options or bool(self.injections)
+        if not old and (request.header("expect") or "").lower() == "100-continue":
             client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        upstream.sendall(self._rebuild(request, target, closing=closing))
+        upstream.sendall(self._rebuild(request, target, options, closing=closing))
         sent, buffered = self._send_body(client, upstream, request, buffered)
-        status, received, keep = self._relay_response(client, upstream, request)
+        status, received, keep = self._relay_response(client, upstream, request, closing)
         self.gate.request(
             self.name,
             self.up.port,
@@ -348,16 +346,23 @@ class _Connection:
             return "", "CONNECT inside an inspected connection"
         return target, ""
 
-    def _rebuild(self, request: Request, target: str, *, closing: bool) -> bytes:
+    def _rebuild(
+        self, request: Request, target: str, options: frozenset[str], *, closing: bool
+    ) -> bytes:
+        """The head forwarded upstream: in the client's HTTP version (an HTTP/1.0 request
+        gets an HTTP/1.0 answer: no chunked body), without hop-by-hop fields (RFC 9110 7.6.1:
+        :data:`_HOP` and the ``options`` its ``Connection`` named)."""
         port = self.up.port
         default = 443 if self.tls else 80
         authority = self.name if port == default else f"{self.name}:{port}"
         injected = {i.header.lower() for i in self.injections}
-        lines = [f"{request.method} {target} HTTP/1.1", f"Host: {authority}"]
+        version = "HTTP/1.0" if request.version == "HTTP/1.0" else "HTTP/1.1"
+        lines = [f"{request.method} {target} {version}", f"Host: {authority}"]
         lines += [
             f"{k}: {v}"
             for k, v in request.headers
             if k.lower() not in _HOP
+            and k.lower() not in options
             and k.lower() not in injected
             and not (self.injections and k.lower() == "accept-encoding")
         ]
@@ -389,9 +394,12 @@ class _Connection:
         return sent, buffered
 
     def _relay_response(
-        self, client: Stream, upstream: Stream, request: Request
+        self, client: Stream, upstream: Stream, request: Request, closing: bool
     ) -> tuple[int, int, bool]:
-        """Relay one response: (status, bytes, whether the connection may carry another)."""
+        """Relay one response: (status, bytes, whether the connection may carry another).
+
+        Its head goes without hop-by-hop fields, with ``Connection: close`` when the
+        connection ends after it."""
         if self.injections:
             return self._relay_filtered(client, upstream, request)
         data = b""
@@ -405,8 +413,11 @@ class _Connection:
                 data += more
             head, data = data[: end + 4], data[end + 4 :]
             status, framing, keep = response_framing(head, request.method)
+            final = not 100 <= status < 200
+            ends = final and (closing or not keep or framing == "close")
+            head = forward_response(head, close=ends)
             client.sendall(head)
-            if 100 <= status < 200:
+            if not final:
                 if status == 101:
                     raise ValueError("the upstream switched protocols on an inspected host")
                 continue
@@ -453,7 +464,11 @@ class _Connection:
     ) -> tuple[int, int, bool]:
         """A response to an injected request: secrets masked, then the connection ends."""
         secrets = [i.value.encode("latin-1") for i in self.injections]
-        masked = ResponseFilter(secrets, head_request=request.method == "HEAD")
+        masked = ResponseFilter(
+            secrets,
+            head_request=request.method == "HEAD",
+            forward=lambda head: forward_response(head, close=True),
+        )
         total = 0
         status = 0
         while True:

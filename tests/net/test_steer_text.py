@@ -53,7 +53,11 @@ _LABEL = st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True)
 _NAME = st.lists(_LABEL, min_size=2, max_size=4).map(".".join)
 
 
-@given(_NAME, st.one_of(st.none(), st.integers(1, 65535)), st.from_regex(r"[0-9a-f-]{0,16}", fullmatch=True))
+@given(
+    _NAME,
+    st.one_of(st.none(), st.integers(1, 65535)),
+    st.from_regex(r"[0-9a-f-]{0,16}", fullmatch=True),
+)
 def test_every_fixable_denial_gives_both_ways_with_a_rule_that_parses(
     host: str, port: int | None, session: str
 ) -> None:
