@@ -10,9 +10,9 @@ in all for their first bytes.
 
 A denial is said where the client looks (docs/network.md, "What the agent sees when
 something is denied"): an HTTP client (explicit proxy, CONNECT, or a transparent plain-HTTP
-request) gets ``403 Forbidden`` whose body (:func:`deny_text`) names the host, the reason
-and what would allow it; a TLS client gets a fatal ``access_denied`` alert; anything else
-a reset.
+request) gets ``403 Forbidden`` whose body (:func:`deny_text`, one builder for every path:
+:mod:`._denytext`) names the host, the reason and both ways to allow it (this session, next
+time); a TLS client gets a fatal ``access_denied`` alert; anything else a reset.
 """
 
 from __future__ import annotations

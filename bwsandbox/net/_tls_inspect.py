@@ -10,12 +10,14 @@ see :mod:`bwsandbox._netrules`) comes here instead of the byte relay. The proxy
    ``network.upstream_ca_file`` (an untrusted upstream gets a ``502`` naming why),
 4. then, for **every** request on the connection (keep-alive: one after the other), parses
    the head strictly (``_sniff.read_request``), checks ``Host``, the target and the method
-   and path against the rules, forwards the head rebuilt from its parsed fields and exactly
-   its body (Content-Length or chunked), then relays exactly one response (its own framing)
-   and records ``request`` audit event with the method, path and status.
+   and path against the rules, forwards the head rebuilt from its parsed fields (without the
+   hop-by-hop ones, RFC 9110 7.6.1; in the client's HTTP version, so an HTTP/1.0 client gets
+   an HTTP/1.0 answer) and exactly its body (Content-Length or chunked), then relays exactly
+   one response (its own framing, its head without hop-by-hop fields) and records a
+   ``request`` audit event with the method, path and status.
 
-A refused request gets a ``403`` whose body names the method, host, path, the reason and
-the command that allows it; then the connection closes. Upgrades (WebSocket) and
+A refused request gets a ``403`` whose body (:mod:`._denytext`) names the method, host, path,
+the reason and both ways to allow it; then the connection closes. Upgrades (WebSocket) and
 ``CONNECT`` inside are refused: nothing after an upgrade could be checked. A plain-HTTP
 connection to an inspected name gets the same request loop without TLS.
 
