@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 
 from bwsandbox.net._sniff import HEAD_LIMIT, Request, body_framing
 
-__all__ = ["Body", "Chunked", "ResponseError", "ResponseFilter", "Scrubber"]
+__all__ = ["Body", "Chunked", "ResponseError", "ResponseFilter", "Scrubber", "connection_options"]
 
 _LINE_LIMIT = 4096
 _TRAILER_LIMIT = 16384
@@ -249,3 +249,14 @@ def _mask(data: bytes, secrets: Iterable[bytes]) -> bytes:
 
 def _chunk(payload: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(payload), payload) if payload else b""
+
+
+#: fields a relay frames the body by: kept, even when ``Connection`` names them
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+
+
+def connection_options(values: list[str]) -> frozenset[str]:
+    """The field names a message's ``Connection`` header values name (lower case), less the
+    framing fields (which the relay needs as they are)."""
+    named = {token.strip().lower() for value in values for token in value.split(",")}
+    return frozenset(named - _FRAMING - {""})

@@ -28,7 +28,7 @@ import time
 from bwsandbox._netrules import IPAddress
 from bwsandbox.net._allowlist import Verdict
 from bwsandbox.net._gate import Denied, Gate, Upstream
-from bwsandbox.net._http1 import Body
+from bwsandbox.net._http1 import Body, connection_options
 from bwsandbox.net._io import (
     DENY_PEEK_TIMEOUT,
     close_after_answer,
@@ -489,12 +489,16 @@ def _check_first(name: str | None, first: bytes) -> tuple[str, Request | None]:
 
 
 def _rebuild(request: Request, line: str, host: str | None, *, upgrade: bool) -> bytes:
-    """A head from the parsed request: ``Connection: close`` (or ``Upgrade``), one Host."""
+    """A head from the parsed request: ``Connection: close`` (or ``Upgrade``), one Host, no
+    hop-by-hop fields (the fixed ones and those its ``Connection`` names, RFC 9110 7.6.1)."""
     lines = [line]
     if host is not None:
         lines.append(f"Host: {host}")
-    skip = _HOP_HEADERS | ({"host"} if host is not None else set())
-    if not upgrade:
+    skip = _HOP_HEADERS | connection_options(request.values("connection"))
+    skip |= {"host"} if host is not None else set()
+    if upgrade:
+        skip -= {"upgrade"}  # named by "Connection: Upgrade", and what the request is for
+    else:
         skip |= {"upgrade"}
     lines += [f"{k}: {v}" for k, v in request.headers if k.lower() not in skip]
     lines.append("Connection: Upgrade" if upgrade else "Connection: close")

@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING
 from bwsandbox._netrules import has_dot_segment
 from bwsandbox.net._allowlist import Verdict
 from bwsandbox.net._gate import Denied
-from bwsandbox.net._http1 import Body, Chunked, ResponseError, ResponseFilter
+from bwsandbox.net._http1 import (
+    Body,
+    Chunked,
+    ResponseError,
+    ResponseFilter,
+    connection_options,
+)
 from bwsandbox.net._io import HEAD_TIMEOUT, close_after_answer, read_first, response
 from bwsandbox.net._relay import reset
 from bwsandbox.net._sniff import (
@@ -54,7 +60,6 @@ from bwsandbox.net._tls_stream import (
     HOP_BY_HOP,
     ServerTLS,
     Stream,
-    connection_options,
     forward_response,
     response_framing,
 )

@@ -4,10 +4,11 @@
   proxy already read (to check its SNI) is fed in first; used from one thread only.
 - :func:`response_framing`: a response head's status, how its body ends and whether the
   connection may carry another request; ambiguous framing (RFC 9112 6.3) is refused.
-- :func:`connection_options` and :func:`forward_response`: the hop-by-hop fields of a message
-  (RFC 9110 7.6.1: the fixed ones and those its ``Connection`` names) are not forwarded. The
-  framing fields (``Content-Length``, ``Transfer-Encoding``) stay whatever ``Connection``
-  says: the body is relayed in its own framing, and dropping them would desynchronise it.
+- :func:`forward_response` (with ``_http1.connection_options``): the hop-by-hop fields of a
+  message (RFC 9110 7.6.1: the fixed ones and those its ``Connection`` names) are not
+  forwarded. The framing fields (``Content-Length``, ``Transfer-Encoding``) stay whatever
+  ``Connection`` says: the body is relayed in its own framing, and dropping them would
+  desynchronise it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import socket
 import ssl
 from typing import Protocol
 
+from bwsandbox.net._http1 import connection_options
+
 __all__ = [
     "HOP_BY_HOP",
     "ServerTLS",
     "Stream",
-    "connection_options",
     "forward_response",
     "response_framing",
 ]
@@ -30,8 +32,7 @@ __all__ = [
 HOP_BY_HOP = frozenset(
     {"connection", "proxy-connection", "keep-alive", "te", "upgrade", "proxy-authenticate"}
 )
-#: fields the relay frames the body by: kept, even when ``Connection`` names them
-_FRAMING = frozenset({"content-length", "transfer-encoding"})
+
 
 _CHUNK = 65536
 
@@ -133,13 +134,6 @@ def response_framing(head: bytes, method: str) -> tuple[int, str, bool]:
             raise ValueError("bad Content-Length from the upstream")
         return status, str(int(length)), keep
     return status, "close", False
-
-
-def connection_options(values: list[str]) -> frozenset[str]:
-    """The field names a message's ``Connection`` header values name (lower case), less the
-    framing fields (which the relay needs as they are)."""
-    named = {token.strip().lower() for value in values for token in value.split(",")}
-    return frozenset(named - _FRAMING - {""})
 
 
 def forward_response(head: bytes, *, close: bool) -> bytes:

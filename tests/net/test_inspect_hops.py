@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import shlex
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bwsandbox.net._tls_stream import HOP_BY_HOP, connection_options, forward_response
+from bwsandbox.net._http1 import connection_options
+from bwsandbox.net._tls_stream import HOP_BY_HOP, forward_response
 
 from ._https import Running, https_server, make_certificate
+from .conftest import Filtered
 from .test_inspect import WEB, _policy, _run
 
 _FIELD = st.from_regex(r"X-[A-Za-z]{1,8}", fullmatch=True)
@@ -183,3 +187,43 @@ def test_hop_by_hop_fields_and_http10_over_inspected_tls(tmp_path: Path, hops: R
     paths = [e["path"] for e in audit.events if e["event"] == "request"]
     assert paths == ["/hop", "/plain", "/chunked", "/chunked"], paths
     assert code == 0
+
+
+# -- the plain relay (a name allowed by a plain rule, plain HTTP) -------------------------------
+@pytest.fixture
+def plain_hops() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HopHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.bwrap
+@pytest.mark.userns
+@pytest.mark.netns
+@pytest.mark.parametrize("proxy_env", [False, True], ids=["transparent", "explicit"])
+def test_the_plain_relay_drops_fields_named_by_connection(
+    filtered: Filtered, plain_hops: int, proxy_env: bool
+) -> None:
+    url = f"http://{WEB}:{plain_hops}/plain"
+    curl = ["curl", "-sS", "-m", "20", "-H", "X-Secret-Hop: 1", "-H", "X-Plain: 1"]
+    script = (
+        f"{shlex.join([*curl, '-H', 'Connection: X-Secret-Hop', url])}; echo; "
+        f"{shlex.join([*curl, url])}"  # the control: not named by Connection
+    )
+    result = filtered(
+        ["sh", "-c", script],
+        allow=[f"{WEB}:{plain_hops}"],
+        add_hosts=[(WEB, "127.0.0.1")],
+        proxy_env=proxy_env,
+    )
+    named, control = (json.loads(line) for line in result.stdout.splitlines() if line)
+    assert "x-secret-hop" not in named["fields"], result.describe()
+    assert "x-plain" in named["fields"]
+    assert "x-secret-hop" in control["fields"], result.describe()
