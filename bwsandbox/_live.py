@@ -24,7 +24,17 @@ from bwsandbox._errors import LaunchError, NetworkError
 if TYPE_CHECKING:
     from bwsandbox.runtime._registry_record import SessionRecord
 
-__all__ = ["LiveChange", "Watch", "allow", "answer", "change", "choose_session", "deny", "watch"]
+__all__ = [
+    "LiveChange",
+    "Watch",
+    "allow",
+    "answer",
+    "change",
+    "choose_session",
+    "deny",
+    "describe_sessions",
+    "watch",
+]
 
 _HINT = "name one with --session ID; `agent-sandbox ps` lists them"
 
@@ -61,8 +71,15 @@ def choose_session(
             raise NetworkError(f"no running sandbox has the project {where}", hint=_HINT)
         newest = [s for s in mine if s.started == mine[-1].started]
         if len(newest) > 1:
-            ids = ", ".join(s.id for s in newest)
-            raise NetworkError(f"several sandboxes of {where} started together ({ids})", hint=_HINT)
+            raise NetworkError(
+                f"several sandboxes of {where} started together: {describe_sessions(newest)}",
+                hint=_HINT,
+            )
+        if len(mine) > 1 and purpose == "watched":  # its answers must go to the right agent
+            raise NetworkError(
+                f"{len(mine)} sandboxes of {where} are running: {describe_sessions(mine)}",
+                hint="name the one to watch with --session ID",
+            )
         chosen = mine[-1]
     if chosen.network != "filtered":
         raise NetworkError(
@@ -71,6 +88,53 @@ def choose_session(
             hint="start it with --network filtered",
         )
     return chosen
+
+
+def describe_sessions(sessions: Iterable[SessionRecord], now: float | None = None) -> str:
+    """``ID (COMMAND, started AGE ago)`` for each session, newest first, on one line (names
+    the sandbox chose are escaped)."""
+    import time
+
+    from bwsandbox._printable import printable
+
+    now = time.time() if now is None else now
+    parts = []
+    for record in reversed(list(sessions)):
+        command = printable(_command(record) or record.policy)
+        if len(command) > 48:
+            command = command[:45] + "..."
+        parts.append(f"{record.id} ({command}, started {_age(record.started, now)} ago)")
+    return "; ".join(parts)
+
+
+def _command(record: SessionRecord) -> str:
+    """The sandbox's command line (its pid 1 as the host sees it; after ``--`` when that is
+    bwrap's init), or ""."""
+    if not record.init.alive():
+        return ""
+    try:
+        words = Path(f"/proc/{record.init.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return ""
+    if words[0].endswith(b"bwrap") and b"--" in words:  # bwrap's own init: its command
+        words = words[words.index(b"--") + 1 :]
+    return " ".join(w.decode(errors="replace") for w in words if w)
+
+
+def _age(started: str, now: float) -> str:
+    """``12 s``, ``5 min``, ``3 h``, ``2 d`` since an ISO time ``2026-12-05T15:37:39.123Z``."""
+    import calendar
+    import time
+
+    try:
+        then = calendar.timegm(time.strptime(started[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return "?"
+    seconds = max(0, int(now - then))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 def change(

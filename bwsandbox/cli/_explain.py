@@ -54,7 +54,7 @@ def redact_policy(policy: dict[str, object]) -> dict[str, object]:
     return policy
 
 
-def _network_lines(plan: SandboxPlan) -> list[str]:
+def _network_lines(plan: SandboxPlan, policy: dict[str, object] | None = None) -> list[str]:
     mode = str(plan.network.mode)
     lines = [f"network: {_NETWORK.get(mode, mode)}"]
     if mode == "host":
@@ -65,6 +65,60 @@ def _network_lines(plan: SandboxPlan) -> list[str]:
     lines += [f"  allow {rule}" for rule in plan.network.allow]
     lines += [f"  deny {rule}" for rule in plan.network.deny]
     lines += [f"  add-host {name}={ip}" for name, ip in plan.network.add_hosts]
+    if mode == "filtered":
+        lines += _filter_lines(plan, _filter_document(plan, policy or {}))
+    return lines
+
+
+def _filter_document(plan: SandboxPlan, policy: dict[str, object]) -> dict[str, object]:
+    """The filter's settings that change what the agent meets: inspected hosts, the session
+    CA, how upstreams are verified, what happens to unlisted names."""
+    network = policy.get("network")
+    settings = network if isinstance(network, dict) else {}
+    inspected = [
+        {
+            "rule": str(rule),
+            "host": rule.host,
+            "ports": list(rule.ports) if rule.ports is not None else None,
+            "methods": list(rule.methods),
+            "path": rule.path,  # "": any path
+        }
+        for rule in plan.network.allow
+        if rule.inspecting
+    ]
+    return {
+        "inspected": inspected,
+        "session_ca": plan.network.inspecting,
+        "upstream_ca_file": plan.network.upstream_ca_file,
+        "unlisted": str(settings.get("unlisted", "deny")),
+        "ask_timeout": str(settings.get("ask_timeout", "30s")),
+    }
+
+
+def _filter_lines(plan: SandboxPlan, document: dict[str, object]) -> list[str]:
+    lines = []
+    for rule in plan.network.allow:
+        if rule.inspecting:
+            methods = ",".join(rule.methods) or "any method"
+            where = str(rule).rsplit(" ", 1)[-1].split("/", 1)[0]
+            lines.append(f"  inspected HTTPS: {where}: {methods} {rule.path or '/*'}")
+    upstream_ca = plan.network.upstream_ca_file
+    if plan.network.inspecting:
+        lines.append(
+            "  session CA: minted at start; its key stays in the supervisor, its certificate is "
+            "trusted inside (CA bundle, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, ...)"
+        )
+        verify = f"network.upstream_ca_file {upstream_ca}" if upstream_ca else "the host's CA store"
+        lines.append(f"  inspected upstreams verified against: {verify}")
+    elif upstream_ca:
+        lines.append(f"  network.upstream_ca_file {upstream_ca} (unused: no rule inspects)")
+    if document["unlisted"] == "ask":
+        lines.append(
+            f"  unlisted names: ask (held up to {document['ask_timeout']} for "
+            "`agent-sandbox watch` or a library callback, then denied)"
+        )
+    else:
+        lines.append(f"  unlisted names: {document['unlisted']} (at once)")
     return lines
 
 
@@ -112,6 +166,7 @@ def explain_lines(
                 "allow": [str(rule) for rule in plan.network.allow],
                 "deny": [str(rule) for rule in plan.network.deny],
                 "add_hosts": [list(pair) for pair in plan.network.add_hosts],
+                **(_filter_document(plan, policy) if str(plan.network.mode) == "filtered" else {}),
             },
             "warnings": list(plan.warnings),
             "env": _env(plan),
@@ -123,7 +178,7 @@ def explain_lines(
             document["secrets"] = explain_secrets(plan)
         return json.dumps(document, indent=2, ensure_ascii=False).splitlines()
     lines = policy_text(policy).splitlines()
-    lines += ["", "# ---- plan ----", *_network_lines(plan)]
+    lines += ["", "# ---- plan ----", *_network_lines(plan, policy)]
     lines += [f"warning: {warning}" for warning in plan.warnings if "'host'" not in warning]
     lines += ["", "environment (nothing else from the host gets in):"]
     lines += [f"  {name}={value}" for name, value in _env(plan).items()]

@@ -35,7 +35,7 @@ _PROMPT = "[o]nce  [s]ession  [a]lways  [d]eny"
 def _where(event: dict[str, Any]) -> str:
     host = printable(str(event.get("host", "?")))
     port = event.get("port")
-    return host if port is None else f"{host}:{port}"
+    return host if port is None else f"{host}:{printable(str(port))}"
 
 
 def render(event: dict[str, Any]) -> str | None:
@@ -51,17 +51,20 @@ def render(event: dict[str, Any]) -> str | None:
         timeout = event.get("timeout")
         bound = f", denied in {timeout:g} s" if isinstance(timeout, int | float) else ""
         how = printable(str(event.get("kind", "")))
-        return f"held     {_where(event)}  {how}  [question {event.get('id')}{bound}]"
+        qid = printable(str(event.get("id")))
+        return f"held     {_where(event)}  {how}  [question {qid}{bound}]"
     if kind == "answered":
         by = printable(str(event.get("by", "")))
-        line = f"answered {_where(event)}  {event.get('decision')} by {by}"
+        decision = printable(str(event.get("decision", "")))
+        line = f"answered {_where(event)}  {decision} by {by}"
         if event.get("path"):
             line += f"; written to {printable(str(event['path']))}"
         if event.get("error"):
             line += f" ({printable(str(event['error']))})"
         return line
     if kind == "net-change":
-        rules = ", ".join(printable(str(r)) for r in event.get("rules", ()))
+        listed = event.get("rules")
+        rules = ", ".join(printable(str(r)) for r in (listed if isinstance(listed, list) else ()))
         return f"change   {printable(str(event.get('op', '')))} {rules}"
     if kind == "reply" and event.get("ok") is not True:
         return f"error    {printable(str(event.get('error', 'refused')))}"
@@ -105,7 +108,7 @@ def _loop(stream: Watch, prompt: bool) -> None:
             try:
                 events = stream.read(0)
             except EOFError:
-                _say("the session has ended")
+                _say(f"the session has ended (sandbox {printable(stream.session)})")
                 return
             for event in events:
                 line = render(event)

@@ -138,6 +138,8 @@ class Gate:
         self.asker: Asker | None = None
         #: HTTPS inspection (``_tls_inspect``), when an allow rule inspects
         self.inspector: Inspecting | None = None
+        #: the session's id, named in the ``agent-sandbox allow`` a denial suggests
+        self.session = ""
         self._refused: dict[tuple[str, str, int, str], int] = {}
         self._base = allowlist
         self._live_allow: list[Rule] = []

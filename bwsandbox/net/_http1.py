@@ -14,11 +14,11 @@ Pure, incremental parsers over bytes (fed whatever ``recv`` returned):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bwsandbox.net._sniff import HEAD_LIMIT, Request, body_framing
 
-__all__ = ["Body", "Chunked", "ResponseError", "ResponseFilter", "Scrubber"]
+__all__ = ["Body", "Chunked", "ResponseError", "ResponseFilter", "Scrubber", "connection_options"]
 
 _LINE_LIMIT = 4096
 _TRAILER_LIMIT = 16384
@@ -159,9 +159,17 @@ class ResponseFilter:
     the proxy asks for ``Accept-Encoding: identity``, and a compressed echo would hide the key.
     """
 
-    def __init__(self, secrets: Iterable[bytes], *, head_request: bool = False) -> None:
+    def __init__(
+        self,
+        secrets: Iterable[bytes],
+        *,
+        head_request: bool = False,
+        forward: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         self._secrets = list(secrets)
         self._head_request = head_request
+        #: how the final head is passed on (the inspecting proxy drops hop-by-hop fields)
+        self._forward = forward
         self._head = b""
         self._scrub = Scrubber(self._secrets)
         self._chunked: Chunked | None = None
@@ -218,6 +226,8 @@ class ResponseFilter:
         if any(c.strip() not in (b"", b"identity") for c in coding):
             raise ResponseError("the upstream compressed the response (the key could hide)")
         self.started = True
+        if self._forward is not None:
+            masked = self._forward(masked)
         if self._head_request or code in (204, 304):
             self._mode = "done"
         elif fields.get(b"transfer-encoding"):
@@ -239,3 +249,14 @@ def _mask(data: bytes, secrets: Iterable[bytes]) -> bytes:
 
 def _chunk(payload: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(payload), payload) if payload else b""
+
+
+#: fields a relay frames the body by: kept, even when ``Connection`` names them
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+
+
+def connection_options(values: list[str]) -> frozenset[str]:
+    """The field names a message's ``Connection`` header values name (lower case), less the
+    framing fields (which the relay needs as they are)."""
+    named = {token.strip().lower() for value in values for token in value.split(",")}
+    return frozenset(named - _FRAMING - {""})

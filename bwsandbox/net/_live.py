@@ -16,6 +16,7 @@ for the client.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -98,19 +99,29 @@ class LiveLimits:
     ``ceilings``: per enforced file, its ``network.allow`` rules (a live allow must lie inside
     one rule of each); ``deny``: the session's deny rules (the enforced ones included);
     ``unreadable``: an enforced layer exists but its rules are unknown, so every live allow
-    is refused.
+    is refused; ``inspects``: the session has a CA the sandbox trusts (it started with an
+    inspecting rule), so an inspecting rule (methods or a path) can be added live.
     """
 
     ceilings: tuple[tuple[str, tuple[Rule, ...]], ...] = ()
     deny: tuple[Rule, ...] = ()
     unreadable: str = ""
+    inspects: bool = False
 
     def check_allow(self, rule: Rule) -> None:
-        """:class:`Refused` when allowing ``rule`` live would loosen the policy."""
+        """:class:`Refused` when allowing ``rule`` live would loosen the policy, or cannot
+        work in this session (an inspecting rule without the session's CA)."""
         from bwsandbox.policy import covers
 
         if self.unreadable:
             raise Refused(f"live allow is refused: {self.unreadable}")
+        if rule.inspecting and not self.inspects:
+            raise Refused(
+                f"{rule} inspects HTTPS (methods or a path), but this session started without "
+                "an inspecting rule, so the sandbox trusts no session CA and its requests "
+                f"cannot be checked; restart the sandbox with --allow {shlex.quote(str(rule))}, "
+                "or allow the host without methods and path"
+            )
         for deny in self.deny:
             if covers(deny, rule):
                 raise Refused(f"{rule} is inside the network.deny rule {deny}")

@@ -10,9 +10,9 @@ in all for their first bytes.
 
 A denial is said where the client looks (docs/network.md, "What the agent sees when
 something is denied"): an HTTP client (explicit proxy, CONNECT, or a transparent plain-HTTP
-request) gets ``403 Forbidden`` whose body (:func:`deny_text`) names the host, the reason
-and what would allow it; a TLS client gets a fatal ``access_denied`` alert; anything else
-a reset.
+request) gets ``403 Forbidden`` whose body (:func:`deny_text`, one builder for every path:
+:mod:`._denytext`) names the host, the reason and both ways to allow it (this session, next
+time); a TLS client gets a fatal ``access_denied`` alert; anything else a reset.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import threading
 import time
 
 from bwsandbox._netrules import IPAddress
-from bwsandbox.net._allowlist import Verdict, suggest
+from bwsandbox.net._allowlist import Verdict
 from bwsandbox.net._gate import Denied, Gate, Upstream
-from bwsandbox.net._http1 import Body
+from bwsandbox.net._http1 import Body, connection_options
 from bwsandbox.net._io import (
     DENY_PEEK_TIMEOUT,
     close_after_answer,
@@ -98,37 +98,22 @@ def handle_transparent(gate: Gate, client: socket.socket) -> None:
         upstream = gate.open(address, port)
     except Denied as denied:
         gate.deny(denied, "tcp", address=str(address))
-        _refuse_transparent(client, denied)
+        _refuse_transparent(gate, client, denied)
         return
     _relay_checked(gate, client, upstream, b"", "tcp")
 
 
-def deny_text(denied: Denied) -> str:
-    """The body of a denial: the host, the reason, and what would allow it."""
-    where = denied.host if denied.port is None else f"{denied.host}:{denied.port}"
-    if denied.failed:
-        return f"bwsandbox: {where} is allowed but could not be reached: {denied.reason}\n"
-    text = f"bwsandbox: blocked {where}: {denied.reason}\n"
-    if denied.smuggling:
-        return text + "This request contradicts its own destination; no rule allows it.\n"
-    if denied.by_deny_rule:
-        return text + (
-            f"It matches the deny rule {denied.rule!r} (network.deny), which no --allow "
-            "overrides; ask whoever wrote that rule.\n"
-        )
-    if denied.rule:  # an allow rule matched the name; its address is what is refused
-        return text + (
-            f"The name is allowed (rule {denied.rule!r}) but not that address: a private "
-            "or host-local address needs its own IP or CIDR rule, or --add-host NAME=IP.\n"
-        )
-    fix = suggest(denied.host, denied.port)
-    return text + (
-        f"The sandbox policy does not allow it. To allow it, restart the sandbox with "
-        f"{fix} (for example: agent-sandbox run {fix} -- COMMAND).\n"
-    )
+def deny_text(denied: Denied, gate: Gate | None = None) -> str:
+    """The body of a denial: the host, the reason, and both ways to allow it
+    (:func:`bwsandbox.net._denytext.deny_text`, with the gate's session)."""
+    from bwsandbox.net._denytext import deny_text as text
+
+    if gate is None:
+        return text(denied)
+    return text(denied, session=gate.session, asks=gate.asker is not None)
 
 
-def _refuse_transparent(client: socket.socket, denied: Denied) -> None:
+def _refuse_transparent(gate: Gate, client: socket.socket, denied: Denied) -> None:
     """Tell a denied transparent client in its own protocol; reset it if it speaks neither.
 
     The first bytes are awaited for :data:`DENY_PEEK_TIMEOUT` at most (a client that waits
@@ -138,7 +123,7 @@ def _refuse_transparent(client: socket.socket, denied: Denied) -> None:
         first = read_first(client, b"", DENY_PEEK_TIMEOUT)
     except OSError:
         first = b""
-    answer = _refusal(first, denied)
+    answer = _refusal(gate, first, denied)
     if answer is None:
         reset(client)
         return
@@ -147,12 +132,12 @@ def _refuse_transparent(client: socket.socket, denied: Denied) -> None:
     close_after_answer(client)
 
 
-def _refusal(first: bytes, denied: Denied) -> bytes | None:
+def _refusal(gate: Gate, first: bytes, denied: Denied) -> bytes | None:
     """What a denied client gets, by what its first bytes speak: an alert, a 403, or None."""
     if first and is_tls(first):
         return TLS_ACCESS_DENIED
     if first and looks_like_http(first):
-        return response(403, deny_text(denied))
+        return response(403, deny_text(denied, gate))
     return None
 
 
@@ -183,13 +168,13 @@ def handle_explicit(gate: Gate, client: socket.socket) -> None:
             reason = f"Host header {carried!r} does not match the URI"
             denied = Denied(host, port, reason, smuggling=True)
             gate.deny(denied, proto)
-            respond_text(client, 403, deny_text(denied))
+            respond_text(client, 403, deny_text(denied, gate))
             return
     try:
         upstream = gate.open(host, port, proto)
     except Denied as denied:
         gate.deny(denied, proto)
-        respond_text(client, 502 if denied.failed else 403, deny_text(denied))
+        respond_text(client, 502 if denied.failed else 403, deny_text(denied, gate))
         return
     rest_bytes = head[request.head_size :]
     if request.method == "CONNECT":
@@ -222,7 +207,8 @@ def _refuse_request(
     upstream.sock.close()
     gate.request(host, port, method, path, decision="deny", reason=reason, status=403)
     rules = ", ".join(str(r) for r in upstream.inspect)
-    respond_text(client, 403, refusal_text(method, host, port, path, reason=reason, rules=rules))
+    text = refusal_text(gate, method, host, port, path, reason=reason, rules=rules)
+    respond_text(client, 403, text)
     return True
 
 
@@ -319,7 +305,7 @@ class _Relay:
         up = self.upstream
         denied = Denied(up.host, up.port, reason, up.rule, smuggling=True)
         self.gate.deny(denied, self.proto)
-        answer = _refusal(first, denied)
+        answer = _refusal(self.gate, first, denied)
         if answer is not None:  # before the pump half-closes the client (upstream's EOF)
             with contextlib.suppress(OSError):
                 self.client.sendall(answer)
@@ -463,9 +449,9 @@ def _inspect(
     if gate.inspector is None:  # an inspecting rule added live to a session without a CA
         upstream.sock.close()
         reason = "inspecting rules need a session started with one (its CA is trusted inside)"
-        denied = Denied(upstream.host, upstream.port, reason, upstream.rule)
+        denied = Denied(upstream.host, upstream.port, reason)  # a plain rule would do
         gate.deny(denied, proto)
-        _refuse_transparent(client, denied)
+        _refuse_transparent(gate, client, denied)
         return
     gate.inspector.serve(gate, client, upstream, first, proto)
 
@@ -503,12 +489,16 @@ def _check_first(name: str | None, first: bytes) -> tuple[str, Request | None]:
 
 
 def _rebuild(request: Request, line: str, host: str | None, *, upgrade: bool) -> bytes:
-    """A head from the parsed request: ``Connection: close`` (or ``Upgrade``), one Host."""
+    """A head from the parsed request: ``Connection: close`` (or ``Upgrade``), one Host, no
+    hop-by-hop fields (the fixed ones and those its ``Connection`` names, RFC 9110 7.6.1)."""
     lines = [line]
     if host is not None:
         lines.append(f"Host: {host}")
-    skip = _HOP_HEADERS | ({"host"} if host is not None else set())
-    if not upgrade:
+    skip = _HOP_HEADERS | connection_options(request.values("connection"))
+    skip |= {"host"} if host is not None else set()
+    if upgrade:
+        skip -= {"upgrade"}  # named by "Connection: Upgrade", and what the request is for
+    else:
         skip |= {"upgrade"}
     lines += [f"{k}: {v}" for k, v in request.headers if k.lower() not in skip]
     lines.append("Connection: Upgrade" if upgrade else "Connection: close")

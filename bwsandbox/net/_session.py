@@ -66,6 +66,7 @@ class NetworkSession:
             self.gate = Gate(allowlist, live)
         else:
             self.gate = Gate(allowlist, live, resolver=resolver)
+        self.gate.session = session_id
         if injections:
             from bwsandbox.net._inject import Injector
 
@@ -104,8 +105,11 @@ class NetworkSession:
     def serve_control(self, path: str, limits: LiveLimits) -> None:
         """Serve live ``allow``/``deny`` at ``path`` (:mod:`._control`) once attached, within
         ``limits`` (:func:`bwsandbox.net._live.limits_for`)."""
+        import dataclasses
+
         self._control_path = path
-        self._limits = limits
+        # an inspecting rule can be added live only when the sandbox trusts the session's CA
+        self._limits = dataclasses.replace(limits, inspects=self.gate.inspector is not None)
 
     def ask_unlisted(
         self,

@@ -10,12 +10,14 @@ see :mod:`bwsandbox._netrules`) comes here instead of the byte relay. The proxy
    ``network.upstream_ca_file`` (an untrusted upstream gets a ``502`` naming why),
 4. then, for **every** request on the connection (keep-alive: one after the other), parses
    the head strictly (``_sniff.read_request``), checks ``Host``, the target and the method
-   and path against the rules, forwards the head rebuilt from its parsed fields and exactly
-   its body (Content-Length or chunked), then relays exactly one response (its own framing)
-   and records ``request`` audit event with the method, path and status.
+   and path against the rules, forwards the head rebuilt from its parsed fields (without the
+   hop-by-hop ones, RFC 9110 7.6.1; in the client's HTTP version, so an HTTP/1.0 client gets
+   an HTTP/1.0 answer) and exactly its body (Content-Length or chunked), then relays exactly
+   one response (its own framing, its head without hop-by-hop fields) and records a
+   ``request`` audit event with the method, path and status.
 
-A refused request gets a ``403`` whose body names the method, host, path, the reason and
-the command that allows it; then the connection closes. Upgrades (WebSocket) and
+A refused request gets a ``403`` whose body (:mod:`._denytext`) names the method, host, path,
+the reason and both ways to allow it; then the connection closes. Upgrades (WebSocket) and
 ``CONNECT`` inside are refused: nothing after an upgrade could be checked. A plain-HTTP
 connection to an inspected name gets the same request loop without TLS.
 
@@ -26,7 +28,6 @@ between threads); one upstream connection per client connection.
 from __future__ import annotations
 
 import contextlib
-import shlex
 import socket
 import ssl
 import time
@@ -35,7 +36,13 @@ from typing import TYPE_CHECKING
 from bwsandbox._netrules import has_dot_segment
 from bwsandbox.net._allowlist import Verdict
 from bwsandbox.net._gate import Denied
-from bwsandbox.net._http1 import Body, Chunked, ResponseError, ResponseFilter
+from bwsandbox.net._http1 import (
+    Body,
+    Chunked,
+    ResponseError,
+    ResponseFilter,
+    connection_options,
+)
 from bwsandbox.net._io import HEAD_TIMEOUT, close_after_answer, read_first, response
 from bwsandbox.net._relay import reset
 from bwsandbox.net._sniff import (
@@ -49,7 +56,13 @@ from bwsandbox.net._sniff import (
     read_request,
     tls_server_name,
 )
-from bwsandbox.net._tls_stream import ServerTLS, Stream, response_framing
+from bwsandbox.net._tls_stream import (
+    HOP_BY_HOP,
+    ServerTLS,
+    Stream,
+    forward_response,
+    response_framing,
+)
 
 if TYPE_CHECKING:
     from bwsandbox._netrules import Rule
@@ -62,19 +75,8 @@ __all__ = ["Inspector", "request_verdict", "unsafe_target"]
 #: how long a kept-alive connection may wait for its next request
 IDLE_TIMEOUT = 120.0
 _CHUNK = 65536
-_HOP = frozenset(
-    {
-        "connection",
-        "proxy-connection",
-        "keep-alive",
-        "proxy-authorization",
-        "proxy-authenticate",
-        "te",
-        "upgrade",
-        "expect",
-        "host",
-    }
-)
+#: request fields never forwarded: hop-by-hop ones, and those the proxy sets itself
+_HOP = HOP_BY_HOP | {"proxy-authorization", "expect", "host"}
 
 
 def unsafe_target(target: str) -> str:
@@ -106,19 +108,18 @@ def request_verdict(rules: tuple[Rule, ...], method: str, target: str) -> tuple[
     return "", "no rule allows this method and path"
 
 
-def _suggestion(method: str, name: str, port: int, target: str) -> str:
-    where = name if port == 443 else f"{name}:{port}"
-    return shlex.quote(f"{method} {where}{target.partition('?')[0]}")
+def refusal_text(
+    gate: Gate, method: str, name: str, port: int, target: str, *, reason: str, rules: str
+) -> str:
+    """The body of a refused request: what, where, why, and both ways to allow it
+    (:func:`bwsandbox.net._denytext.deny_text`)."""
+    from bwsandbox.net._denytext import Refusal, deny_text
 
-
-def refusal_text(method: str, name: str, port: int, target: str, *, reason: str, rules: str) -> str:
-    """The body of a refused request: what, where, why, and the command that allows it."""
-    rule = _suggestion(method, name, port, target)
-    return (
-        f"bwsandbox: refused {method} {name}:{port}{target}: {reason}\n"
-        f"This host is inspected; its rules allow only: {rules}.\n"
-        f"To allow it: agent-sandbox allow {rule} (this session), or start the sandbox with "
-        f"--allow {rule}.\n"
+    return deny_text(
+        Denied(name, port, reason),
+        session=gate.session,
+        asks=gate.asker is not None,
+        refusal=Refusal(method, target, rules),
     )
 
 
@@ -225,9 +226,11 @@ class _Connection:
             upstream = context.wrap_socket(self.up.sock, server_hostname=self.name)
             upstream.settimeout(None)
         except (OSError, ssl.SSLError, ValueError) as exc:
+            from bwsandbox.net._denytext import deny_text
+
             reason = f"the upstream's TLS certificate was refused: {exc}"
             self._deny(reason, failed=True)
-            text = f"bwsandbox: {self.name}:{self.up.port} is allowed but {reason}\n"
+            text = deny_text(Denied(self.name, self.up.port, reason, failed=True))
             with contextlib.suppress(OSError, ssl.SSLError):
                 client.sendall(response(502, text))
             client.close()
@@ -299,16 +302,18 @@ class _Connection:
         if reason:
             self._refuse(client, request.method, target, reason)
             return False, b""
-        closing = (
-            request.version == "HTTP/1.0"
-            or "close" in (request.header("connection") or "").lower()
-            or bool(self.injections)
-        )
-        if (request.header("expect") or "").lower() == "100-continue":
+        old = request.version == "HTTP/1.0"
+        if old and request.values("transfer-encoding"):
+            reason = "an HTTP/1.0 request cannot be chunked (RFC 9112 6.1): send Content-Length"
+            self._refuse(client, request.method, target, reason, status=400)
+            return False, b""
+        options = connection_options(request.values("connection"))
+        closing = old or "close" in options or bool(self.injections)
+        if not old and (request.header("expect") or "").lower() == "100-continue":
             client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        upstream.sendall(self._rebuild(request, target, closing=closing))
+        upstream.sendall(self._rebuild(request, target, options, closing=closing))
         sent, buffered = self._send_body(client, upstream, request, buffered)
-        status, received, keep = self._relay_response(client, upstream, request)
+        status, received, keep = self._relay_response(client, upstream, request, closing)
         self.gate.request(
             self.name,
             self.up.port,
@@ -348,16 +353,23 @@ class _Connection:
             return "", "CONNECT inside an inspected connection"
         return target, ""
 
-    def _rebuild(self, request: Request, target: str, *, closing: bool) -> bytes:
+    def _rebuild(
+        self, request: Request, target: str, options: frozenset[str], *, closing: bool
+    ) -> bytes:
+        """The head forwarded upstream: in the client's HTTP version (an HTTP/1.0 request
+        gets an HTTP/1.0 answer: no chunked body), without hop-by-hop fields (RFC 9110 7.6.1:
+        :data:`_HOP` and the ``options`` its ``Connection`` named)."""
         port = self.up.port
         default = 443 if self.tls else 80
         authority = self.name if port == default else f"{self.name}:{port}"
         injected = {i.header.lower() for i in self.injections}
-        lines = [f"{request.method} {target} HTTP/1.1", f"Host: {authority}"]
+        version = "HTTP/1.0" if request.version == "HTTP/1.0" else "HTTP/1.1"
+        lines = [f"{request.method} {target} {version}", f"Host: {authority}"]
         lines += [
             f"{k}: {v}"
             for k, v in request.headers
             if k.lower() not in _HOP
+            and k.lower() not in options
             and k.lower() not in injected
             and not (self.injections and k.lower() == "accept-encoding")
         ]
@@ -389,9 +401,12 @@ class _Connection:
         return sent, buffered
 
     def _relay_response(
-        self, client: Stream, upstream: Stream, request: Request
+        self, client: Stream, upstream: Stream, request: Request, closing: bool
     ) -> tuple[int, int, bool]:
-        """Relay one response: (status, bytes, whether the connection may carry another)."""
+        """Relay one response: (status, bytes, whether the connection may carry another).
+
+        Its head goes without hop-by-hop fields, with ``Connection: close`` when the
+        connection ends after it."""
         if self.injections:
             return self._relay_filtered(client, upstream, request)
         data = b""
@@ -405,8 +420,11 @@ class _Connection:
                 data += more
             head, data = data[: end + 4], data[end + 4 :]
             status, framing, keep = response_framing(head, request.method)
+            final = not 100 <= status < 200
+            ends = final and (closing or not keep or framing == "close")
+            head = forward_response(head, close=ends)
             client.sendall(head)
-            if 100 <= status < 200:
+            if not final:
                 if status == 101:
                     raise ValueError("the upstream switched protocols on an inspected host")
                 continue
@@ -453,7 +471,11 @@ class _Connection:
     ) -> tuple[int, int, bool]:
         """A response to an injected request: secrets masked, then the connection ends."""
         secrets = [i.value.encode("latin-1") for i in self.injections]
-        masked = ResponseFilter(secrets, head_request=request.method == "HEAD")
+        masked = ResponseFilter(
+            secrets,
+            head_request=request.method == "HEAD",
+            forward=lambda head: forward_response(head, close=True),
+        )
         total = 0
         status = 0
         while True:
@@ -484,7 +506,9 @@ class _Connection:
             self._deny(reason)
         rules = ", ".join(str(rule) for rule in self.rules) or "none"
         if status == 403:
-            text = refusal_text(method, self.name, self.up.port, target, reason=reason, rules=rules)
+            text = refusal_text(
+                self.gate, method, self.name, self.up.port, target, reason=reason, rules=rules
+            )
         else:
             text = f"bwsandbox: {reason}\n"
         with contextlib.suppress(OSError, ssl.SSLError):

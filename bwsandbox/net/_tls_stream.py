@@ -4,6 +4,11 @@
   proxy already read (to check its SNI) is fed in first; used from one thread only.
 - :func:`response_framing`: a response head's status, how its body ends and whether the
   connection may carry another request; ambiguous framing (RFC 9112 6.3) is refused.
+- :func:`forward_response` (with ``_http1.connection_options``): the hop-by-hop fields of a
+  message (RFC 9110 7.6.1: the fixed ones and those its ``Connection`` names) are not
+  forwarded. The framing fields (``Content-Length``, ``Transfer-Encoding``) stay whatever
+  ``Connection`` says: the body is relayed in its own framing, and dropping them would
+  desynchronise it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,21 @@ import socket
 import ssl
 from typing import Protocol
 
-__all__ = ["ServerTLS", "Stream", "response_framing"]
+from bwsandbox.net._http1 import connection_options
+
+__all__ = [
+    "HOP_BY_HOP",
+    "ServerTLS",
+    "Stream",
+    "forward_response",
+    "response_framing",
+]
+
+#: fields that describe one connection and are never forwarded (RFC 9110 7.6.1)
+HOP_BY_HOP = frozenset(
+    {"connection", "proxy-connection", "keep-alive", "te", "upgrade", "proxy-authenticate"}
+)
+
 
 _CHUNK = 65536
 
@@ -115,3 +134,20 @@ def response_framing(head: bytes, method: str) -> tuple[int, str, bool]:
             raise ValueError("bad Content-Length from the upstream")
         return status, str(int(length)), keep
     return status, "close", False
+
+
+def forward_response(head: bytes, *, close: bool) -> bytes:
+    """A response head as the proxy passes it on: the status line, every field but the
+    hop-by-hop ones (:data:`HOP_BY_HOP` and those ``Connection`` names), and
+    ``Connection: close`` when the proxy ends the connection after this response."""
+    lines = head[:-4].split(b"\r\n")
+    fields = [
+        (line.partition(b":")[0].strip().lower().decode("latin-1"), line) for line in lines[1:]
+    ]
+    named = connection_options(
+        [line.partition(b":")[2].decode("latin-1") for name, line in fields if name == "connection"]
+    )
+    kept = [line for name, line in fields if name not in HOP_BY_HOP and name not in named]
+    if close:
+        kept.append(b"Connection: close")
+    return b"\r\n".join([lines[0], *kept]) + b"\r\n\r\n"

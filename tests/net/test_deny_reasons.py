@@ -57,12 +57,14 @@ def test_deny_text_names_host_reason_and_fix() -> None:
     assert "evil.test:443" in text
     assert "name not allowed" in text
     assert "--allow evil.test:443" in text
+    assert "agent-sandbox allow evil.test:443" in text  # the running session, too
     private = deny_text(Denied("web.test", 443, "resolves to 10.0.0.1: private", "web.test"))
     assert "deny rule" not in private
     assert "The name is allowed (rule 'web.test') but not that address" in private
     ruled = deny_text(Denied("evil.test", 443, "denied name", "*.test"))
     assert "'*.test'" in ruled
-    assert "--allow" not in ruled.replace("no --allow", "")  # a deny rule is not --allow-able
+    assert "To allow it" not in ruled  # a deny rule is not --allow-able
+    assert "neither agent-sandbox allow nor --allow overrides" in ruled
     smuggled = deny_text(Denied("web.test", 443, "TLS SNI mismatch", smuggling=True))
     assert "--allow" not in smuggled
 

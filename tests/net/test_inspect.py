@@ -137,7 +137,8 @@ def test_git_clone_and_fetch_pass_push_is_refused_with_a_message(
     assert "PUSHED" not in out, out
     # what git prints: the proxy's 403 body, as "remote:" lines
     assert f"bwsandbox: refused GET {GIT}:{port}/repo.git/info/refs?service=git-receive-pack" in out
-    assert "agent-sandbox allow 'GET " in out, out
+    assert "To allow it in this running session: agent-sandbox allow --session " in out, out
+    assert "To allow it next time: start the sandbox with --allow 'GET " in out, out
     assert "change" not in _server_log(bare)
     assert not any(path.endswith("git-receive-pack") for _, path, _ in server.seen.requests)
     requests = _requests(audit)
