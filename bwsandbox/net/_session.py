@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import resource
-import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -95,7 +94,7 @@ class NetworkSession:
         self.ca = ca
         try:
             self.gate.inspector = Inspector(ca, plan.upstream_ca_file)
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError included (ssl stays off the start-up path)
             raise NetworkError(
                 f"cannot read network.upstream_ca_file {plan.upstream_ca_file!r}: {exc}",
                 hint="name a readable PEM file of CA certificates",
