@@ -34,6 +34,8 @@ class DataFile:
 
 @dataclass(frozen=True, slots=True)
 class SandboxUser:
+    """Who the command runs as inside: name, ids and home."""
+
     name: str
     uid: int
     gid: int
