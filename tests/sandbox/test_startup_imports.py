@@ -47,7 +47,8 @@ NEVER = (
     "bwsandbox.doctor",
     "bwsandbox.mcp",
 )
-#: ``run -- true`` (network none) loads none of the network, no agent code, no threads
+#: ``run -- true`` (network none, no rules, no secrets) loads none of the network, no agent
+#: code, no threads
 NOT_COLD = (
     *NEVER,
     "ipaddress",
@@ -56,6 +57,8 @@ NOT_COLD = (
     "threading",
     "bwsandbox.net",
     "bwsandbox.agents",
+    "bwsandbox._netrules",  # the rule grammar: loaded for a plan with rules
+    "bwsandbox.compile._delivery",  # secret deliveries: loaded for a plan with secrets
 )
 
 
