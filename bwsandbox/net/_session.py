@@ -254,10 +254,12 @@ class NetworkSession:
     def summary(self) -> list[str]:
         """Compact denial report: each blocked host and the ``--allow`` to permit it, the
         ``quiet`` names summed up in one line (:mod:`bwsandbox.net._summary`)."""
+        denials, refused = self.gate.denials(), self.gate.refused_requests()
+        if not denials and not refused:
+            return []  # nothing blocked: the report's module is not loaded at teardown
         from bwsandbox.net._summary import request_lines, summary_lines
 
-        lines = summary_lines(self.gate.denials(), self.quiet)
-        return lines + request_lines(self.gate.refused_requests())
+        return summary_lines(denials, self.quiet) + request_lines(refused)
 
     def __enter__(self) -> NetworkSession:
         return self

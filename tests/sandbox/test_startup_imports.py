@@ -112,6 +112,19 @@ def test_filtered_run_imports_the_network_but_no_tls(traced: Cli) -> None:
     # control: what the filtered row needs is there (the same trace, the same parser)
     assert {"bwsandbox.net._session", "bwsandbox.net._netns", "ipaddress"} <= names
     assert loaded(names, NEVER) == []
+    assert "bwsandbox.net._summary" not in names, "nothing was denied: no denial report"
+
+
+@pytest.mark.netns
+def test_control_a_denial_loads_the_report(traced: Cli) -> None:
+    """Control for the check above: a denied connection does load the denial report."""
+    script = "exec 3<>/dev/tcp/example.org/80 2>/dev/null; true"
+    result = traced(
+        "run", "--network", "filtered", "--allow", "example.com", "--", "bash", "-c", script
+    )
+    assert result.returncode == 0, result.describe()
+    assert "bwsandbox.net._summary" in imported(result.stderr)
+    assert "example.org" in result.stderr
 
 
 @pytest.mark.netns
