@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> object:
     """``IPAddress`` and ``IPNetwork`` for the network modules that import them: ``ipaddress``
-    (about 1.4 ms) loads only when a rule names an IP or the network starts."""
+    (about 1.4 ms) loads only when rules are parsed or the network starts."""
     if name in ("IPAddress", "IPNetwork"):
         import ipaddress
 
