@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
+from _thread import allocate_lock  # threading's Lock, without importing threading (0.5 ms)
 from typing import Any, Protocol
 
 __all__ = ["AuditLog", "AuditSink", "MemoryAudit", "NullAudit"]
@@ -36,7 +36,7 @@ class AuditLog:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         self.path = path
         self.session = session
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._file = os.fdopen(fd, "a", encoding="utf-8")
 
@@ -60,7 +60,7 @@ class MemoryAudit:
     def __init__(self, session: str = "test") -> None:
         self.session = session
         self.events: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def event(self, event: str, /, **fields: Any) -> None:
         with self._lock:

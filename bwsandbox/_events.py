@@ -38,6 +38,8 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class EventSpec:
+    """One audit event: its name, what it means and its fields."""
+
     name: str
     meaning: str
     fields: tuple[Field, ...]

@@ -112,6 +112,8 @@ def _drop_empty_placeholder(compartment: Compartment, relative: str) -> None:
 
 @dataclass(slots=True)
 class _Layer:
+    """The agent profile's policy layer, as it is built."""
+
     ro: list[dict[str, Any]]
     rw: list[dict[str, Any]]
     env: dict[str, str]

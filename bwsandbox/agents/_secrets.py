@@ -18,6 +18,8 @@ __all__ = ["INJECTED_KEYS", "InjectedKey", "injected_config_args", "injected_sec
 
 @dataclass(frozen=True, slots=True)
 class InjectedKey:
+    """An agent's API key the proxy adds to its requests (the sandbox holds a placeholder)."""
+
     var: str  # the key variable on the host (and the placeholder's name inside)
     host: str
     header: str

@@ -174,6 +174,8 @@ class DataBind(MountOption):
 
 @dataclass(frozen=True, slots=True)
 class TmpfsMount(MountOption):
+    """``--tmpfs DEST`` (with ``--perms`` and ``--size`` when set)."""
+
     dest: str
     perms: str = ""
     size: int | None = None
@@ -192,6 +194,8 @@ class TmpfsMount(MountOption):
 
 @dataclass(frozen=True, slots=True)
 class Dir(MountOption):
+    """``--dir DEST``: an empty directory (with ``--perms`` when set)."""
+
     dest: str
     perms: str = ""
 
@@ -205,6 +209,8 @@ class Dir(MountOption):
 
 @dataclass(frozen=True, slots=True)
 class Symlink(MountOption):
+    """``--symlink TARGET DEST``."""
+
     target: str
     dest: str
 
@@ -217,6 +223,8 @@ class Symlink(MountOption):
 
 @dataclass(frozen=True, slots=True)
 class RemountRo(MountOption):
+    """``--remount-ro DEST``: the mount at ``dest`` becomes read-only."""
+
     dest: str
 
     def entry(self) -> None:
@@ -228,6 +236,8 @@ class RemountRo(MountOption):
 
 @dataclass(frozen=True, slots=True)
 class ProcMount(MountOption):
+    """``--proc DEST``: a fresh procfs."""
+
     dest: str = "/proc"
 
     def entry(self) -> MountEntry:
@@ -239,6 +249,8 @@ class ProcMount(MountOption):
 
 @dataclass(frozen=True, slots=True)
 class DevMount(MountOption):
+    """``--dev DEST``: a minimal ``/dev``."""
+
     dest: str = "/dev"
 
     def entry(self) -> MountEntry:
@@ -250,6 +262,8 @@ class DevMount(MountOption):
 
 @dataclass(frozen=True, slots=True)
 class Chdir(BwrapOption):
+    """``--chdir PATH``: the command's working directory."""
+
     path: str
 
     def render(self, fds: Mapping[FdRef, int] | None = None) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bwsandbox.compile._delivery import SecretUse, SshPlan
 from bwsandbox.compile._limits import ResourceLimits
 from bwsandbox.compile._options import BwrapOption, FdRef, MountEntry, MountKind, render_all
 from bwsandbox.policy import NetworkMode
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from bwsandbox._netrules import Rule
+    from bwsandbox.compile._delivery import SecretUse, SshPlan
 
 __all__ = ["DataFile", "MountEntry", "MountKind", "NetworkPlan", "SandboxPlan", "SandboxUser"]
 
@@ -34,6 +34,8 @@ class DataFile:
 
 @dataclass(frozen=True, slots=True)
 class SandboxUser:
+    """Who the command runs as inside: name, ids and home."""
+
     name: str
     uid: int
     gid: int
@@ -62,6 +64,9 @@ class NetworkPlan:
         upstream_ca_file: str = "",
     ) -> NetworkPlan:
         """A plan from rule texts (raises ``ValueError`` for a malformed one)."""
+        allow, deny = tuple(allow), tuple(deny)
+        if not allow and not deny:  # the rule grammar is not loaded for a plan without rules
+            return cls(mode, (), (), tuple(add_hosts), upstream_ca_file)
         from bwsandbox._netrules import parse_rule
 
         return cls(

@@ -18,6 +18,8 @@ __all__ = ["Binds", "binds", "gpu"]
 
 @dataclass(frozen=True, slots=True)
 class Binds:
+    """The binds step's result: its part and where the sandbox may write."""
+
     part: Part
     #: sandbox paths bound writable (where protections apply)
     rw_dests: tuple[str, ...]

@@ -42,6 +42,8 @@ def masks(ctx: Context, visible: Sequence[str]) -> Part:
 
 @dataclass(frozen=True, slots=True)
 class Protections:
+    """The covers step's result: its part, the protected paths and their placeholders."""
+
     part: Part
     #: host paths inside writable binds that are read-only for the session
     protected: tuple[str, ...]

@@ -64,6 +64,8 @@ def _allows(rule: Rule, name: str, port: int | None = None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """The allowlist's answer for one destination."""
+
     allowed: bool
     rule: str  # the rule that decided, "" for the default
     reason: str = ""

@@ -29,6 +29,8 @@ _NAME_LIMIT = 255
 
 @dataclass(frozen=True, slots=True)
 class Question:
+    """A DNS query as received: its header fields and question."""
+
     ident: int
     flags: int
     name: str  # lower-case, no trailing dot

@@ -97,6 +97,8 @@ class Denied(Exception):  # noqa: N818 - control flow inside the proxy, never es
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
+    """A connection the gate opened from the host, with what allowed it."""
+
     sock: socket.socket
     host: str  # the name asked for, or the address dialled
     port: int
@@ -109,6 +111,8 @@ class Upstream:
 
 @dataclass(slots=True)
 class Denial:
+    """Refused destinations, counted for the summary shown at exit."""
+
     host: str
     port: int | None
     reason: str

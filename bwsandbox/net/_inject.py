@@ -20,10 +20,8 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-import ssl
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from bwsandbox.compile import INJECT_DOMAIN
 from bwsandbox.net._allowlist import Verdict
@@ -33,7 +31,10 @@ from bwsandbox.net._injection import Injection
 from bwsandbox.net._io import read_head
 from bwsandbox.net._sniff import HeadError, Request, read_request
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ssl
+
     from bwsandbox._netrules import IPAddress
     from bwsandbox.net._gate import Gate, Upstream
 
@@ -112,6 +113,8 @@ class Injector:
     def _context(self, ca_file: str) -> ssl.SSLContext:
         context = self._contexts.get(ca_file)
         if context is None:
+            import ssl  # on the first injected request, not at start-up
+
             context = ssl.create_default_context(cafile=ca_file or None)
             self._contexts[ca_file] = context
         return context
@@ -239,6 +242,8 @@ def _shuttle(
     """Relay one request and its response in one thread (an SSL socket must not be used
     from two at once). Only the request's body follows its head; client bytes after it are
     kept back (returned as the third value). Ends when either side closes."""
+    import ssl  # loaded already: the upstream came from an SSL context
+
     inbound = outbound = 0
     body = Body(request)
     extra = b""
@@ -294,6 +299,8 @@ def _recv(sock: socket.socket) -> bytes | None:
     Without this, a readable TLS socket (a TLS 1.3 session ticket arriving) makes a blocking
     ``recv`` wait for application data, while the server waits for the rest of the request.
     """
+    import ssl  # loaded already (see _shuttle)
+
     if not isinstance(sock, ssl.SSLSocket):
         return sock.recv(65536)
     sock.setblocking(False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import resource
-import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -96,7 +95,7 @@ class NetworkSession:
         self.ca = ca
         try:
             self.gate.inspector = Inspector(ca, plan.upstream_ca_file)
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError included (ssl stays off the start-up path)
             raise NetworkError(
                 f"cannot read network.upstream_ca_file {plan.upstream_ca_file!r}: {exc}",
                 hint="name a readable PEM file of CA certificates",
@@ -259,10 +258,12 @@ class NetworkSession:
     def summary(self) -> list[str]:
         """Compact denial report: each blocked host and the ``--allow`` to permit it, the
         ``quiet`` names summed up in one line (:mod:`bwsandbox.net._summary`)."""
+        denials, refused = self.gate.denials(), self.gate.refused_requests()
+        if not denials and not refused:
+            return []  # nothing blocked: the report's module is not loaded at teardown
         from bwsandbox.net._summary import request_lines, summary_lines
 
-        lines = summary_lines(self.gate.denials(), self.quiet)
-        return lines + request_lines(self.gate.refused_requests())
+        return summary_lines(denials, self.quiet) + request_lines(refused)
 
     def __enter__(self) -> NetworkSession:
         return self

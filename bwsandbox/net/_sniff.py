@@ -130,6 +130,8 @@ def tls_server_name(data: bytes) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Request:
+    """An HTTP/1 request head as read from the sandbox."""
+
     method: str
     target: str
     version: str

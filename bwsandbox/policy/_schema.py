@@ -40,6 +40,8 @@ class Kind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Spec:
+    """How one policy key is checked: its kind and its value (and name) checks."""
+
     kind: Kind
     #: checks one value (a scalar, one list item, or one table value)
     check: Callable[[object], object]
