@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bwsandbox._errors import DependencyError
+from bwsandbox.compile._context import under
 from bwsandbox.compile._facts import GpuFacts
 from bwsandbox.compile._options import BindMount, FdRef, MountEntry, MountKind, MountOption
 
@@ -43,10 +44,6 @@ class DevBind(MountOption):
         return ["--dev-bind", self.src, self.dest]
 
 
-def _under(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
 def _seen_at_same_path(path: str, mounts: Sequence[MountEntry]) -> bool:
     """True when the sandbox already shows host ``path`` at ``path``, read-only.
 
@@ -54,7 +51,7 @@ def _seen_at_same_path(path: str, mounts: Sequence[MountEntry]) -> bool:
     ``usr/lib``) is followed once.
     """
     for _ in range(2):
-        covering = [entry for entry in mounts if _under(path, entry.dest)]
+        covering = [entry for entry in mounts if under(path, entry.dest)]
         if not covering:
             return False
         entry = max(covering, key=lambda e: len(e.dest))

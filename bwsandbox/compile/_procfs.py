@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from bwsandbox._errors import DependencyError
+from bwsandbox.compile._context import under
 from bwsandbox.compile._facts import HostFacts, PathKind
 from bwsandbox.compile._options import (
     BindMount,
@@ -119,10 +120,6 @@ def proc_paths_to_probe() -> tuple[str, ...]:
     return (*RUNTIME_READONLY, *RUNTIME_MASKED, *OUR_MASKED, *SYS_MASKED)
 
 
-def _under(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
 def proc_mounts(
     facts: HostFacts,
     visible: list[str],
@@ -144,7 +141,7 @@ def proc_mounts(
         info = facts.path(path)
         if info is not None and info.kind in (PathKind.DIR, PathKind.FILE, PathKind.OTHER):
             yield BindMount(path, path)
-    sys_visible = [p for p in SYS_MASKED if any(_under(p, v) for v in visible)]
+    sys_visible = [p for p in SYS_MASKED if any(under(p, v) for v in visible)]
     for path in (*RUNTIME_MASKED, *OUR_MASKED, *sys_visible):
         info = facts.path(path)
         if info is None:

@@ -42,6 +42,7 @@ __all__ = [
     "check_size",
     "check_string",
     "check_syscall",
+    "check_table",
     "check_uid",
     "check_unlisted",
     "describe",
@@ -110,6 +111,25 @@ def describe(value: object) -> str:
 def _short(text: str) -> str:
     shown = repr(text)
     return shown if len(shown) <= 60 else shown[:57] + "...'"
+
+
+def check_table(
+    value: object, keys: tuple[str, ...], *, what: str, expected: str
+) -> Mapping[str, object]:
+    """``value`` as a table whose keys are all in ``keys``; errors name the key (``.KEY``).
+
+    ``what`` names the table in the error (``an MCP server``), ``expected`` says what a
+    table must hold (``a table with command``)."""
+    if not isinstance(value, Mapping):
+        raise Invalid(f"expected {expected}, got {describe(value)}")
+    for key in value:
+        if key not in keys:
+            raise Invalid(
+                f"unknown key {key!r} in {what}",
+                hint=did_you_mean(str(key), keys, fallback=", ".join(keys)),
+                suffix=f".{key}",
+            )
+    return value
 
 
 def check_string(value: object, *, empty_ok: bool = False, what: str = "a string") -> str:

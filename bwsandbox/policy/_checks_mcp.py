@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from bwsandbox.policy._checks import (
@@ -14,9 +13,9 @@ from bwsandbox.policy._checks import (
     check_path,
     check_rule,
     check_string,
+    check_table,
     describe,
 )
-from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._model_mcp import McpServer
 
 __all__ = ["check_mcp_server", "check_server_name"]
@@ -51,15 +50,7 @@ def _check_env(value: object) -> str:
 
 def check_mcp_server(value: object) -> McpServer:
     """One ``[mcp.servers.NAME]`` table."""
-    if not isinstance(value, Mapping):
-        raise Invalid(f"expected a table with command, got {describe(value)}")
-    for key in value:
-        if key not in _KEYS:
-            raise Invalid(
-                f"unknown key {key!r} in an MCP server",
-                hint=did_you_mean(str(key), _KEYS, fallback=", ".join(_KEYS)),
-                suffix=f".{key}",
-            )
+    value = check_table(value, _KEYS, what="an MCP server", expected="a table with command")
     if not value.get("command"):
         raise Invalid(
             "an MCP server needs a command",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -15,6 +14,7 @@ from bwsandbox.policy._checks import (
     check_hostname,
     check_path,
     check_string,
+    check_table,
     describe,
 )
 from bwsandbox.policy._hints import did_you_mean
@@ -108,15 +108,9 @@ def _check_port(value: object) -> int:
 
 def check_secret(value: object) -> Secret:
     """One ``[secrets.NAME]`` table."""
-    if not isinstance(value, Mapping):
-        raise Invalid(f"expected a table with source and deliver, got {describe(value)}")
-    for key in value:
-        if key not in _SECRET_KEYS:
-            raise Invalid(
-                f"unknown key {key!r} in a secret",
-                hint=did_you_mean(str(key), _SECRET_KEYS, fallback=", ".join(_SECRET_KEYS)),
-                suffix=f".{key}",
-            )
+    value = check_table(
+        value, _SECRET_KEYS, what="a secret", expected="a table with source and deliver"
+    )
     if "source" not in value:
         raise Invalid("a secret needs a source", hint='write source = "env:NAME"')
     checks = {

@@ -47,12 +47,9 @@ def relay(
         except InterruptedError:
             continue
         for fd in ready:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
+            data = _read(fd)
+            if data is None:
                 continue
-            except OSError:  # EIO: every slave closed
-                data = b""
             if not data:
                 sources.remove(fd)
             elif fd == report_r:
@@ -135,12 +132,9 @@ def relay_output(ptys: list[OutputPty], report_r: int, on_report: Callable[[byte
         if not ready:  # the helper is gone and the output has gone quiet
             return
         for fd in ready:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
+            data = _read(fd)
+            if data is None:
                 continue
-            except OSError:  # EIO: every slave closed
-                data = b""
             if not data:
                 sources.remove(fd)
             elif fd == report_r:
@@ -148,6 +142,16 @@ def relay_output(ptys: list[OutputPty], report_r: int, on_report: Callable[[byte
             else:
                 pty = masters[fd]
                 _write_all(pty.target, pty.clean(data))
+
+
+def _read(fd: int) -> bytes | None:
+    """A chunk from ``fd``; ``b""`` at its end (EIO: every pty slave closed), None: not yet."""
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
 
 
 def _write_all(fd: int, data: bytes) -> None:
