@@ -62,6 +62,7 @@ NOT_ATTACH = (
     "ssl",
     "ctypes",
     "queue",
+    "shlex",
     "bwsandbox.net._netlink",
     "bwsandbox.net._nft",
     "bwsandbox.net._proxy",
