@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from bwsandbox._netrules import Rule
 from bwsandbox.net._live import MAX_REQUEST, LiveLimits, Refused, Request, parse_request
+from bwsandbox.net._relay import Daemon
 
 if TYPE_CHECKING:
     from bwsandbox.net._ask import Asker, Hub
@@ -87,7 +88,7 @@ class ControlServer:
         self.asker: Asker | None = None
         self.session = ""
         self._listener: socket.socket | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: Daemon | None = None
         self._stopping = threading.Event()
 
     def start(self) -> None:
@@ -109,8 +110,7 @@ class ControlServer:
         os.chmod(self.path, 0o600)
         listener.listen(16)
         self._listener = listener
-        self._thread = threading.Thread(target=self._accept, name="bwsbx-control", daemon=True)
-        self._thread.start()
+        self._thread = Daemon("bwsbx-control", lambda: self._accept(listener))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -126,9 +126,7 @@ class ControlServer:
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(self.path))  # the last one leaves nothing behind
 
-    def _accept(self) -> None:
-        listener = self._listener
-        assert listener is not None
+    def _accept(self, listener: socket.socket) -> None:
         while not self._stopping.is_set():
             try:
                 client, _ = listener.accept()

@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import fcntl
 import os
 import socket
+from collections.abc import Callable
 
-__all__ = ["name_native_thread", "pump", "pump_exact", "reset"]
+__all__ = ["Daemon", "name_native_thread", "pump", "pump_exact", "reset"]
 
 _CHUNK = 1 << 16
 _BULK_CHUNK = 1 << 20
@@ -94,3 +96,37 @@ def name_native_thread(name: str) -> None:
             os.write(fd, name.encode()[:15])
         finally:
             os.close(fd)
+
+
+class Daemon:
+    """A named daemon thread that is started without waiting for it to run.
+
+    ``threading.Thread.start`` waits until the new thread has run: a GIL hand-over that, on a
+    busy machine, waits for the scheduler (milliseconds, before the sandboxed command may
+    start). The serving loops need no such wait. Raises ``RuntimeError`` when no thread can
+    be had; an exception in ``target`` goes to ``sys.unraisablehook``.
+    """
+
+    def __init__(self, name: str, target: Callable[[], None]) -> None:
+        self.name = name
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        try:
+            _thread.start_new_thread(self._run, (target,))
+        except RuntimeError:
+            self._done.release()
+            raise
+
+    def _run(self, target: Callable[[], None]) -> None:
+        try:
+            name_native_thread(self.name)
+            target()
+        finally:
+            self._done.release()
+
+    def join(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for the thread to end; whether it has."""
+        if not self._done.acquire(timeout=max(0.0, timeout)):
+            return False
+        self._done.release()
+        return True

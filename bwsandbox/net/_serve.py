@@ -5,7 +5,8 @@ connection gets a thread of its own (``bwsbx-conn``). The loop owns the listenin
 and closes them itself when it ends (after :meth:`Server.stop` woke it), so no descriptor is
 closed under a blocked thread. One loop, not one per listener: starting a thread costs the
 start-up a GIL hand-over (measured: five loops took 5-9 ms to start, one well under 1 ms).
-The proxy's and the DNS responder's modules are loaded by the first connection or question
+The loop is started without waiting for it to run (:class:`~._relay.Daemon`). The proxy's
+and the DNS responder's modules are loaded by the first connection or question
 that needs them, not at start-up.
 """
 
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bwsandbox.net._relay import name_native_thread, reset
+from bwsandbox.net._relay import Daemon, name_native_thread, reset
 
 if TYPE_CHECKING:
     from bwsandbox.net._gate import Gate
@@ -49,22 +50,20 @@ class Server:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._clients: set[socket.socket] = set()
-        self._loops: list[threading.Thread] = []
+        self._loops: list[Daemon] = []
         self._held = threading.BoundedSemaphore(MAX_HELD_LOOKUPS)
         self._wake_read = self._wake = -1  # the loop's wake-up pipe (stop writes to it)
 
     def start(self) -> None:
         """Start the serving thread; raises ``RuntimeError`` when no thread can be had."""
         self._wake_read, self._wake = os.pipe()
-        thread = threading.Thread(target=self._serve, name="bwsbx-serve", daemon=True)
         try:
-            thread.start()
+            self._loops.append(Daemon("bwsbx-serve", self._serve))
         except RuntimeError:
             for fd in (self._wake_read, self._wake):
                 os.close(fd)
             self._wake = -1
             raise
-        self._loops.append(thread)
 
     def stop(self) -> None:
         """Stop accepting, cut open connections, wait briefly for the threads."""
@@ -92,7 +91,6 @@ class Server:
                 pending = list(self._clients)
 
     def _serve(self) -> None:
-        name_native_thread("bwsbx-serve")
         listeners = self._listeners
         streams: dict[int, tuple[socket.socket, str]] = {
             listeners.transparent_v4.fileno(): (listeners.transparent_v4, "transparent"),

@@ -8,6 +8,7 @@ the host, for any TCP client, transparently. Each test is paired with its contro
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -56,6 +57,10 @@ def _greeter(family: int, address: str) -> Iterator[int]:
 
     threading.Thread(target=serve, daemon=True).start()
     yield port
+    # wake the blocked accept first: a listener closed under it stays bound and answers
+    # later connections to whatever reuses the port (a flaky "HTTP/0.9" from curl)
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)
     listener.close()
 
 
