@@ -38,9 +38,11 @@ class SessionState(enum.Enum):
 class NetworkSession:
     """Filtered egress for one sandbox. ``attach(pid)`` once, ``close()`` at exit.
 
-    Start-up is what a filtered ``run`` adds, so ``attach`` overlaps: it forks the namespace
-    helper first, and only while the helper works (on the other core) are the gate, the
-    proxy's modules and the control socket made. The gate is built on first use.
+    Start-up is what a filtered ``run`` adds, so ``attach`` overlaps: the namespace helper
+    is forked first (here, or by the runtime before this module loaded: ``listeners``), and
+    while it works on the other core the gate is built, the serving loop's module loaded and
+    the control socket bound. The gate is built on first use; the proxy and the DNS
+    responder load with the first connection or lookup (:mod:`._serve`).
     """
 
     def __init__(
