@@ -181,3 +181,31 @@ def test_a_slow_head_is_cut_at_the_head_deadline(
         reply = sock.makefile("rb").read()
     assert reply.startswith(b"HTTP/1.1 400"), reply
     assert b"incomplete" in reply
+
+
+def test_closing_at_once_stops_the_loop_and_closes_every_listener() -> None:
+    """The serving loop starts without waiting for its thread: a close right after attach
+    (before the loop may have run) still ends the loop, and the loop closes every listener."""
+    plan = NetworkPlan.parse(NetworkMode.FILTERED, ("web.test",))
+    for _ in range(20):
+        net = open_network(plan, listeners=loopback_listeners)
+        net.attach(0)
+        assert net.listeners is not None
+        listeners, loops = net.listeners.all(), list(net._server._loops)  # type: ignore[union-attr]
+        net.close()
+        assert [loop.join(0) for loop in loops] == [True], "the loop has ended"
+        assert all(sock.fileno() == -1 for sock in listeners)
+
+
+def test_control_a_serving_loop_runs_and_its_listeners_are_open() -> None:
+    """Control for the test above: while the session serves, the loop runs and the
+    listeners are open."""
+    net = open_network(
+        NetworkPlan.parse(NetworkMode.FILTERED, ("web.test",)), listeners=loopback_listeners
+    )
+    net.attach(0)
+    assert net.listeners is not None
+    loops = list(net._server._loops)  # type: ignore[union-attr]
+    assert [loop.join(0.05) for loop in loops] == [False], "still serving"
+    assert all(sock.fileno() != -1 for sock in net.listeners.all())
+    net.close()
