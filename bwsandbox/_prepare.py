@@ -41,10 +41,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._record import record
 
 if TYPE_CHECKING:
     from bwsandbox.policy import NetworkName, Policy
@@ -57,7 +57,7 @@ __all__ = ["Resolved", "prepare", "resolve"]
 _COMMAND_LINE = "command line"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Resolved:
     """What to run under which merged policy: the first stage of :func:`prepare`."""
 

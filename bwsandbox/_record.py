@@ -67,7 +67,16 @@ class FrozenInstanceError(AttributeError):
 class Field:
     """One field of a record: what :func:`field` returns and :func:`fields` lists."""
 
-    __slots__ = ("classvar", "compare", "default", "default_factory", "metadata", "name", "repr", "type")
+    __slots__ = (
+        "classvar",
+        "compare",
+        "default",
+        "default_factory",
+        "metadata",
+        "name",
+        "repr",
+        "type",
+    )
 
     def __init__(
         self,
@@ -115,7 +124,7 @@ def fields(class_or_instance: Any) -> tuple[Field, ...]:
         raise TypeError("must be called with a record type or instance") from None
 
 
-def replace(obj: Any, /, **changes: Any) -> Any:
+def _replace(obj: Any, /, **changes: Any) -> Any:
     """A copy of the record ``obj`` with ``changes`` (like ``dataclasses.replace``)."""
     for f in fields(obj):
         if f.name not in changes:
@@ -140,7 +149,11 @@ def _join_names(names: list[str]) -> str:
 
 
 def _bind(
-    owner: str, names: tuple[str, ...], defaults: tuple[Any, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
+    owner: str,
+    names: tuple[str, ...],
+    defaults: tuple[Any, ...],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> list[Any]:
     """The field values of one ``__init__`` call, or the ``TypeError`` Python would raise."""
     n, given = len(names), len(args)
@@ -195,7 +208,9 @@ def _is_classvar(annotation: Any) -> bool:
 def _unsupported(annotation: Any) -> bool:
     text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     text = text.strip()
-    return text in ("KW_ONLY", "dataclasses.KW_ONLY") or text.startswith(("InitVar", "dataclasses.InitVar"))
+    return text in ("KW_ONLY", "dataclasses.KW_ONLY") or text.startswith(
+        ("InitVar", "dataclasses.InitVar")
+    )
 
 
 def _slots_of(cls: type) -> tuple[str, ...]:
@@ -217,7 +232,9 @@ def _collect(cls: type, frozen: bool) -> dict[str, Field]:
         own = base.__dict__.get("__record_all__")
         if own is None:
             if "__dataclass_fields__" in base.__dict__:
-                raise TypeError(f"{cls.__name__}: a dataclasses base ({base.__name__}) is not supported")
+                raise TypeError(
+                    f"{cls.__name__}: a dataclasses base ({base.__name__}) is not supported"
+                )
             continue
         for f in own:
             all_fields[f.name] = f
@@ -228,12 +245,14 @@ def _collect(cls: type, frozen: bool) -> dict[str, Field]:
         if not any_frozen_base and frozen:
             raise TypeError("cannot inherit frozen dataclass from a non-frozen one")
 
-    annotations = cls.__dict__.get("__annotations__")
+    annotations = cls.__dict__.get("__annotations__")  # noqa: RUF063 (inspect costs 5 ms)
     if annotations is None:
         annotations = getattr(cls, "__annotations__", None) or {}
     for name, annotation in annotations.items():
         if _unsupported(annotation):
-            raise TypeError(f"{cls.__name__}.{name}: InitVar and KW_ONLY are not supported by @record")
+            raise TypeError(
+                f"{cls.__name__}.{name}: InitVar and KW_ONLY are not supported by @record"
+            )
         default = getattr(cls, name, MISSING)
         if isinstance(default, Field):
             f = default
@@ -253,7 +272,8 @@ def _collect(cls: type, frozen: bool) -> dict[str, Field]:
             f.classvar = True
         elif f.default.__class__.__hash__ is None:
             raise ValueError(
-                f"mutable default {type(f.default)} for field {name} is not allowed: use default_factory"
+                f"mutable default {type(f.default)} for field {name} is not allowed: "
+                "use default_factory"
             )
         all_fields[name] = f
     for name, value in cls.__dict__.items():
@@ -271,7 +291,7 @@ def _collect(cls: type, frozen: bool) -> dict[str, Field]:
     return all_fields
 
 
-def _make_class(cls: type, all_fields: dict[str, Field], frozen: bool) -> type:
+def _make_class(cls: type, all_fields: dict[str, Field]) -> type:
     """A new class from ``cls``'s namespace with ``__slots__`` (as ``dataclasses`` builds it)."""
     if "__slots__" in cls.__dict__:
         raise TypeError(f"{cls.__name__} already specifies __slots__")
@@ -306,7 +326,7 @@ def _tuple_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     if len(names) == 1:
         one = attrgetter(names[0])
         return lambda obj: (one(obj),)
-    return lambda obj: ()
+    return lambda _: ()
 
 
 def _set_new(cls: type, name: str, value: Any) -> bool:
@@ -319,16 +339,24 @@ def _set_new(cls: type, name: str, value: Any) -> bool:
     return False
 
 
-def _methods(cls: type, flds: tuple[Field, ...], frozen: bool, with_repr: bool, explicit_hash: bool) -> None:
+def _methods(
+    cls: type, flds: tuple[Field, ...], frozen: bool, with_repr: bool, explicit_hash: bool
+) -> None:
     names = tuple(f.name for f in flds)
-    defaults = tuple(f.default if f.default_factory is MISSING else _Factory(f.default_factory) for f in flds)
+    defaults = tuple(
+        f.default if f.default_factory is MISSING else _Factory(f.default_factory) for f in flds
+    )
     setters = tuple(_setter(cls, n) for n in names)
     count = len(names)
     owner = cls.__qualname__
     post_init = getattr(cls, "__post_init__", None)
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
-        values = args if not kwargs and len(args) == count else _bind(owner, names, defaults, args, kwargs)
+        values = (
+            args
+            if not kwargs and len(args) == count
+            else _bind(owner, names, defaults, args, kwargs)
+        )
         for set_value, value in zip(setters, values, strict=True):
             set_value(self, value)
         if post_init is not None:
@@ -348,7 +376,9 @@ def _methods(cls: type, flds: tuple[Field, ...], frozen: bool, with_repr: bool, 
                 return "..."
             running.add(key)
             try:
-                body = ", ".join([p + repr(v) for p, v in zip(prefixes, values_of(self), strict=True)])
+                body = ", ".join(
+                    [p + repr(v) for p, v in zip(prefixes, values_of(self), strict=True)]
+                )
             finally:
                 running.discard(key)
             return f"{self.__class__.__qualname__}({body})"
@@ -366,20 +396,23 @@ def _methods(cls: type, flds: tuple[Field, ...], frozen: bool, with_repr: bool, 
 
     if frozen:
         field_names = frozenset(names)
+        this: Any = cls
 
         def __setattr__(self: Any, name: str, value: Any) -> None:  # noqa: N807
             if type(self) is cls or name in field_names:
                 raise FrozenInstanceError(f"cannot assign to field {name!r}")
-            super(cls, self).__setattr__(name, value)
+            super(this, self).__setattr__(name, value)
 
         def __delattr__(self: Any, name: str) -> None:  # noqa: N807
             if type(self) is cls or name in field_names:
                 raise FrozenInstanceError(f"cannot delete field {name!r}")
-            super(cls, self).__delattr__(name)
+            super(this, self).__delattr__(name)
 
         for method in (__setattr__, __delattr__):
             if _set_new(cls, method.__name__, method):
-                raise TypeError(f"Cannot overwrite attribute {method.__name__} in class {cls.__name__}")
+                raise TypeError(
+                    f"Cannot overwrite attribute {method.__name__} in class {cls.__name__}"
+                )
 
         def __getstate__(self: Any) -> list[Any]:  # noqa: N807
             return [getattr(self, n) for n in names]
@@ -398,7 +431,7 @@ def _methods(cls: type, flds: tuple[Field, ...], frozen: bool, with_repr: bool, 
                 return hash(compared(self))
 
             __hash__.__qualname__ = f"{cls.__qualname__}.__hash__"
-            cls.__hash__ = __hash__  # type: ignore[method-assign]
+            cls.__hash__ = __hash__  # type: ignore[assignment,method-assign]
         else:
             cls.__hash__ = None  # type: ignore[assignment]
 
@@ -406,7 +439,7 @@ def _methods(cls: type, flds: tuple[Field, ...], frozen: bool, with_repr: bool, 
 
 
 class _LazyDataclass:
-    """``__dataclass_fields__``/``__dataclass_params__``: built with ``dataclasses`` on first use."""
+    """``__dataclass_fields__`` or ``__dataclass_params__``, built by ``dataclasses`` on use."""
 
     __slots__ = ("attr", "owner", "value")
 
@@ -417,35 +450,39 @@ class _LazyDataclass:
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if self.value is None:
-            self.value = _real_fields(self.owner) if self.attr == "fields" else _real_params(self.owner)
+            self.value = (
+                _real_fields(self.owner) if self.attr == "fields" else _real_params(self.owner)
+            )
         return self.value
 
 
 def _real_fields(cls: type) -> dict[str, Any]:
-    import dataclasses  # noqa: PLC0415 (only for outside callers: off the start-up path)
+    import dataclasses
 
     real: dict[str, Any] = {}
     for f in cls.__dict__["__record_all__"]:
-        made = dataclasses.field(
+        made: Any = dataclasses.field(
             default=dataclasses.MISSING if f.default is MISSING else f.default,
-            default_factory=dataclasses.MISSING if f.default_factory is MISSING else f.default_factory,
+            default_factory=dataclasses.MISSING
+            if f.default_factory is MISSING
+            else f.default_factory,
             repr=f.repr,
             compare=f.compare,
             metadata=None if f.metadata is _EMPTY else dict(f.metadata),
         )
         made.name = f.name
         made.type = f.type
-        made._field_type = dataclasses._FIELD_CLASSVAR if f.classvar else dataclasses._FIELD  # type: ignore[attr-defined]  # noqa: SLF001
+        made._field_type = dataclasses._FIELD_CLASSVAR if f.classvar else dataclasses._FIELD  # type: ignore[attr-defined]
         if not f.classvar:
-            made.kw_only = False  # type: ignore[assignment]
+            made.kw_only = False
         real[f.name] = made
     return real
 
 
 def _real_params(cls: type) -> Any:
-    import dataclasses  # noqa: PLC0415 (only for outside callers: off the start-up path)
+    import dataclasses
 
-    params = dataclasses._DataclassParams  # type: ignore[attr-defined]  # noqa: SLF001
+    params = dataclasses._DataclassParams  # type: ignore[attr-defined]
     frozen = cls.__dict__["__record_frozen__"]
     with_repr = cls.__dict__["__record_repr__"]
     try:
@@ -458,7 +495,7 @@ def _process(cls: type, frozen: bool, with_repr: bool) -> type:
     all_fields = _collect(cls, frozen)
     class_hash = cls.__dict__.get("__hash__", MISSING)
     explicit_hash = not (class_hash is MISSING or (class_hash is None and "__eq__" in cls.__dict__))
-    new = _make_class(cls, all_fields, frozen)
+    new = _make_class(cls, all_fields)
     entries = tuple(all_fields.values())
     flds = tuple(f for f in entries if not f.classvar)
     new.__record_all__ = entries  # type: ignore[attr-defined]
@@ -469,7 +506,7 @@ def _process(cls: type, frozen: bool, with_repr: bool) -> type:
     new.__dataclass_params__ = _LazyDataclass(new, "params")  # type: ignore[attr-defined]
     _methods(new, flds, frozen, with_repr, explicit_hash)
     if getattr(new, "__abstractmethods__", None):
-        import abc  # noqa: PLC0415
+        import abc
 
         abc.update_abstractmethods(new)
     return new
@@ -490,7 +527,7 @@ if TYPE_CHECKING:
     def field(
         *,
         default: _T,
-        repr: bool = True,  # noqa: A002
+        repr: bool = True,
         compare: bool = True,
         metadata: Mapping[Any, Any] | None = None,
     ) -> _T: ...
@@ -498,14 +535,14 @@ if TYPE_CHECKING:
     def field(
         *,
         default_factory: Callable[[], _T],
-        repr: bool = True,  # noqa: A002
+        repr: bool = True,
         compare: bool = True,
         metadata: Mapping[Any, Any] | None = None,
     ) -> _T: ...
     @overload
     def field(
         *,
-        repr: bool = True,  # noqa: A002
+        repr: bool = True,
         compare: bool = True,
         metadata: Mapping[Any, Any] | None = None,
     ) -> Any: ...
@@ -523,12 +560,14 @@ if TYPE_CHECKING:
     @dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
     def record(cls: type[_T], /) -> type[_T]: ...
     @overload
-    def record(
-        *, frozen: bool = True, repr: bool = True  # noqa: A002
-    ) -> Callable[[type[_T]], type[_T]]: ...
+    def record(*, frozen: bool = True, repr: bool = True) -> Callable[[type[_T]], type[_T]]: ...
     def record(cls: Any = None, /, *, frozen: bool = True, repr: bool = True) -> Any:  # noqa: A002
         """``@record``: frozen, slotted, eq, hash; ``@record(frozen=False)``; ``repr=False``."""
+
+    def replace(obj: _T, /, **changes: Any) -> _T:
+        """A copy of the record ``obj`` with ``changes`` (like ``dataclasses.replace``)."""
 
 else:
     field = _field
     record = _record
+    replace = _replace

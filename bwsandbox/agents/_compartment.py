@@ -19,16 +19,16 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from dataclasses import dataclass
 
 from bwsandbox import _paths
 from bwsandbox._errors import PolicyError, WorkspaceError
+from bwsandbox._record import record
 from bwsandbox.agents._specs import AgentSpec
 
 __all__ = ["Compartment", "open_compartment"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Compartment:
     """One client's directories for one agent."""
 

@@ -16,11 +16,11 @@ import json
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bwsandbox._errors import PolicyError, WorkspaceError
 from bwsandbox._guard import check_project
+from bwsandbox._record import field, record, replace
 from bwsandbox.agents._compartment import Compartment, open_compartment
 from bwsandbox.agents._discover import AgentBinary, find_agent
 from bwsandbox.agents._specs import AGENT_SPECS, KNOWN_AGENTS, SANDBOX_BIN, AgentSpec
@@ -28,7 +28,7 @@ from bwsandbox.agents._specs import AGENT_SPECS, KNOWN_AGENTS, SANDBOX_BIN, Agen
 __all__ = ["AgentLaunch", "agent_spec", "prepare_agent"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AgentLaunch:
     """What the CLI needs to start an agent: policies, one extra layer, argv, and notes.
 
@@ -110,7 +110,7 @@ def _drop_empty_placeholder(compartment: Compartment, relative: str) -> None:
         raise WorkspaceError(f"cannot tidy {path}: {exc.strerror or exc}") from exc
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class _Layer:
     """The agent profile's policy layer, as it is built."""
 

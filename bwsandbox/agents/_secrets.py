@@ -10,13 +10,14 @@ and the host-side proxy adds the header and forwards over verified TLS to ``http
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from bwsandbox._record import record
 
 __all__ = ["INJECTED_KEYS", "InjectedKey", "injected_config_args", "injected_secret"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InjectedKey:
     """An agent's API key the proxy adds to its requests (the sandbox holds a placeholder)."""
 

@@ -7,7 +7,7 @@ the launcher computes per host and per client.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bwsandbox._record import record
 
 __all__ = ["AGENT_SPECS", "KNOWN_AGENTS", "SANDBOX_BIN", "AgentSpec"]
 
@@ -15,7 +15,7 @@ __all__ = ["AGENT_SPECS", "KNOWN_AGENTS", "SANDBOX_BIN", "AgentSpec"]
 SANDBOX_BIN = "/run/agent-sandbox/bin"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AgentSpec:
     """One agent CLI.
 

@@ -26,8 +26,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from bwsandbox._record import record
 
 if TYPE_CHECKING:
     from bwsandbox._audit import AuditSink
@@ -62,7 +63,7 @@ class Decision(enum.StrEnum):
     DENY = "deny"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Question:
     """A held request: ``host`` (a name), ``port`` (``None`` for a DNS lookup) and ``kind``
     (``dns``, ``tcp``, ``http``, ``connect``); ``id`` numbers the questions of a session."""
@@ -81,7 +82,7 @@ class Question:
         return {"id": self.id, "host": self.host, "port": self.port, "kind": self.kind}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     """What the held request gets: allowed or not, the ``rule`` for the audit, a reason."""
 

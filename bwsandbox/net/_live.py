@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bwsandbox._netrules import Rule, parse_rule
+from bwsandbox._record import record
 
 if TYPE_CHECKING:
     from bwsandbox.policy._model import Policy
@@ -36,7 +36,7 @@ class Refused(Exception):  # noqa: N818 - a refusal sent back to the client, nev
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Request:
     op: str  # "allow", "deny", "watch" or "answer"
     rules: tuple[Rule, ...] = ()
@@ -92,7 +92,7 @@ def parse_request(data: bytes) -> Request:
     return Request(op, tuple(rules))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LiveLimits:
     """What a live allow may not loosen.
 

@@ -104,11 +104,11 @@ class NetworkSession:
     def serve_control(self, path: str, limits: LiveLimits) -> None:
         """Serve live ``allow``/``deny`` at ``path`` (:mod:`._control`) once attached, within
         ``limits`` (:func:`bwsandbox.net._live.limits_for`)."""
-        import dataclasses
+        from bwsandbox._record import replace
 
         self._control_path = path
         # an inspecting rule can be added live only when the sandbox trusts the session's CA
-        self._limits = dataclasses.replace(limits, inspects=self.gate.inspector is not None)
+        self._limits = replace(limits, inspects=self.gate.inspector is not None)
 
     def ask_unlisted(
         self,

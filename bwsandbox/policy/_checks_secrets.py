@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from typing import Any
 
+from bwsandbox._record import fields
 from bwsandbox.policy._checks import (
     Invalid,
     _sub,

@@ -19,10 +19,10 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from bwsandbox import _paths
 from bwsandbox._errors import PolicyError
+from bwsandbox._record import record
 from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._merge import merge
 from bwsandbox.policy._model import Policy
@@ -40,7 +40,7 @@ __all__ = [
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PolicyInfo:
     """One policy found in the search dirs."""
 

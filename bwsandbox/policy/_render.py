@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
+from bwsandbox._record import fields
 from bwsandbox.policy._model import Bind, Policy
 from bwsandbox.policy._schema import SECTIONS, SPECS, Kind
 

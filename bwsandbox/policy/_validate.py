@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._record import field, record
 from bwsandbox.policy._checks import Invalid, describe, key_join, toml_string
 from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._model import Bind
@@ -25,7 +25,7 @@ __all__ = ["Entry", "Layer", "Placed", "read_layer", "toml_error"]
 _TOML_WHERE = re.compile(r"^(?P<message>.*) \((?P<where>at [^()]*)\)$")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Entry:
     """A checked value and the key path it was written at in its layer."""
 
@@ -33,7 +33,7 @@ class Entry:
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Layer:
     """One checked layer. Keys are dotted (``network.mode``); absent keys are not set."""
 
@@ -182,7 +182,7 @@ def _check_binds(layer: Layer) -> None:
             seen[bind.target] = entry
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Placed:
     """A merged value and where it came from: layer position, file and key path."""
 

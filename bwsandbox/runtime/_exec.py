@@ -44,10 +44,10 @@ import signal
 import termios
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bwsandbox._errors import CommandNotExecutableError, CommandNotFoundError, LaunchError
+from bwsandbox._record import replace
 from bwsandbox.runtime._exec_pty import (
     OutputPty,
     open_exec_pty,

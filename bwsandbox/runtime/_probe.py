@@ -13,10 +13,10 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from types import MappingProxyType
 
 from bwsandbox._errors import DependencyError
+from bwsandbox._record import replace
 from bwsandbox.compile import HostFacts, PathInfo, PathKind
 from bwsandbox.runtime._gitconfig import probe_git
 from bwsandbox.runtime._gpu import probe_gpu

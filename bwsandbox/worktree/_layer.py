@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from typing import Any
+
+from bwsandbox._record import record
 
 __all__ = [
     "BRANCH_PREFIX",
@@ -60,7 +61,7 @@ def worktree_path(main_root: str, name: str) -> str:
     return os.path.join(main_root.rstrip("/") + ".worktrees", name)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Worktree:
     """One agent worktree on the host (paths absolute and resolved)."""
 

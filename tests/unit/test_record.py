@@ -18,10 +18,12 @@ import dataclasses
 import importlib
 import pickle
 import pkgutil
+import re
 import subprocess
 import sys
 import types
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar
 
 import pytest
@@ -83,7 +85,7 @@ def _body(cls: type) -> dict[str, Any]:
     for name in cls.__dict__["__slots__"]:
         namespace.pop(name, None)
     for f in cls.__dict__["__record_all__"]:
-        if f.name not in cls.__dict__.get("__annotations__", {}):
+        if f.name not in cls.__dict__.get("__annotations__", {}):  # noqa: RUF063
             continue  # a base's field
         if f.default_factory is not _record.MISSING or not f.repr or not f.compare or f.metadata:
             namespace[f.name] = dataclasses.field(
@@ -131,7 +133,16 @@ def outcome(call: Callable[[], Any]) -> tuple[Any, ...]:
         return ("error", type(exc), str(exc).replace(".__create_fn__.<locals>", ""))
 
 
-_FIELD_ATTRS = ("name", "type", "default", "default_factory", "init", "repr", "hash", "compare")
+_FIELD_ATTRS: tuple[str, ...] = (
+    "name",
+    "type",
+    "default",
+    "default_factory",
+    "init",
+    "repr",
+    "hash",
+    "compare",
+)
 _FIELD_ATTRS += ("kw_only", "_field_type")
 
 
@@ -144,7 +155,9 @@ def _field_view(cls: type) -> list[tuple[Any, ...]]:
 
 def _params_view(cls: type) -> tuple[Any, ...]:
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
-    return tuple(getattr(params, a) for a in ("init", "repr", "eq", "order", "unsafe_hash", "frozen"))
+    return tuple(
+        getattr(params, a) for a in ("init", "repr", "eq", "order", "unsafe_hash", "frozen")
+    )
 
 
 def _values(cls: type, tag: str = "v") -> dict[str, Any]:
@@ -152,7 +165,7 @@ def _values(cls: type, tag: str = "v") -> dict[str, Any]:
     return {f.name: f"{tag}-{f.name}" for f in _record.fields(cls)}
 
 
-def check_against_oracle(cls: type, *, pickles: bool = True) -> None:  # noqa: PLR0915
+def check_against_oracle(cls: type, *, pickles: bool = True) -> None:
     ref = oracle(cls)
     # the class
     assert _field_view(cls) == _field_view(ref)
@@ -163,21 +176,22 @@ def check_against_oracle(cls: type, *, pickles: bool = True) -> None:  # noqa: P
     assert cls.__match_args__ == ref.__match_args__  # type: ignore[attr-defined]
     assert (cls.__hash__ is None) == (ref.__hash__ is None)
     assert cls.__qualname__ == ref.__qualname__
-    assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"  # type: ignore[misc]
+    assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
 
     # __init__: keyword, positional, defaults, and the errors
     values = _values(cls)
     names = list(values)
     ours, theirs = cls(**values), ref(**values)
-    assert outcome(lambda: cls(*values.values())) == outcome(lambda: ref(*values.values()))
+    positional = tuple(values.values())
+    assert _state(cls(*positional)) == _state(ref(*positional))
     for call_args, call_kwargs in (
         ((), {}),  # every required field missing
         ((), {**values, "unexpected_field": 1}),
         ((*values.values(), "extra"), {}),
         ((*values.values(),), {names[0]: "twice"} if names else {"x": 1}),
     ):
-        theirs_out = outcome(lambda a=call_args, k=call_kwargs: ref(*a, **k))
-        ours_out = outcome(lambda a=call_args, k=call_kwargs: cls(*a, **k))
+        theirs_out = outcome(partial(ref, *call_args, **call_kwargs))
+        ours_out = outcome(partial(cls, *call_args, **call_kwargs))
         assert ours_out[0] == theirs_out[0]
         if theirs_out[0] == "error":
             assert ours_out[1] is theirs_out[1] is TypeError
@@ -187,8 +201,8 @@ def check_against_oracle(cls: type, *, pickles: bool = True) -> None:  # noqa: P
     assert _state(only_required) == _state(reference)
 
     # repr, eq, hash
-    assert outcome(lambda: repr(ours)) == outcome(lambda: repr(theirs))
-    assert outcome(lambda: repr(only_required)) == outcome(lambda: repr(reference))
+    assert outcome(partial(_repr, ours)) == outcome(partial(_repr, theirs))
+    assert outcome(partial(_repr, only_required)) == outcome(partial(_repr, reference))
     assert ours == cls(**values)
     assert ours != theirs
     assert (ours == only_required) == (theirs == reference)
@@ -200,24 +214,44 @@ def check_against_oracle(cls: type, *, pickles: bool = True) -> None:  # noqa: P
     # replace, with both replace functions
     if names:
         change = {names[-1]: "replaced"}
-        assert _state(_record.replace(ours, **change)) == _state(dataclasses.replace(theirs, **change))
-        assert _state(dataclasses.replace(ours, **change)) == _state(dataclasses.replace(theirs, **change))
+        assert _state(_record.replace(ours, **change)) == _state(
+            dataclasses.replace(theirs, **change)
+        )
+        assert _state(dataclasses.replace(ours, **change)) == _state(
+            dataclasses.replace(theirs, **change)
+        )
     assert dataclasses.asdict(ours) == dataclasses.asdict(theirs)
     assert dataclasses.astuple(ours) == dataclasses.astuple(theirs)
 
     # frozen (or not)
-    for name in [*names[:1], "not_a_field"]:
-        assert outcome(lambda n=name: setattr(ours, n, 1)) == outcome(lambda n=name: setattr(theirs, n, 1))
-        assert outcome(lambda n=name: delattr(ours, n)) == outcome(lambda n=name: delattr(theirs, n))
+    if cls.__dict__["__record_frozen__"]:
+        # Python 3.11's frozen slotted dataclass fails on a name that is not a field with
+        # "super(type, obj): obj must be an instance..." (its __setattr__ closes over the class
+        # it replaced); a record says what a frozen dataclass means to say
+        for call in (partial(setattr, ours, "not_a_field", 1), partial(delattr, ours, "x_")):
+            assert outcome(call)[0] == "frozen"
+    checked = [*names[:1]] if cls.__dict__["__record_frozen__"] else [*names[:1], "not_a_field"]
+    for name in checked:
+        assert outcome(partial(setattr, ours, name, 1)) == outcome(
+            partial(setattr, theirs, name, 1)
+        )
+        assert outcome(partial(delattr, ours, name)) == outcome(partial(delattr, theirs, name))
         fresh, fresh_ref = cls(**values), ref(**values)
-        assert outcome(lambda n=name: setattr(fresh, n, 1)) == outcome(lambda n=name: setattr(fresh_ref, n, 1))
+        assert outcome(partial(setattr, fresh, name, 1)) == outcome(
+            partial(setattr, fresh_ref, name, 1)
+        )
 
     # copies
     ours = cls(**values)
     assert _state(copy.copy(ours)) == _state(ours)
     assert _state(copy.deepcopy(ours)) == _state(ours)
     if pickles:
-        assert _state(pickle.loads(pickle.dumps(ours))) == _state(ours)  # noqa: S301
+        assert _state(pickle.loads(pickle.dumps(ours))) == _state(ours)
+
+
+def _repr(obj: object) -> str:
+    """``repr(obj)`` without ``object``'s address (``repr=False``)."""
+    return re.sub(r" at 0x[0-9a-f]+>", ">", repr(obj))
 
 
 def _state(obj: Any) -> tuple[Any, ...]:
@@ -290,7 +324,9 @@ def _field_specs(draw: st.DrawFn, count: int) -> list[tuple[str, str, dict[str, 
                 options["metadata"] = {"doc": draw(st.text(max_size=4))}
         elif kind == "classvar":
             options["default"] = draw(_DEFAULTS)
-        defaulted = defaulted or ("default" in options or "default_factory" in options) and kind != "classvar"
+        defaulted = defaulted or (
+            ("default" in options or "default_factory" in options) and kind != "classvar"
+        )
         specs.append((f"f{i}", kind, options))
     return specs
 
@@ -298,7 +334,9 @@ def _field_specs(draw: st.DrawFn, count: int) -> list[tuple[str, str, dict[str, 
 _COUNTER = iter(range(10**9))
 
 
-def _synthetic(specs: list[tuple[str, str, dict[str, Any]]], base: type | None, **flags: Any) -> type:
+def _synthetic(
+    specs: list[tuple[str, str, dict[str, Any]]], base: type | None, **flags: Any
+) -> type:
     name = f"Synthetic{next(_COUNTER)}"
     annotations: dict[str, str] = {}
     namespace: dict[str, Any] = {"__annotations__": annotations, "__module__": __name__}
@@ -308,7 +346,7 @@ def _synthetic(specs: list[tuple[str, str, dict[str, Any]]], base: type | None, 
             namespace[fname] = options["default"]
         elif kind in ("factory", "field"):
             namespace[fname] = field(**options)
-    cls = record(**flags)(type(name, (base,) if base else (), namespace))
+    cls: type = record(**flags)(type(name, (base,) if base else (), namespace))
     globals()[name] = cls  # picklable by name
     return cls
 
@@ -333,7 +371,9 @@ def test_synthetic_records_match_dataclasses(
         base_defaulted = any(
             "default" in o or "default_factory" in o for _, k, o in base_specs if k != "classvar"
         )
-        if base_defaulted and any(k == "required" or (k == "field" and "default" not in o) for _, k, o in specs):
+        if base_defaulted and any(
+            k == "required" or (k == "field" and "default" not in o) for _, k, o in specs
+        ):
             with pytest.raises(TypeError, match="non-default argument"):
                 _synthetic(specs, base, frozen=frozen, repr=with_repr)
             return
@@ -354,8 +394,8 @@ class _Point:
 
 def test_dataclasses_functions_work_on_records() -> None:
     p = _Point(1, 2)
-    assert dataclasses.is_dataclass(_Point)
-    assert dataclasses.is_dataclass(p)
+    as_objects: list[object] = [_Point, p]
+    assert all(dataclasses.is_dataclass(o) for o in as_objects)
     assert [f.name for f in dataclasses.fields(p)] == ["x", "y", "tags"]
     assert dataclasses.fields(_Point)[2].metadata["doc"] == "labels"
     assert dataclasses.replace(p, y=5) == _Point(1, 5)
@@ -369,7 +409,10 @@ def test_a_dataclass_may_extend_a_record() -> None:
     class Point3(_Point):
         z: int = 0
 
-    assert repr(Point3(1, 2, ("a",), 3)) == "test_a_dataclass_may_extend_a_record.<locals>.Point3(x=1, y=2, tags=('a',), z=3)"
+    assert (
+        repr(Point3(1, 2, ("a",), 3))
+        == "test_a_dataclass_may_extend_a_record.<locals>.Point3(x=1, y=2, tags=('a',), z=3)"
+    )
 
 
 def test_frozen_error_is_an_attribute_error() -> None:
@@ -397,7 +440,7 @@ def test_mutable_default_and_misuse_are_refused_as_dataclasses_does() -> None:
     with pytest.raises(ValueError, match="mutable default"):
         record(type("Bad", (), {"__annotations__": {"a": "list[int]"}, "a": []}))
     with pytest.raises(ValueError, match="both default and default_factory"):
-        field(default=1, default_factory=list)
+        field(default=1, default_factory=list)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="no type annotation"):
         record(type("Bad", (), {"a": field(default=1)}))
     with pytest.raises(TypeError, match="InitVar"):
