@@ -8,7 +8,7 @@ here, not as a millisecond lost in the benchmark's noise. No timing is asserted.
 
 The controls: each test also finds, in the same trace, a module its row does load (the
 launch; the network session; the key injector), and ``python -X importtime -c 'import ssl,
-ipaddress'`` is read by the same parser and caught, so an empty finding is not a blind
+ipaddress, dataclasses'`` is read by the same parser and caught, so an empty finding is not a blind
 parser.
 """
 
@@ -46,6 +46,13 @@ NEVER = (
     "bwsandbox.compile._gpu",
     "bwsandbox.doctor",
     "bwsandbox.mcp",
+    # the value classes are @record (bwsandbox/_record.py), not dataclasses: no dataclasses,
+    # and none of the inspect (ast, dis, tokenize) it imports
+    "dataclasses",
+    "inspect",
+    "ast",
+    "dis",
+    "tokenize",
 )
 #: ``run -- true`` (network none, no rules, no secrets) loads none of the network, no agent
 #: code, no threads
@@ -87,13 +94,14 @@ def traced(cli: Cli) -> Cli:
 def test_the_trace_parser_sees_what_is_loaded() -> None:
     """Control for the parser: a process that does import ssl is seen doing it."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import ssl, ipaddress"],
+        [sys.executable, "-X", "importtime", "-c", "import ssl, ipaddress, dataclasses"],
         capture_output=True,
         text=True,
         check=True,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
-    assert {"ssl", "_ssl", "ipaddress"} <= set(loaded(imported(result.stderr), NOT_COLD))
+    found = set(loaded(imported(result.stderr), NOT_COLD))
+    assert {"ssl", "_ssl", "ipaddress", "dataclasses", "inspect", "ast", "dis"} <= found
 
 
 def test_cold_run_imports_no_network_tls_or_cache(traced: Cli) -> None:

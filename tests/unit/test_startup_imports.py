@@ -1,6 +1,7 @@
 """The modules of the cold start-up path (``run -- true``, no plan cache) import no TLS, no IP
-parsing, no network and no threads at module level. tests/sandbox/test_startup_imports.py
-runs the real command lines; this one needs no bwrap. No timing is asserted."""
+parsing, no network, no threads and no ``dataclasses`` at module level.
+tests/sandbox/test_startup_imports.py runs the real command lines; this one needs no bwrap. No
+timing is asserted."""
 
 from __future__ import annotations
 
@@ -43,6 +44,13 @@ FORBIDDEN = (
     "bwsandbox.agents",
     "bwsandbox.cli._recipe",
     "bwsandbox.cli._fastlaunch",
+    # the value classes are @record (bwsandbox/_record.py): dataclasses and what it imports
+    # (inspect: ast, dis, tokenize) cost 5-13 ms and its generated methods 18 ms
+    "dataclasses",
+    "inspect",
+    "ast",
+    "dis",
+    "tokenize",
 )
 
 
@@ -63,3 +71,19 @@ def test_control_the_filtered_path_does_import_the_network() -> None:
     found = _loaded_after((*RUN_PATH, "bwsandbox.net._session"))
     assert {"bwsandbox.net._session", "socket", "ipaddress", "ctypes"} <= set(found)
     assert "ssl" not in found, "TLS waits for the first inspected or injected request"
+
+
+def test_control_dataclasses_is_seen_with_what_it_imports() -> None:
+    """The same check sees ``dataclasses`` and its ``inspect`` when a record's dataclass view
+    is asked for (``dataclasses.fields(Policy)`` imports them on first use)."""
+    found = _loaded_after((*RUN_PATH, "bwsandbox.policy._model"))
+    assert "dataclasses" not in found
+    code = (
+        "import sys, bwsandbox.policy._model as m\n"
+        "m.Policy.__dataclass_fields__\n"
+        "print('\\n'.join(sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {"dataclasses", "inspect", "ast", "dis", "tokenize"} <= set(out)
