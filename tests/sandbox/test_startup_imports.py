@@ -8,8 +8,8 @@ here, not as a millisecond lost in the benchmark's noise. No timing is asserted.
 
 The controls: each test also finds, in the same trace, a module its row does load (the
 launch; the network session; the key injector), and ``python -X importtime -c 'import ssl,
-ipaddress, dataclasses'`` is read by the same parser and caught, so an empty finding is not a blind
-parser.
+ipaddress, dataclasses'`` is read by the same parser and caught, so an empty finding is not a
+blind parser.
 """
 
 from __future__ import annotations
