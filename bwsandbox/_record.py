@@ -351,12 +351,28 @@ def _methods(
     owner = cls.__qualname__
     post_init = getattr(cls, "__post_init__", None)
 
+    required = next((i for i, d in enumerate(defaults) if d is not MISSING), count)
+    keyword_defaults = {n: d for n, d in zip(names, defaults, strict=True) if d is not MISSING}
+    factories = any(type(d) is _Factory for d in defaults)
+
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
-        values = (
-            args
-            if not kwargs and len(args) == count
-            else _bind(owner, names, defaults, args, kwargs)
-        )
+        # the usual calls without a loop over the fields: all keywords, or positional with
+        # the defaults after them; anything else (and every error) goes through _bind
+        values: Any = None
+        if kwargs:
+            if not args:
+                merged = {**keyword_defaults, **kwargs}
+                if len(merged) == count:
+                    try:
+                        values = list(map(merged.__getitem__, names))
+                    except KeyError:  # a required field missing, an unexpected keyword
+                        values = None
+        elif required <= len(args) <= count:
+            values = args + defaults[len(args) :]
+        if values is None:
+            values = _bind(owner, names, defaults, args, kwargs)
+        elif factories:
+            values = [v.make() if type(v) is _Factory else v for v in values]
         for set_value, value in zip(setters, values, strict=True):
             set_value(self, value)
         if post_init is not None:
