@@ -29,8 +29,7 @@ The oracle: ``tests/unit/test_record.py`` rebuilds every record class of the pac
 hypothesis-generated ones, with ``dataclasses`` from the same class body and compares fields,
 ``__init__``, repr, equality, hashing, ``replace``, pickling, copying and the frozen errors.
 Not supported (a ``TypeError`` at class creation): ``InitVar``, ``KW_ONLY``, a
-``dataclasses`` dataclass as a base. The generated ``__doc__`` of a class without a
-docstring (``dataclasses`` builds it with ``inspect``) is left out.
+``dataclasses`` dataclass as a base.
 """
 
 from __future__ import annotations
@@ -507,6 +506,30 @@ def _real_params(cls: type) -> Any:
         return params(True, with_repr, True, False, False, frozen, True, False, True, False)
 
 
+def _annotation_text(annotation: Any) -> str:
+    """An annotation as ``inspect.formatannotation`` writes it (strings quoted)."""
+    if getattr(annotation, "__module__", None) == "typing":
+        return repr(annotation).replace("typing.", "")
+    if isinstance(annotation, type):
+        if annotation.__module__ == "builtins":
+            return annotation.__qualname__
+        return f"{annotation.__module__}.{annotation.__qualname__}"
+    return repr(annotation)
+
+
+def _signature_doc(cls: type, flds: tuple[Field, ...]) -> str:
+    """The ``__doc__`` ``dataclasses`` gives a class without one: its ``inspect.signature``."""
+    params = []
+    for f in flds:
+        text = f"{f.name}: {_annotation_text(f.type)}"
+        if f.default_factory is not MISSING:
+            text += " = <factory>"
+        elif f.default is not MISSING:
+            text += f" = {f.default!r}"
+        params.append(text)
+    return f"{cls.__name__}({', '.join(params)})"
+
+
 def _process(cls: type, frozen: bool, with_repr: bool) -> type:
     all_fields = _collect(cls, frozen)
     class_hash = cls.__dict__.get("__hash__", MISSING)
@@ -521,6 +544,8 @@ def _process(cls: type, frozen: bool, with_repr: bool) -> type:
     new.__dataclass_fields__ = _LazyDataclass(new, "fields")  # type: ignore[attr-defined]
     new.__dataclass_params__ = _LazyDataclass(new, "params")  # type: ignore[attr-defined]
     _methods(new, flds, frozen, with_repr, explicit_hash)
+    if not getattr(new, "__doc__", None):
+        new.__doc__ = _signature_doc(new, flds)
     if getattr(new, "__abstractmethods__", None):
         import abc
 

@@ -101,6 +101,8 @@ def _body(cls: type) -> dict[str, Any]:
             )
         elif f.default is not _record.MISSING:
             namespace[f.name] = f.default
+    if (cls.__doc__ or "").startswith(f"{cls.__name__}("):
+        del namespace["__doc__"]  # generated: the oracle generates its own
     namespace["__qualname__"] = cls.__qualname__
     return namespace
 
@@ -176,6 +178,7 @@ def check_against_oracle(cls: type, *, pickles: bool = True) -> None:
     assert cls.__match_args__ == ref.__match_args__  # type: ignore[attr-defined]
     assert (cls.__hash__ is None) == (ref.__hash__ is None)
     assert cls.__qualname__ == ref.__qualname__
+    assert cls.__doc__ == ref.__doc__
     assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
 
     # __init__: keyword, positional, defaults, and the errors
@@ -199,6 +202,17 @@ def check_against_oracle(cls: type, *, pickles: bool = True) -> None:
     only_required = cls(**{n: values[n] for n in required})
     reference = ref(**{n: values[n] for n in required})
     assert _state(only_required) == _state(reference)
+    positional_required = [values[n] for n in required]
+    assert _state(cls(*positional_required)) == _state(ref(*positional_required))
+    # a factory runs per instance: the same sharing of default values as the oracle's
+    again, reference_again = (
+        cls(**dict(zip(required, positional_required, strict=True))),
+        ref(*positional_required),
+    )
+    for f in _record.fields(cls):
+        assert (getattr(again, f.name) is getattr(only_required, f.name)) == (
+            getattr(reference_again, f.name) is getattr(reference, f.name)
+        )
 
     # repr, eq, hash
     assert outcome(partial(_repr, ours)) == outcome(partial(_repr, theirs))
