@@ -1,4 +1,4 @@
-"""The policy model: frozen, slotted dataclasses. Raw TOML never leaves the loader.
+"""The policy model: frozen, slotted records (``@record``). Raw TOML never leaves the loader.
 
 A resolved :class:`Policy` is the merge of its layers (``extends``), with variables such as
 ``{project}`` still unexpanded: they are expanded by the compiler, which knows the workspace.
