@@ -41,12 +41,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
 from bwsandbox._errors import PolicyError
 from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bwsandbox.policy import NetworkName, Policy
     from bwsandbox.runtime import Prepared
 

@@ -38,10 +38,11 @@ import sys
 from _thread import get_ident
 from operator import attrgetter
 from types import MappingProxyType, MemberDescriptorType
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from typing import Any
 
 __all__ = ["MISSING", "Field", "FrozenInstanceError", "field", "fields", "record", "replace"]
 

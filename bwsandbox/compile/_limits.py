@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bwsandbox._record import fields, record
 from bwsandbox.policy import LimitsPolicy, parse_duration, parse_size
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.compile._seccomp import SeccompRules
 

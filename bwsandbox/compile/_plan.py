@@ -7,13 +7,12 @@ the compiler's steps (``_secrets`` imports this module, not the other way round)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bwsandbox._record import field, record
 from bwsandbox.compile._limits import ResourceLimits
 from bwsandbox.compile._options import BwrapOption, FdRef, MountEntry, MountKind, render_all
 from bwsandbox.policy import NetworkMode
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 

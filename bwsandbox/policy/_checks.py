@@ -10,11 +10,14 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable, Mapping
-from typing import TypeVar
 
 from bwsandbox.policy._hints import closest, did_you_mean
 from bwsandbox.policy._model import VARIABLES, Bind, NetworkMode
 from bwsandbox.policy._vars import variables_in
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
 
 __all__ = [
     "PATH_VARIABLES",
@@ -61,7 +64,8 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _BIND_KEYS = ("src", "dest", "optional")
 _HOME_MODES = ("private", "tmpfs")
 _MAX_UID = 2**32 - 2
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    _T = TypeVar("_T")
 
 
 class Invalid(ValueError):  # noqa: N818 (internal signal, converted to PolicyError)

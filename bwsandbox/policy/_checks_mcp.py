@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from bwsandbox.policy._checks import (
     Invalid,
@@ -17,6 +16,10 @@ from bwsandbox.policy._checks import (
     describe,
 )
 from bwsandbox.policy._model_mcp import McpServer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["check_mcp_server", "check_server_name"]
 

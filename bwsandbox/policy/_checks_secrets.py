@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from bwsandbox._record import fields
 from bwsandbox.policy._checks import (
@@ -19,6 +18,10 @@ from bwsandbox.policy._checks import (
 )
 from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._model_secrets import SECRET_SCHEMES, Secret, SecretDelivery
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "check_ca_key",

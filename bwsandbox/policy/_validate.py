@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from typing import Any
 
 from bwsandbox._errors import PolicyError
 from bwsandbox._record import field, record
@@ -19,6 +18,10 @@ from bwsandbox.policy._checks import Invalid, describe, key_join, toml_string
 from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._model import Bind
 from bwsandbox.policy._schema import SPECS, TOP_KEYS, Kind, Spec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Entry", "Layer", "Placed", "read_layer", "toml_error"]
 

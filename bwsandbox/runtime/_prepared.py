@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from bwsandbox._record import record, replace
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.compile import HostFacts, SandboxPlan, Workspace
     from bwsandbox.policy import Policy

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli
+from tests.unit.test_startup_imports import TYPING_TRIPWIRE, typing_users
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
 
@@ -152,3 +153,33 @@ def test_agent_profile_with_key_injection_loads_no_tls_before_a_request(
     # control: the key is injected (the injector is loaded), the agent code ran
     assert {"bwsandbox.net._inject", "bwsandbox.agents._prepare"} <= names
     assert loaded(names, NEVER) == []
+
+
+def _run_with_typing_tripwire(cli: Cli, prelude: str = "") -> list[str]:
+    code = (
+        TYPING_TRIPWIRE
+        + prelude
+        + "import runpy\nsys.argv = ['agent-sandbox', 'run', '--', 'true']\n"
+        + "runpy.run_module('bwsandbox.cli', run_name='__main__')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**cli.env, "AGENT_SANDBOX_PLAN_CACHE": "0"},
+        cwd=cli.cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return typing_users(result.stderr)
+
+
+def test_cold_run_bwsandbox_modules_do_not_use_typing(cli: Cli) -> None:
+    """No bwsandbox module of ``run -- true`` uses ``typing`` at run time (``tomllib`` still
+    imports it for the policy files: the pin is on our modules, see the unit test)."""
+    assert _run_with_typing_tripwire(cli) == []
+
+
+def test_control_the_tripwire_sees_a_module_that_uses_typing(cli: Cli) -> None:
+    assert "bwsandbox._api" in _run_with_typing_tripwire(cli, "import bwsandbox._api\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 
 #: the modules ``agent-sandbox run -- true`` loads with the cache off (see the sandbox test)
 RUN_PATH = (
@@ -87,3 +88,59 @@ def test_control_dataclasses_is_seen_with_what_it_imports() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert {"dataclasses", "inspect", "ast", "dis", "tokenize"} <= set(out)
+
+
+#: Python code that records which bwsandbox modules use ``typing`` at run time: ``typing`` is
+#: swapped in ``sys.modules`` for a module whose attribute lookups (``from typing import Any``,
+#: ``typing.cast``) name the importing module. ``tomllib`` (the policy files) imports
+#: ``typing`` itself, so the pin is on bwsandbox's own modules: none of those on the start-up
+#: path imports it (``from __future__ import annotations`` and ``TYPE_CHECKING = False``;
+#: typing-only names under ``if TYPE_CHECKING:``). Then ``RUN`` runs; at exit the users are
+#: printed on stderr as ``typing users: NAME...``.
+TYPING_TRIPWIRE = textwrap.dedent(
+    """
+    import atexit, sys, types, typing
+    _real, _users = typing, set()
+
+    class _Tripwire(types.ModuleType):
+        def __getattr__(self, name):
+            user = sys._getframe(1).f_globals.get("__name__", "")
+            if user.startswith("bwsandbox"):
+                _users.add(user)
+            return getattr(_real, name)
+
+    sys.modules["typing"] = _Tripwire("typing")
+    atexit.register(lambda: print("typing users:", *sorted(_users), file=sys.stderr))
+    """
+)
+
+
+def typing_users(stderr: str) -> list[str]:
+    """The modules a ``TYPING_TRIPWIRE`` run reported."""
+    lines = [line for line in stderr.splitlines() if line.startswith("typing users:")]
+    assert len(lines) == 1, stderr
+    return lines[0].split()[2:]
+
+
+def _typing_users_after(modules: tuple[str, ...]) -> list[str]:
+    code = TYPING_TRIPWIRE + f"for m in {modules!r}: __import__(m)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return typing_users(result.stderr)
+
+
+def test_the_cold_run_path_modules_do_not_use_typing() -> None:
+    assert _typing_users_after(RUN_PATH) == []
+
+
+def test_control_a_module_that_uses_typing_is_reported() -> None:
+    """``bwsandbox._api`` needs ``typing`` at run time (``overload``, ``TypeVar``), and
+    ``AuditSink`` builds its ``Protocol`` when asked for: the tripwire sees both."""
+    found = _typing_users_after((*RUN_PATH, "bwsandbox._api"))
+    assert "bwsandbox._api" in found
+    code = TYPING_TRIPWIRE + "import bwsandbox._audit as a\na.AuditSink\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert typing_users(result.stderr) == ["bwsandbox._audit"]
