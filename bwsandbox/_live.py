@@ -16,12 +16,14 @@ import os
 import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from bwsandbox._errors import LaunchError, NetworkError
 from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bwsandbox.runtime._registry_record import SessionRecord
 
 __all__ = [

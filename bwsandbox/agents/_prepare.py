@@ -16,7 +16,6 @@ import json
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from bwsandbox._errors import PolicyError, WorkspaceError
 from bwsandbox._guard import check_project
@@ -24,6 +23,10 @@ from bwsandbox._record import field, record, replace
 from bwsandbox.agents._compartment import Compartment, open_compartment
 from bwsandbox.agents._discover import AgentBinary, find_agent
 from bwsandbox.agents._specs import AGENT_SPECS, KNOWN_AGENTS, SANDBOX_BIN, AgentSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["AgentLaunch", "agent_spec", "prepare_agent"]
 

@@ -10,9 +10,12 @@ and the host-side proxy adds the header and forwards over verified TLS to ``http
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from bwsandbox._record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["INJECTED_KEYS", "InjectedKey", "injected_config_args", "injected_secret"]
 

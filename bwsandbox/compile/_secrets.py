@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from bwsandbox._errors import PolicyError
 from bwsandbox._record import record
@@ -20,6 +19,7 @@ from bwsandbox.compile._delivery import SecretUse, SshPlan
 from bwsandbox.compile._options import DataBind, FdRef
 from bwsandbox.policy import NetworkMode, Policy, SecretDelivery, expand
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.compile._plan import SandboxPlan
 

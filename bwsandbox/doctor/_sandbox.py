@@ -18,10 +18,9 @@ is told by its marker files (``/run/.containerenv``: Podman, ``/.dockerenv``: Do
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.doctor._model import HostProbe
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import TYPE_CHECKING
 
 from bwsandbox._netrules import Rule, parse_rule
 from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.policy._model import Policy
 

@@ -6,7 +6,6 @@ import contextlib
 import enum
 import resource
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from bwsandbox._audit import AuditSink, NullAudit
 from bwsandbox._errors import NetworkError, ProxyError
@@ -18,6 +17,7 @@ from bwsandbox.net._live import LiveLimits
 from bwsandbox.net._netns import open_listeners
 from bwsandbox.net._serve import Server
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 

@@ -23,8 +23,8 @@ import datetime
 import os
 import ssl
 import threading
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 

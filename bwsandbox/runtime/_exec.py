@@ -44,7 +44,6 @@ import signal
 import termios
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from bwsandbox._errors import CommandNotExecutableError, CommandNotFoundError, LaunchError
 from bwsandbox._record import replace
@@ -57,6 +56,7 @@ from bwsandbox.runtime._exec_pty import (
 )
 from bwsandbox.runtime._launcher import Forwarder, exit_code
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.runtime._registry_record import SessionRecord
 

@@ -14,11 +14,14 @@ import os
 import select
 import signal
 import time
-from typing import Any
 
 from bwsandbox._errors import LaunchError
 from bwsandbox._record import record
 from bwsandbox.runtime._workdir import proc_start_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ProcessRef", "SessionRecord"]
 

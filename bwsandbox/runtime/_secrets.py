@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from bwsandbox._errors import SecretError
 from bwsandbox._record import field, record, replace
 from bwsandbox.policy import SecretDelivery
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox._audit import AuditSink
     from bwsandbox.compile._plan import SandboxPlan

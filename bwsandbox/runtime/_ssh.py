@@ -16,11 +16,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import TYPE_CHECKING
 
 from bwsandbox._errors import DependencyError, SecretError
 from bwsandbox._record import field, record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.compile._secrets import SshPlan
 

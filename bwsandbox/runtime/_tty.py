@@ -25,9 +25,12 @@ import os
 import struct
 import termios
 from collections.abc import Callable
-from typing import Any
 
 from bwsandbox._record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["HostTerminal", "Pty", "open_output_pty", "open_pty"]
 

@@ -15,12 +15,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any
 
 from bwsandbox._audit import MemoryAudit
 from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from bwsandbox.policy._model import Policy
 
 __all__ = ["Running", "SandboxResult", "run_sandbox", "start_sandbox"]

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 from bwsandbox._record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BRANCH_PREFIX",
