@@ -144,3 +144,27 @@ def test_control_a_module_that_uses_typing_is_reported() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert typing_users(result.stderr) == ["bwsandbox._audit"]
+
+
+def _path_modules(*, tomllib_stub: bool) -> set[str]:
+    stub = "import types\nsys.modules['tomllib'] = types.ModuleType('tomllib')\n"
+    code = (
+        "import sys\n"
+        + (stub if tomllib_stub else "")
+        + f"for m in {RUN_PATH!r}: __import__(m)\nprint('\\n'.join(sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_without_tomllib_the_path_imports_no_typing() -> None:
+    """Only ``tomllib`` brings ``typing`` onto this path: with an empty stand-in for it (the
+    modules import it but call it only to read a policy file), ``typing`` is not loaded."""
+    assert "typing" not in _path_modules(tomllib_stub=True)
+
+
+def test_typing_is_on_the_path_only_with_tomllib() -> None:
+    """The control for the test above (``tomllib`` does import ``typing``, and the check sees
+    it), and the pin once the shipped policies are read without ``tomllib``: then neither."""
+    loaded = _path_modules(tomllib_stub=False)
+    assert ("typing" in loaded) == ("tomllib" in loaded)
