@@ -452,6 +452,9 @@ def _methods(
             cls.__hash__ = None  # type: ignore[assignment]
 
     _set_new(cls, "__match_args__", names)
+    # copy.replace() (Python 3.13), as dataclasses gives it there
+    if "__replace__" not in cls.__dict__:
+        cls.__replace__ = _replace  # type: ignore[attr-defined]
 
 
 class _LazyDataclass:
@@ -599,7 +602,7 @@ if TYPE_CHECKING:
         """A field with options (``dataclasses.field``'s, those the package uses)."""
 
     @overload
-    @dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
+    @dataclass_transform(frozen_default=True, field_specifiers=(field,))
     def record(cls: type[_T], /) -> type[_T]: ...
     @overload
     def record(*, frozen: bool = True, repr: bool = True) -> Callable[[type[_T]], type[_T]]: ...
