@@ -7,7 +7,6 @@ the file and the key path (see ``_validate``). Nothing here touches the file sys
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -101,6 +100,8 @@ def describe(value: object) -> str:
         return "an array"
     if isinstance(value, Mapping):
         return "a table"
+    import datetime  # here, on an error: not on the start-up path
+
     if isinstance(value, datetime.date | datetime.time):
         return f"the date/time {value}"
     if value is None:

@@ -55,6 +55,8 @@ NOT_COLD = (
     "socket",
     "ctypes",
     "threading",
+    "tomllib",  # only user or edited policies are parsed: the shipped ones are stored
+    "datetime",
     "bwsandbox.net",
     "bwsandbox.agents",
     "bwsandbox._netrules",  # the rule grammar: loaded for a plan with rules

@@ -37,6 +37,8 @@ FORBIDDEN = (
     "tempfile",
     "pathlib",
     "platformdirs",
+    "tomllib",  # the shipped policies' values are stored (policy/_shipped.py)
+    "datetime",
     "bwsandbox.net",
     "bwsandbox._netrules",
     "bwsandbox.compile._delivery",
