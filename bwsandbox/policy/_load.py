@@ -16,7 +16,6 @@ ipaddress) costs milliseconds on the start-up path of ``agent-sandbox run``.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -36,7 +35,14 @@ __all__ = [
     "read_overlays",
 ]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_NAME_FIRST = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_NAME_CHARS = _NAME_FIRST + "._-"
+
+
+def _is_name(text: str) -> bool:
+    """A policy name, ``[A-Za-z0-9][A-Za-z0-9._-]*``: characters, not a regex compiled at
+    start-up (tests/unit/test_policy_charsets.py checks it against that regex)."""
+    return text[:1] != "" and text[0] in _NAME_FIRST and not text.strip(_NAME_CHARS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +149,7 @@ def _policy_files(directory: str) -> list[tuple[str, str]]:
     for entry in entries:
         name, suffix = os.path.splitext(entry)
         path = os.path.join(directory, entry)
-        if suffix == ".toml" and _NAME.fullmatch(name) and os.path.isfile(path):
+        if suffix == ".toml" and _is_name(name) and os.path.isfile(path):
             files.append((name, path))
     return files
 
@@ -245,7 +251,7 @@ class _Stack:
                     raise PolicyError("no such policy file", file=path)
                 raise PolicyError(f"no such policy file {path!r}", file=parent, key=key)
             return path
-        if not _NAME.fullmatch(ref):
+        if not _is_name(ref):
             raise PolicyError(
                 f"invalid policy name {ref!r}",
                 file=parent,

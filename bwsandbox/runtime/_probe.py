@@ -38,7 +38,7 @@ ROOT_LAYOUT: tuple[str, ...] = (
     "/etc",
 )
 
-_VERSION_RE = re.compile(rb"(\d+)\.(\d+)(?:\.(\d+))?")
+_VERSION_RE = rb"(\d+)\.(\d+)(?:\.(\d+))?"
 _INSTALL = {
     "debian": "sudo apt-get install bubblewrap",
     "ubuntu": "sudo apt-get install bubblewrap",
@@ -170,7 +170,7 @@ def _bwrap_version(bwrap: str) -> tuple[int, ...]:
     with os.fdopen(read_end, "rb") as pipe:
         chunks.append(pipe.read())
     os.waitpid(pid, 0)
-    match = _VERSION_RE.search(b"".join(chunks))
+    match = re.search(_VERSION_RE, b"".join(chunks))
     if match is None:
         raise DependencyError(
             f"{bwrap} --version printed no version", hint=f"reinstall it: {install_command()}"
