@@ -11,7 +11,6 @@ A work dir whose owner died (killed session, reboot) is removed at the next star
 from __future__ import annotations
 
 import functools
-import json
 import os
 import stat
 
@@ -130,7 +129,9 @@ def create_workdir(tmpdir: str, *, name: str | None = None) -> Workdir:
                 dir_fd=fd,
             )
             try:
-                os.write(marker, json.dumps(process_identity()).encode())
+                from bwsandbox._jsontext import dumps  # json.dumps's text, no json import
+
+                os.write(marker, dumps(process_identity()).encode())
             finally:
                 os.close(marker)
         finally:
@@ -174,6 +175,8 @@ def _read_marker(dir_fd: int, uid: int) -> dict[str, object] | None:
         data = os.read(fd, _MARKER_MAX)
     finally:
         os.close(fd)
+    import json  # a stale dir's marker: not read on a normal start
+
     try:
         marker = json.loads(data)
     except ValueError:
@@ -238,6 +241,8 @@ def _remove_recorded_placeholders(tmp_fd: int, name: str) -> None:
         fd = os.open(f"{name}/{RECORD}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=tmp_fd)
     except OSError:
         return
+    import json
+
     try:
         items = json.loads(os.read(fd, 1 << 20))
     except ValueError:

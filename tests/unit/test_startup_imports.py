@@ -39,6 +39,8 @@ FORBIDDEN = (
     "platformdirs",
     "tomllib",  # the shipped policies' values are stored (policy/_shipped.py)
     "datetime",
+    "json",  # written by bwsandbox._jsontext; read only off the start-up path
+    "fnmatch",  # env globs: plain names and NAME_* are matched without it
     "bwsandbox.net",
     "bwsandbox._netrules",
     "bwsandbox.compile._delivery",
