@@ -175,7 +175,7 @@ def _read_marker(dir_fd: int, uid: int) -> dict[str, object] | None:
         data = os.read(fd, _MARKER_MAX)
     finally:
         os.close(fd)
-    import json  # a stale dir's marker: not read on a normal start
+    import json  # a stale dir's marker: not read on a normal start (no stale dir)
 
     try:
         marker = json.loads(data)
@@ -235,14 +235,14 @@ def sweep_stale_workdirs(tmpdir: str) -> list[str]:
 
 def _remove_recorded_placeholders(tmp_fd: int, name: str) -> None:
     """A killed session's placeholders in the project (see :mod:`._protect`)."""
+    import json  # a killed session's record: not read on a normal start
+
     from bwsandbox.runtime._protect import RECORD, remove_placeholders
 
     try:
         fd = os.open(f"{name}/{RECORD}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=tmp_fd)
     except OSError:
         return
-    import json
-
     try:
         items = json.loads(os.read(fd, 1 << 20))
     except ValueError:
