@@ -65,8 +65,9 @@ class Workdir:
 @functools.cache
 def _boot_id() -> str:
     try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            return handle.read().strip()
+        # bytes, decoded by hand: a text file would look up the ascii codec (an import)
+        with open("/proc/sys/kernel/random/boot_id", "rb") as handle:
+            return handle.read().decode("ascii").strip()
     except OSError:
         return ""
 

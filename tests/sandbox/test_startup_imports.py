@@ -59,6 +59,7 @@ NOT_COLD = (
     "datetime",
     "json",  # JSON is written by bwsandbox._jsontext; read only off the start-up path
     "fnmatch",  # the shipped env globs (TERM, LC_*) are matched without it
+    "string",  # came with tomllib
     "bwsandbox.net",
     "bwsandbox.agents",
     "bwsandbox._netrules",  # the rule grammar: loaded for a plan with rules

@@ -41,6 +41,7 @@ FORBIDDEN = (
     "datetime",
     "json",  # written by bwsandbox._jsontext; read only off the start-up path
     "fnmatch",  # env globs: plain names and NAME_* are matched without it
+    "string",  # came with tomllib
     "bwsandbox.net",
     "bwsandbox._netrules",
     "bwsandbox.compile._delivery",
