@@ -11,7 +11,6 @@ only, never by value.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from _thread import allocate_lock  # threading's Lock, without importing threading (0.5 ms)
@@ -62,7 +61,9 @@ class AuditLog:
 
     def event(self, event: str, /, **fields: Any) -> None:
         record = {"time": _now(), "event": event, "session": self.session, **fields}
-        line = json.dumps(record, separators=(",", ":"), default=str)
+        from bwsandbox._jsontext import dumps  # json.dumps's text without json (start-up)
+
+        line = dumps(record, separators=(",", ":"), default=str)
         with self._lock:
             if self._file.closed:
                 return

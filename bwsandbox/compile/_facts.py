@@ -70,7 +70,6 @@ class HostFacts:
     """Everything the compiler needs to know about the host, probed once."""
 
     bwrap: str  # absolute path of the bwrap binary
-    bwrap_version: tuple[int, ...]
     uid: int
     gid: int
     user: str

@@ -23,14 +23,14 @@ if TYPE_CHECKING:
 
 __all__ = ["check_mcp_server", "check_server_name"]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 _KEYS = ("command", "allow", "ro", "rw", "env", "policy")
 
 
 def check_server_name(value: object) -> str:
     """A server name: it becomes a socket file name and the agent's tool prefix."""
     text = check_string(value, what="a server name")
-    if not _NAME.fullmatch(text):
+    if not re.fullmatch(_NAME, text):
         raise Invalid(f"expected a server name (letters, digits, _ and -), got {text!r}")
     return text
 

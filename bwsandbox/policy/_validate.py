@@ -9,7 +9,6 @@ to blame the right layer for a conflict between layers.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 
 from bwsandbox._errors import PolicyError
@@ -25,7 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Entry", "Layer", "Placed", "read_layer", "toml_error"]
 
-_TOML_WHERE = re.compile(r"^(?P<message>.*) \((?P<where>at [^()]*)\)$")
+#: a decode error's text; compiled on the first error, not at import (the start-up path)
+_TOML_WHERE = r"^(?P<message>.*) \((?P<where>at [^()]*)\)$"
 
 
 @record
@@ -195,9 +195,10 @@ class Placed:
     key: str
 
 
-def toml_error(exc: tomllib.TOMLDecodeError) -> str:
-    """``invalid TOML at line 3, column 8: Invalid value`` for a decode error."""
-    match = _TOML_WHERE.match(str(exc))
+def toml_error(exc: ValueError) -> str:
+    """``invalid TOML at line 3, column 8: Invalid value`` for a decode error (a
+    ``tomllib.TOMLDecodeError``: named by its base class so this module needs no tomllib)."""
+    match = re.match(_TOML_WHERE, str(exc))
     if match:
         return f"invalid TOML {match['where']}: {match['message']}"
     return f"invalid TOML: {exc}"

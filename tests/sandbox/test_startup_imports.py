@@ -63,6 +63,11 @@ NOT_COLD = (
     "socket",
     "ctypes",
     "threading",
+    "tomllib",  # only user or edited policies are parsed: the shipped ones are stored
+    "datetime",
+    "json",  # JSON is written by bwsandbox._jsontext; read only off the start-up path
+    "fnmatch",  # the shipped env globs (TERM, LC_*) are matched without it
+    "string",  # came with tomllib
     "bwsandbox.net",
     "bwsandbox.agents",
     "bwsandbox._netrules",  # the rule grammar: loaded for a plan with rules

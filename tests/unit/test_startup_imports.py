@@ -39,6 +39,11 @@ FORBIDDEN = (
     "tempfile",
     "pathlib",
     "platformdirs",
+    "tomllib",  # the shipped policies' values are stored (policy/_shipped.py)
+    "datetime",
+    "json",  # written by bwsandbox._jsontext; read only off the start-up path
+    "fnmatch",  # env globs: plain names and NAME_* are matched without it
+    "string",  # came with tomllib
     "bwsandbox.net",
     "bwsandbox._netrules",
     "bwsandbox.compile._delivery",
