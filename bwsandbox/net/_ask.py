@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import itertools
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from bwsandbox._record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import queue
     from typing import Any
 
     from bwsandbox._audit import AuditSink
@@ -97,10 +97,14 @@ class Watcher:
     """One subscriber's bounded event queue (see :class:`Hub`)."""
 
     def __init__(self) -> None:
+        import queue  # loaded by the first watcher, not by every session
+
         self.events: queue.Queue[dict[str, Any] | None] = queue.Queue(_QUEUE)
         self.dropped = False
 
     def put(self, event: dict[str, Any]) -> None:
+        import queue
+
         if self.dropped:
             return
         try:
@@ -111,6 +115,8 @@ class Watcher:
     def close(self, reason: str = "") -> None:
         """No more events: the reader gets ``reason`` (as an ``error`` event) and then
         ``None``, making room for them in a full queue by dropping the oldest events."""
+        import queue
+
         if self.dropped:
             return
         self.dropped = True

@@ -16,7 +16,6 @@ for the client.
 from __future__ import annotations
 
 import json
-import shlex
 
 from bwsandbox._netrules import Rule, parse_rule
 from bwsandbox._record import record
@@ -116,6 +115,8 @@ class LiveLimits:
         if self.unreadable:
             raise Refused(f"live allow is refused: {self.unreadable}")
         if rule.inspecting and not self.inspects:
+            import shlex  # only for this message: off the start-up path
+
             raise Refused(
                 f"{rule} inspects HTTPS (methods or a path), but this session started without "
                 "an inspecting rule, so the sandbox trusts no session CA and its requests "

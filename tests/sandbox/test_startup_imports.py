@@ -75,6 +75,20 @@ NOT_COLD = (
 )
 
 
+#: a filtered run that makes no connection: the proxy, the DNS responder and what they use
+#: load with the first connection or lookup, the watchers' queue with the first watcher
+#: (the namespace helper's ctypes and netlink modules are in the trace: it shares stderr)
+FILTERED_IDLE = (
+    "queue",
+    "bwsandbox.net._proxy",
+    "bwsandbox.net._dns",
+    "bwsandbox.net._http1",
+    "bwsandbox.net._sniff",
+    "bwsandbox.net._inject",
+    "bwsandbox.net._remember",
+)
+
+
 def imported(stderr: str) -> set[str]:
     """The module names in a ``-X importtime`` trace."""
     return {
@@ -127,18 +141,26 @@ def test_filtered_run_imports_the_network_but_no_tls(traced: Cli) -> None:
     assert {"bwsandbox.net._session", "bwsandbox.net._netns", "ipaddress"} <= names
     assert loaded(names, NEVER) == []
     assert "bwsandbox.net._summary" not in names, "nothing was denied: no denial report"
+    assert loaded(names, FILTERED_IDLE) == [], "no connection, no lookup: no proxy"
 
 
 @pytest.mark.netns
 def test_control_a_denial_loads_the_report(traced: Cli) -> None:
-    """Control for the check above: a denied connection does load the denial report."""
-    script = "exec 3<>/dev/tcp/example.org/80 2>/dev/null; true"
+    """Control for the checks above: a denied lookup and a denied connection (the proxy
+    resets it: ``cat`` waits for that) load the DNS responder, the proxy and the report."""
+    script = (
+        "exec 3<>/dev/tcp/example.org/80 2>/dev/null; "
+        "exec 4<>/dev/tcp/192.0.2.1/80 2>/dev/null && cat <&4 >/dev/null 2>&1; true"
+    )
     result = traced(
         "run", "--network", "filtered", "--allow", "example.com", "--", "bash", "-c", script
     )
     assert result.returncode == 0, result.describe()
-    assert "bwsandbox.net._summary" in imported(result.stderr)
+    names = imported(result.stderr)
+    assert "bwsandbox.net._summary" in names
+    assert {"bwsandbox.net._proxy", "bwsandbox.net._dns"} <= names
     assert "example.org" in result.stderr
+    assert "192.0.2.1" in result.stderr
 
 
 @pytest.mark.netns
