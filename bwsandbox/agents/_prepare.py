@@ -22,7 +22,7 @@ from bwsandbox._errors import PolicyError, WorkspaceError
 from bwsandbox._guard import check_project
 from bwsandbox.agents._compartment import Compartment, open_compartment
 from bwsandbox.agents._discover import AgentBinary, find_agent
-from bwsandbox.agents._specs import AGENT_SPECS, KNOWN_AGENTS, SANDBOX_BIN, AgentSpec, InjectedKey
+from bwsandbox.agents._specs import AGENT_SPECS, KNOWN_AGENTS, SANDBOX_BIN, AgentSpec
 
 __all__ = ["AgentLaunch", "agent_spec", "prepare_agent"]
 
@@ -200,16 +200,12 @@ def _config_args(spec: AgentSpec, environ: Mapping[str, str]) -> list[str]:
     return args
 
 
-def _injected_key(spec: AgentSpec, var: str) -> InjectedKey | None:
-    return next((key for key in spec.injected if key.var == var), None)
-
-
 def _injected_secret(
     spec: AgentSpec, var: str, environ: Mapping[str, str]
 ) -> dict[str, Any] | None:
     """The ``[secrets.NAME]`` table that has the proxy inject ``var`` (see
     :class:`~bwsandbox.agents._specs.InjectedKey`), or None: deliver it as a variable."""
-    key = _injected_key(spec, var)
+    key = next((key for key in spec.injected if key.var == var), None)
     if key is None or not environ.get(var) or environ.get(key.base_url_var):
         return None
     table: dict[str, Any] = {
