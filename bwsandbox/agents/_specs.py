@@ -16,27 +16,6 @@ SANDBOX_BIN = "/run/agent-sandbox/bin"
 
 
 @dataclass(frozen=True, slots=True)
-class InjectedKey:
-    """An agent's API key the proxy adds to its requests (the sandbox holds a placeholder).
-
-    When the key variable is set on the host and ``base_url_var`` is not (a custom base URL
-    points somewhere else: the key then goes in as an environment variable), the agent's
-    layer gets a ``[secrets.NAME]`` table with ``deliver = "proxy"``: the agent talks plain
-    HTTP to ``http://HOST.proxy.internal`` (its base-URL variable is set to that), and the
-    host-side proxy adds the header and forwards over verified TLS to ``https://HOST``.
-    """
-
-    var: str  # the key variable on the host (and the placeholder's name inside)
-    host: str
-    header: str
-    template: str
-    base_url_var: str  # set on the host: a custom base URL, so the key goes in as before
-    #: agents that take their base URL only from config (codex): ``-c KEY="http://ENDPOINT"``
-    config_key: str = ""
-    base_url_path: str = ""  # appended to the endpoint URL ("/v1" for OpenAI-style APIs)
-
-
-@dataclass(frozen=True, slots=True)
 class AgentSpec:
     """One agent CLI.
 
@@ -62,6 +41,27 @@ class AgentSpec:
     extra_bin_dirs: tuple[str, ...] = ()  # home-relative dirs its own installer uses
     #: keys the proxy injects (a subset of ``key_vars``); the others go in as variables
     injected: tuple[InjectedKey, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InjectedKey:
+    """An agent's API key the proxy adds to its requests (the sandbox holds a placeholder).
+
+    When the key variable is set on the host and ``base_url_var`` is not (a custom base URL
+    points somewhere else: the key then goes in as an environment variable), the agent's
+    layer gets a ``[secrets.NAME]`` table with ``deliver = "proxy"``: the agent talks plain
+    HTTP to ``http://HOST.proxy.internal`` (its base-URL variable is set to that), and the
+    host-side proxy adds the header and forwards over verified TLS to ``https://HOST``.
+    """
+
+    var: str  # the key variable on the host (and the placeholder's name inside)
+    host: str
+    header: str
+    template: str
+    base_url_var: str  # set on the host: a custom base URL, so the key goes in as before
+    #: agents that take their base URL only from config (codex): ``-c KEY="http://ENDPOINT"``
+    config_key: str = ""
+    base_url_path: str = ""  # appended to the endpoint URL ("/v1" for OpenAI-style APIs)
 
 
 _CLAUDE = AgentSpec(
