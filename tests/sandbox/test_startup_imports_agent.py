@@ -14,7 +14,13 @@ from tests.sandbox.test_startup_imports import NEVER, imported, loaded
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns, pytest.mark.netns]
 
-NOT_AGENT = (*NEVER, "bwsandbox.agents._clients", "bwsandbox.runtime._ssh")
+#: also not before a first request: the proxy's HTTP side of key injection
+NOT_AGENT = (
+    *NEVER,
+    "bwsandbox.agents._clients",
+    "bwsandbox.runtime._ssh",
+    "bwsandbox.net._inject_http",
+)
 
 
 def _traced(cli: Cli, *args: str, env: dict[str, str] | None = None) -> set[str]:
@@ -36,6 +42,10 @@ def test_the_agent_profile_adds_only_its_own_modules(cli: Cli, tmp_path: Path) -
     filtered = _traced(cli, "run", "--network", "filtered", "--allow", "example.com", "--", "true")
     added = agent - filtered
     # control: the difference is seen (the agent code and the key injection ran)
-    assert {"bwsandbox.agents._specs", "bwsandbox.runtime._secrets"} <= added
+    assert {
+        "bwsandbox.agents._specs",
+        "bwsandbox.runtime._secrets",
+        "bwsandbox.net._inject",
+    } <= added
     assert sorted(n for n in added if not n.startswith("bwsandbox.")) == []
     assert loaded(agent, NOT_AGENT) == []

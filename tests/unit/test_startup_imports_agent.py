@@ -19,8 +19,9 @@ AGENT_PATH = (
     "bwsandbox.net._inject",
 )
 FILTERED_PATH = (*RUN_PATH, "bwsandbox.net._session")
-#: agent code that belongs to other commands (``clients``), or to other secret deliveries
-NOT_AGENT = ("bwsandbox.agents._clients", "bwsandbox.runtime._ssh")
+#: agent code that belongs to other commands (``clients``), to other secret deliveries, or to
+#: the first injected request (the proxy's HTTP side of key injection)
+NOT_AGENT = ("bwsandbox.agents._clients", "bwsandbox.runtime._ssh", "bwsandbox.net._inject_http")
 
 _SEEN: dict[tuple[str, ...], frozenset[str]] = {}
 
@@ -51,3 +52,33 @@ def test_control_ssh_signing_adds_stdlib_modules() -> None:
     """The same check sees what a heavier secret delivery (SSH certificates) would add."""
     added = _added((*AGENT_PATH, "bwsandbox.runtime._ssh"))
     assert {"subprocess", "tempfile"} <= added
+
+
+#: a session's injector answering one (malformed) request from the sandbox, as the proxy does
+_FIRST_REQUEST = """
+import socket, sys
+from bwsandbox.net._inject import Injector
+from bwsandbox.net._injection import Injection
+
+class Gate:
+    def deny(self, denied, proto, **extra):
+        print("denied", denied.reason)
+
+injector = Injector([Injection("key", "api.example.com.proxy.internal", "api.example.com", 443,
+                               "x-api-key", "secret")])
+print("before", "bwsandbox.net._inject_http" in sys.modules)
+ours, theirs = socket.socketpair()
+theirs.sendall(b"GET / HTTP/1.1\\nHost: x\\r\\n\\r\\n")
+injector.serve(Gate(), ours, "api.example.com.proxy.internal", b"")
+print("after", "bwsandbox.net._inject_http" in sys.modules)
+"""
+
+
+def test_control_the_first_injected_request_loads_the_http_side() -> None:
+    """The injector is made at start-up without its HTTP side; the first request loads it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_REQUEST], capture_output=True, text=True, check=True
+    )
+    before, denied, after = done.stdout.splitlines()[:3]
+    assert (before, after) == ("before False", "after True")
+    assert denied.startswith("denied HTTP: "), "control: the request was answered (refused)"
