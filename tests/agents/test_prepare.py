@@ -361,3 +361,12 @@ def test_bin_link_is_kept_when_right_and_replaced_otherwise(
     _prepare(host, project)
     assert link.is_symlink()
     assert str(link.readlink()) == binary
+
+
+def test_every_injected_key_is_a_key_variable_of_its_agent() -> None:
+    """The proxy injects only keys the login step looks at (``key_vars``), for every agent."""
+    from bwsandbox.agents import AGENT_SPECS
+
+    for spec in AGENT_SPECS.values():
+        assert {key.var for key in spec.injected} <= set(spec.key_vars), spec.name
+        assert all(key.template.count("{secret}") == 1 for key in spec.injected), spec.name
