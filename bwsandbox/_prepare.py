@@ -165,6 +165,7 @@ def resolve(
         environ=host,
         agent_args=tuple(command),
         resume=resume,
+        guard=False,  # checked above: ``real`` is the guarded real path
     )
     refs = [*launch.policy_refs, *policies]
     layers = _Layers(refs, before, after)

@@ -17,7 +17,6 @@ script. Nothing is bound for paths the base policy already shows (``/usr``, ``/n
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 
@@ -192,6 +191,8 @@ def _package_root(path: str) -> str:
 
 
 def _dependencies(package: str) -> list[str]:
+    import json  # an npm package only: a stub or native binary needs no JSON
+
     try:
         with open(os.path.join(package, "package.json"), encoding="utf-8") as handle:
             data = json.load(handle)
