@@ -80,3 +80,18 @@ def test_no_default_refuses_what_json_refuses() -> None:
 def test_floats() -> None:
     for value in (math.nan, math.inf, -math.inf, 0.1, -0.0, 1e300):
         assert dumps([value]) == json.dumps([value])
+
+
+@pytest.mark.parametrize("name", ["base", "claude", "browser", "ssh-example", "user-tools"])
+def test_the_policy_digest_text_is_json_dumps_text(name: str) -> None:
+    """The digest names a resolved policy everywhere: its canonical text is json's, byte for
+    byte (a digest computed before this module existed still names the same policy)."""
+    from bwsandbox.policy import load_policy
+    from bwsandbox.policy._digest import canonical_policy
+    from bwsandbox.policy._render import policy_as_dict
+
+    policy = load_policy([name])
+    expected = json.dumps(
+        policy_as_dict(policy), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    assert canonical_policy(policy) == expected.encode("utf-8")

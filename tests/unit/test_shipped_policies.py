@@ -40,7 +40,7 @@ def test_the_generated_module_is_current() -> None:
 
 def test_every_shipped_file_is_stored_once() -> None:
     texts = {path.read_text(encoding="utf-8") for path in FILES}
-    assert set(SHIPPED) == texts
+    assert set(SHIPPED) == texts, "run python scripts/gen_shipped_policies.py"
     assert len(SHIPPED) == len(FILES)
 
 
