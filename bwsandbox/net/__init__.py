@@ -2,7 +2,8 @@
 
 ``open_network(plan.network, audit=..., session_id=...)`` returns a :class:`NetworkSession`;
 the runtime calls ``attach(child_pid)`` while bwrap waits on ``--block-fd``, then ``close()``
-and ``summary()`` at exit.
+and ``summary()`` at exit. ``start_listeners(child_pid)`` forks the namespace helper before
+the session's modules load (``listeners=`` of ``open_network``), so the two overlap.
 
 This face is what other packages import (tests/unit/test_layers.py); attributes load lazily.
 """
@@ -24,6 +25,7 @@ __all__ = [
     "limits_for",
     "open_network",
     "send_request",
+    "start_listeners",
 ]
 
 _LAZY: dict[str, str] = {
@@ -37,6 +39,7 @@ _LAZY: dict[str, str] = {
     "control_path": "bwsandbox.net._control",
     "send_request": "bwsandbox.net._control",
     "limits_for": "bwsandbox.net._live",
+    "start_listeners": "bwsandbox.net._netns",
 }
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from bwsandbox.net._control import connect, control_path, send_request
     from bwsandbox.net._injection import Injection
     from bwsandbox.net._live import limits_for
+    from bwsandbox.net._netns import start_listeners
     from bwsandbox.net._session import NetworkSession, open_network
     from bwsandbox.net._tls_ca import fill_bundle
 

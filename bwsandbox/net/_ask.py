@@ -22,14 +22,17 @@ from __future__ import annotations
 import contextlib
 import enum
 import itertools
-import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
+from bwsandbox._record import record
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import queue
+    from typing import Any
+
     from bwsandbox._audit import AuditSink
 
 __all__ = [
@@ -62,7 +65,7 @@ class Decision(enum.StrEnum):
     DENY = "deny"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Question:
     """A held request: ``host`` (a name), ``port`` (``None`` for a DNS lookup) and ``kind``
     (``dns``, ``tcp``, ``http``, ``connect``); ``id`` numbers the questions of a session."""
@@ -81,7 +84,7 @@ class Question:
         return {"id": self.id, "host": self.host, "port": self.port, "kind": self.kind}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     """What the held request gets: allowed or not, the ``rule`` for the audit, a reason."""
 
@@ -94,10 +97,14 @@ class Watcher:
     """One subscriber's bounded event queue (see :class:`Hub`)."""
 
     def __init__(self) -> None:
+        import queue  # loaded by the first watcher, not by every session
+
         self.events: queue.Queue[dict[str, Any] | None] = queue.Queue(_QUEUE)
         self.dropped = False
 
     def put(self, event: dict[str, Any]) -> None:
+        import queue
+
         if self.dropped:
             return
         try:
@@ -108,6 +115,8 @@ class Watcher:
     def close(self, reason: str = "") -> None:
         """No more events: the reader gets ``reason`` (as an ``error`` event) and then
         ``None``, making room for them in a full queue by dropping the oldest events."""
+        import queue
+
         if self.dropped:
             return
         self.dropped = True

@@ -16,12 +16,11 @@ for the client.
 from __future__ import annotations
 
 import json
-import shlex
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bwsandbox._netrules import Rule, parse_rule
+from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.policy._model import Policy
 
@@ -36,7 +35,7 @@ class Refused(Exception):  # noqa: N818 - a refusal sent back to the client, nev
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Request:
     op: str  # "allow", "deny", "watch" or "answer"
     rules: tuple[Rule, ...] = ()
@@ -92,7 +91,7 @@ def parse_request(data: bytes) -> Request:
     return Request(op, tuple(rules))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LiveLimits:
     """What a live allow may not loosen.
 
@@ -116,6 +115,8 @@ class LiveLimits:
         if self.unreadable:
             raise Refused(f"live allow is refused: {self.unreadable}")
         if rule.inspecting and not self.inspects:
+            import shlex  # only for this message: off the start-up path
+
             raise Refused(
                 f"{rule} inspects HTTPS (methods or a path), but this session started without "
                 "an inspecting rule, so the sandbox trusts no session CA and its requests "

@@ -4,13 +4,17 @@ A forked, single-threaded helper joins the sandbox's user namespace (as its owne
 every capability there) and network namespace, sets up links, routes and the nft ruleset,
 binds the listeners inside, sends their descriptors back over a socketpair (SCM_RIGHTS) and
 exits. Nothing of the helper survives; the sockets keep the namespace they were made in.
+
+:func:`start_listeners` forks the helper and returns at once, so that the caller can do its
+own set-up (import the proxy, build the gate) on the other core while the helper works; the
+helper is reaped later (:meth:`Helper.close`), when it has long exited.
 """
 
 from __future__ import annotations
 
+import _thread
 import array
 import contextlib
-import ctypes
 import fcntl
 import os
 import signal
@@ -28,10 +32,12 @@ from bwsandbox._netconst import (
     VETH_V6,
 )
 from bwsandbox.net._listeners import Listeners
-from bwsandbox.net._netlink import configure_links
-from bwsandbox.net._nft import apply_ruleset, load_library, ruleset
 
-__all__ = ["open_listeners"]
+TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
+if TYPE_CHECKING:
+    import ctypes
+
+__all__ = ["Helper", "open_listeners", "start_listeners"]
 
 _NS_GET_USERNS = 0xB701
 _SIOCGIFFLAGS = 0x8913
@@ -51,8 +57,21 @@ _SOCKETS = (
 
 def open_listeners(pid: int) -> Listeners:
     """Set up the namespace of process ``pid`` and return its listeners; raises ``OSError``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    nft = load_library()  # before fork: the helper must not dlopen (loader locks)
+    helper = start_listeners(pid)
+    try:
+        return helper.listeners()
+    finally:
+        helper.close()
+
+
+def start_listeners(pid: int) -> Helper:
+    """Fork the helper that sets up the namespace of process ``pid``; returns at once.
+
+    Raises ``OSError`` when the namespace cannot be opened. The libraries the helper uses
+    (ctypes, libnftables) are loaded in the helper itself when this process has no other
+    thread; with threads, here before the fork (a thread might hold the loader's lock).
+    """
+    libs = None if _thread._count() == 0 else _load()  # threads that _thread started
     user_fd, net_fd = _namespace_fds(pid)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
@@ -61,29 +80,66 @@ def open_listeners(pid: int) -> Listeners:
             warnings.simplefilter("ignore", DeprecationWarning)
             child = os.fork()
         if child == 0:  # pragma: no cover - runs in the helper, reported over the socket
-            _helper(libc, nft, user_fd, net_fd, theirs)
-        theirs.close()
-        ours.settimeout(_TIMEOUT)
-        try:
-            message, fds = _receive(ours)
-        finally:
-            _reap(child)
+            _helper(libs, user_fd, net_fd, theirs)
+    except BaseException:
+        ours.close()
+        raise
     finally:
         for fd in (user_fd, net_fd):
             if fd >= 0:
                 os.close(fd)
-        ours.close()
-        if theirs.fileno() >= 0:
-            theirs.close()
-    if message != b"ok" or len(fds) != len(_SOCKETS):
-        for fd in fds:
-            os.close(fd)
-        raise OSError(message.decode(errors="replace") or "network setup helper failed")
-    sockets = [
-        socket.socket(family, kind, fileno=fd)
-        for (family, kind, _, _), fd in zip(_SOCKETS, fds, strict=True)
-    ]
-    return Listeners(*sockets)
+        theirs.close()
+    return Helper(child, ours)
+
+
+class Helper:
+    """A forked set-up helper: :meth:`listeners` waits for its sockets, :meth:`close` reaps it."""
+
+    def __init__(self, pid: int, channel: socket.socket) -> None:
+        self.pid = pid
+        self._channel: socket.socket | None = channel
+
+    def listeners(self) -> Listeners:
+        """The helper's sockets once it has configured the namespace; raises ``OSError``."""
+        channel, self._channel = self._channel, None
+        if channel is None:
+            raise OSError("the network setup helper was already asked")
+        with channel:
+            channel.settimeout(_TIMEOUT)
+            try:
+                message, fds = _receive(channel)
+            except OSError:
+                self.close()  # a helper that has not answered in time is killed
+                raise
+        if message != b"ok" or len(fds) != len(_SOCKETS):
+            for fd in fds:
+                os.close(fd)
+            self.close()
+            raise OSError(message.decode(errors="replace") or "network setup helper failed")
+        sockets = [
+            socket.socket(family, kind, fileno=fd)
+            for (family, kind, _, _), fd in zip(_SOCKETS, fds, strict=True)
+        ]
+        return Listeners(*sockets)
+
+    def close(self) -> None:
+        """Reap the helper (killed first if it has not finished); safe to call twice."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        if self.pid > 0:
+            _reap(self.pid)
+            self.pid = 0
+
+
+def _load() -> tuple[ctypes.CDLL, ctypes.CDLL]:
+    """libc (for ``setns``) and libnftables, with the helper's modules; raises ``OSError``."""
+    import ctypes
+
+    import bwsandbox.net._netlink  # noqa: F401 - imported here, not in the helper
+    from bwsandbox.net._nft import load_library
+
+    return ctypes.CDLL(None, use_errno=True), load_library()
 
 
 def _namespace_fds(pid: int) -> tuple[int, int]:
@@ -138,11 +194,18 @@ def _reap(child: int) -> None:
 
 
 def _helper(  # pragma: no cover - runs in the forked child
-    libc: ctypes.CDLL, nft: ctypes.CDLL, user_fd: int, net_fd: int, channel: socket.socket
+    libs: tuple[ctypes.CDLL, ctypes.CDLL] | None,
+    user_fd: int,
+    net_fd: int,
+    channel: socket.socket,
 ) -> None:
     """Runs in the forked child: never returns."""
     status = 1
     try:
+        from bwsandbox.net._netlink import configure_links
+        from bwsandbox.net._nft import apply_ruleset, ruleset
+
+        libc, nft = _load() if libs is None else libs
         for fd, kind in ((user_fd, _CLONE_NEWUSER), (net_fd, _CLONE_NEWNET)):
             if fd >= 0:
                 _setns(libc, fd, kind)
@@ -161,6 +224,8 @@ def _helper(  # pragma: no cover - runs in the forked child
 
 
 def _setns(libc: ctypes.CDLL, fd: int, kind: int) -> None:  # pragma: no cover - helper
+    import ctypes
+
     if libc.setns(fd, kind) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"setns: {os.strerror(errno)}")

@@ -6,25 +6,24 @@ import contextlib
 import enum
 import resource
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from bwsandbox._audit import AuditSink, NullAudit
 from bwsandbox._errors import NetworkError, ProxyError
 from bwsandbox.net._allowlist import Allowlist
-from bwsandbox.net._ask import Hub, LiveAudit
-from bwsandbox.net._gate import Gate, Resolver
-from bwsandbox.net._listeners import Listeners, ListenersFactory
-from bwsandbox.net._live import LiveLimits
-from bwsandbox.net._netns import open_listeners
-from bwsandbox.net._serve import Server
+from bwsandbox.net._netns import Helper, start_listeners
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bwsandbox.compile._plan import NetworkPlan
-    from bwsandbox.net._ask import Asker, Callback
+    from bwsandbox.net._ask import Asker, Callback, Hub
     from bwsandbox.net._control import ControlServer
+    from bwsandbox.net._gate import Gate, Resolver
     from bwsandbox.net._injection import Injection
+    from bwsandbox.net._listeners import Listeners, ListenersFactory
+    from bwsandbox.net._live import LiveLimits
+    from bwsandbox.net._serve import Server
     from bwsandbox.net._tls_ca import SessionCA
 
 __all__ = ["NetworkSession", "SessionState", "open_network"]
@@ -37,7 +36,12 @@ class SessionState(enum.Enum):
 
 
 class NetworkSession:
-    """Filtered egress for one sandbox. ``attach(pid)`` once, ``close()`` at exit."""
+    """Filtered egress for one sandbox. ``attach(pid)`` once, ``close()`` at exit.
+
+    Start-up is what a filtered ``run`` adds, so ``attach`` overlaps: it forks the namespace
+    helper first, and only while the helper works (on the other core) are the gate, the
+    proxy's modules and the control socket made. The gate is built on first use.
+    """
 
     def __init__(
         self,
@@ -46,30 +50,24 @@ class NetworkSession:
         audit: AuditSink | None = None,
         session_id: str = "",
         resolver: Resolver | None = None,
-        listeners: ListenersFactory = open_listeners,
+        listeners: ListenersFactory | None = None,
         injections: Sequence[Injection] = (),
         quiet: Sequence[str] = (),
         ca: SessionCA | None = None,
     ) -> None:
         try:
-            allowlist = Allowlist(plan.allow, plan.deny, plan.add_hosts)
+            self._allowlist = Allowlist(plan.allow, plan.deny, plan.add_hosts)
         except ValueError as exc:
             raise NetworkError(f"invalid network rule: {exc}") from exc
         self.session_id = session_id
         self.quiet = tuple(quiet)
         self.state = SessionState.CREATED
-        #: the live event stream (``agent-sandbox watch``): every ``net*`` event goes there too
-        self.hub = Hub()
-        live = LiveAudit(audit or NullAudit(), self.hub)
-        if resolver is None:
-            self.gate = Gate(allowlist, live)
-        else:
-            self.gate = Gate(allowlist, live, resolver=resolver)
-        self.gate.session = session_id
-        if injections:
-            from bwsandbox.net._inject import Injector
-
-            self.gate.injector = Injector(injections)
+        self._sink = audit or NullAudit()
+        self._resolver = resolver
+        self._injections = tuple(injections)
+        self._gate: Gate | None = None
+        self._hub: Hub | None = None
+        self._audit: AuditSink = self._sink  # the live one (LiveAudit) once the gate exists
         #: the session's CA when an allow rule inspects HTTPS (the runtime put its
         #: certificate in the sandbox's CA bundle); minted here when none was given
         self.ca = ca
@@ -77,14 +75,42 @@ class NetworkSession:
             self._inspect(plan, ca)
         self._server: Server | None = None
         self._control_path = ""
-        self._limits = LiveLimits()
+        self._limits: LiveLimits | None = None
         self._control: ControlServer | None = None
-        self._audit: AuditSink = live
         self.asker: Asker | None = None
         #: why live changes are not available ("" when they are, or were not asked for)
         self.control_error = ""
         self._open_listeners = listeners
+        self._helper: Helper | None = None
         self.listeners: Listeners | None = None
+
+    @property
+    def gate(self) -> Gate:
+        """Where every egress decision is made (:mod:`._gate`); built on first use."""
+        if self._gate is None:
+            from bwsandbox.net._ask import Hub, LiveAudit
+            from bwsandbox.net._gate import Gate
+
+            self._hub = Hub()
+            live = LiveAudit(self._sink, self._hub)
+            if self._resolver is None:
+                gate = Gate(self._allowlist, live)
+            else:
+                gate = Gate(self._allowlist, live, resolver=self._resolver)
+            gate.session = self.session_id
+            if self._injections:
+                from bwsandbox.net._inject import Injector
+
+                gate.injector = Injector(self._injections)
+            self._gate, self._audit = gate, live
+        return self._gate
+
+    @property
+    def hub(self) -> Hub:
+        """The live event stream (``agent-sandbox watch``): every ``net*`` event goes there."""
+        self.gate  # noqa: B018 - made with the gate
+        assert self._hub is not None
+        return self._hub
 
     def _inspect(self, plan: NetworkPlan, ca: SessionCA | None) -> None:
         from bwsandbox.net._tls_ca import SessionCA
@@ -104,11 +130,12 @@ class NetworkSession:
     def serve_control(self, path: str, limits: LiveLimits) -> None:
         """Serve live ``allow``/``deny`` at ``path`` (:mod:`._control`) once attached, within
         ``limits`` (:func:`bwsandbox.net._live.limits_for`)."""
-        import dataclasses
+        from bwsandbox._record import replace
 
         self._control_path = path
         # an inspecting rule can be added live only when the sandbox trusts the session's CA
-        self._limits = dataclasses.replace(limits, inspects=self.gate.inspector is not None)
+        # (then _inspect gave the gate its inspector)
+        self._limits = replace(limits, inspects=self.ca is not None)
 
     def ask_unlisted(
         self,
@@ -143,6 +170,10 @@ class NetworkSession:
         from bwsandbox._netrules import parse_rule
         from bwsandbox.net._live import Refused
 
+        if self._limits is None:
+            from bwsandbox.net._live import LiveLimits
+
+            self._limits = LiveLimits()
         try:
             self._limits.check_allow(parse_rule(rule, allow=True))
         except (Refused, ValueError) as exc:
@@ -200,26 +231,39 @@ class NetworkSession:
         if self.state is not SessionState.CREATED:
             raise NetworkError(f"network session already {self.state.value}")
         try:
-            listeners = self._open_listeners(pid)
+            if self._open_listeners is None:
+                self._helper = start_listeners(pid)  # forked: works while we go on
+            # meanwhile, on this core: the gate, the proxy's modules, the control socket
+            self.gate  # noqa: B018
+            from bwsandbox.net._serve import Server
+
+            if self._control_path:
+                self._serve_control()
+            if self._helper is None:
+                assert self._open_listeners is not None
+                listeners = self._open_listeners(pid)
+            else:
+                listeners = self._helper.listeners()
         except OSError as exc:
-            self.state = SessionState.CLOSED
+            self.close()
             raise NetworkError(
                 f"cannot set up the sandbox network: {exc}",
                 hint="run `agent-sandbox doctor`; use --network none to run without network",
             ) from exc
+        except BaseException:
+            self.close()
+            raise
         _raise_fd_limit()
         server = Server(self.gate, listeners)
         try:
             server.start()
         except RuntimeError as exc:  # thread start failure
             server.stop()
-            self.state = SessionState.CLOSED
+            self.close()
             raise ProxyError(f"cannot start the egress proxy: {exc}") from exc
         self._server = server
         self.listeners = listeners
         self.state = SessionState.SERVING
-        if self._control_path:
-            self._serve_control()
 
     def _serve_control(self) -> None:
         """Live ``allow``/``deny`` (:mod:`._control`); a failure leaves the session running
@@ -229,6 +273,7 @@ class NetworkSession:
         def audit(**fields: object) -> None:
             self._audit.event("net-change", **fields)
 
+        assert self._limits is not None  # serve_control set them
         control = ControlServer(self._control_path, self.gate.change, audit, self._limits)
         control.hub = self.hub
         control.asker = self.asker
@@ -246,19 +291,25 @@ class NetworkSession:
         """Stop serving and close every socket; safe to call more than once."""
         if self.asker is not None:
             self.asker.close()  # held requests are denied, not left waiting
-        self.hub.close()
+        if self._hub is not None:
+            self._hub.close()
         if self._control is not None:
             self._control.stop()
             self._control = None
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._helper is not None:
+            self._helper.close()  # reaped here: it exited long ago
+            self._helper = None
         self.state = SessionState.CLOSED
 
     def summary(self) -> list[str]:
         """Compact denial report: each blocked host and the ``--allow`` to permit it, the
         ``quiet`` names summed up in one line (:mod:`bwsandbox.net._summary`)."""
-        denials, refused = self.gate.denials(), self.gate.refused_requests()
+        if self._gate is None:
+            return []  # never attached: nothing was decided
+        denials, refused = self._gate.denials(), self._gate.refused_requests()
         if not denials and not refused:
             return []  # nothing blocked: the report's module is not loaded at teardown
         from bwsandbox.net._summary import request_lines, summary_lines
@@ -288,7 +339,7 @@ def open_network(
     audit: AuditSink | None = None,
     session_id: str = "",
     resolver: Resolver | None = None,
-    listeners: ListenersFactory = open_listeners,
+    listeners: ListenersFactory | None = None,
     injections: Sequence[Injection] = (),
     quiet: Sequence[str] = (),
     ca: SessionCA | None = None,
@@ -296,7 +347,8 @@ def open_network(
     """A session for ``plan`` (mode filtered); nothing happens until :meth:`attach`.
 
     ``resolver`` (host-side name resolution) and ``listeners`` (where the sockets come from;
-    :func:`~bwsandbox.net._listeners.loopback_listeners` is the fake) are for tests.
+    :func:`~bwsandbox.net._listeners.loopback_listeners` is the fake; default: the namespace
+    helper, :func:`~bwsandbox.net._netns.start_listeners`) are for tests.
     ``injections``: headers the proxy adds for secret injection endpoints (``_inject``).
     ``quiet``: names denied on purpose, left out of the suggestions (``network.quiet``).
     ``ca``: the session CA whose certificate the sandbox trusts (inspecting rules).

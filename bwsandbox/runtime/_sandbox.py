@@ -23,7 +23,6 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
 from bwsandbox._errors import (
     LaunchError,
@@ -51,7 +50,10 @@ from bwsandbox.runtime._workdir import (
     remove_workdir,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bwsandbox._audit import AuditSink
     from bwsandbox.compile._facts import HostFacts
     from bwsandbox.compile._plan import SandboxPlan
@@ -326,8 +328,18 @@ class Sandbox:
         if process.child_pid is None:
             raise self._setup_error(exit_code(process.wait()))
         if plan.network.mode is NetworkMode.FILTERED:
+            # the namespace helper first: it works on the other core while we load the rest
+            helper = _start_helper(process.child_pid)
+            if helper is not None:
+                self._teardown(helper.close)
             network = _open_network(
-                plan, audit, self._session_id, injections, self.policy.network.quiet, ca=ca
+                plan,
+                audit,
+                self._session_id,
+                injections,
+                self.policy.network.quiet,
+                ca=ca,
+                helper=helper,
             )
             _serve_live_changes(
                 network, facts.runtime_dir, self._session_id, self.policy, self.on_ask
@@ -796,6 +808,18 @@ def _serve_live_changes(
         network.ask_unlisted(parse_duration(policy.network.ask_timeout), callback=on_ask)
 
 
+def _start_helper(pid: int) -> Any:
+    """Fork the network namespace helper for ``pid`` now (``net.start_listeners``), before
+    the network modules load; None when that cannot be done here (``attach`` then tries
+    again and says why)."""
+    try:
+        from bwsandbox.net import start_listeners
+
+        return start_listeners(pid)
+    except (ImportError, OSError):
+        return None
+
+
 def _open_network(
     plan: SandboxPlan,
     audit: AuditSink,
@@ -804,6 +828,7 @@ def _open_network(
     quiet: tuple[str, ...] = (),
     *,
     ca: Any = None,
+    helper: Any = None,
 ) -> Any:
     try:
         from bwsandbox.net import open_network
@@ -819,4 +844,6 @@ def _open_network(
         extra["quiet"] = quiet
     if ca is not None:
         extra["ca"] = ca
+    if helper is not None:  # the session's listeners are the forked helper's
+        extra["listeners"] = lambda _pid: helper.listeners()
     return open_network(plan.network, audit=audit, session_id=session_id, **extra)

@@ -28,7 +28,9 @@ class FakeNetwork:
         self.fail = fail
         self.calls: list[tuple[str, Any]] = []
 
-    def open(self, plan: NetworkPlan, *, audit: Any, session_id: str) -> FakeNetwork:
+    def open(
+        self, plan: NetworkPlan, *, audit: Any, session_id: str, listeners: Any = None
+    ) -> FakeNetwork:
         self.calls.append(("open", plan.mode))
         assert session_id
         return self
