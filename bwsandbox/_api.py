@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, overload
 
+from bwsandbox._record import record
 from bwsandbox.policy import COMMAND_LINE, NetworkName, build_overlay
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ __all__ = ["COMMAND_LINE", "NetworkName", "RunResult", "build_overlay", "run"]
 _Out = TypeVar("_Out", bytes, None, bytes | None)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RunResult(Generic[_Out]):
     """What :func:`run` returns; ``stdout``/``stderr`` are ``bytes`` with ``capture_output``."""
 

@@ -11,11 +11,13 @@ only, never by value.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from _thread import allocate_lock  # threading's Lock, without importing threading (0.5 ms)
-from typing import Any, Protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
 __all__ = ["AuditLog", "AuditSink", "MemoryAudit", "NullAudit"]
 
@@ -25,8 +27,25 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
-class AuditSink(Protocol):
-    def event(self, event: str, /, **fields: Any) -> None: ...
+if TYPE_CHECKING:
+
+    class AuditSink(Protocol):
+        def event(self, event: str, /, **fields: Any) -> None: ...
+
+else:
+
+    def __getattr__(name: str) -> object:
+        """``AuditSink`` at run time (PEP 562): ``typing`` loads when it is used, not before."""
+        if name != "AuditSink":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from typing import Protocol
+
+        class AuditSink(Protocol):
+            def event(self, event: str, /, **fields: Any) -> None: ...
+
+        AuditSink.__qualname__ = "AuditSink"
+        globals()["AuditSink"] = AuditSink
+        return AuditSink
 
 
 class AuditLog:
@@ -42,7 +61,9 @@ class AuditLog:
 
     def event(self, event: str, /, **fields: Any) -> None:
         record = {"time": _now(), "event": event, "session": self.session, **fields}
-        line = json.dumps(record, separators=(",", ":"), default=str)
+        from bwsandbox._jsontext import dumps  # json.dumps's text without json (start-up)
+
+        line = dumps(record, separators=(",", ":"), default=str)
         with self._lock:
             if self._file.closed:
                 return

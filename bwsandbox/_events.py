@@ -14,7 +14,8 @@ how each is really enforced (``limits``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from bwsandbox._record import record
 
 __all__ = [
     "COMMON",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Field:
     """One field of an event: its name, JSON type(s), meaning, and whether it is always there."""
 
@@ -36,7 +37,7 @@ class Field:
     required: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EventSpec:
     """One audit event: its name, what it means and its fields."""
 

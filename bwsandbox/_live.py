@@ -15,13 +15,15 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from bwsandbox._errors import LaunchError, NetworkError
+from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bwsandbox.runtime._registry_record import SessionRecord
 
 __all__ = [
@@ -39,7 +41,7 @@ __all__ = [
 _HINT = "name one with --session ID; `agent-sandbox ps` lists them"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LiveChange:
     """What a live change did: the session, the rules as parsed, the connections cut."""
 
@@ -99,11 +101,11 @@ def describe_sessions(sessions: Iterable[SessionRecord], now: float | None = Non
 
     now = time.time() if now is None else now
     parts = []
-    for record in reversed(list(sessions)):
-        command = printable(_command(record) or record.policy)
+    for session in reversed(list(sessions)):
+        command = printable(_command(session) or session.policy)
         if len(command) > 48:
             command = command[:45] + "..."
-        parts.append(f"{record.id} ({command}, started {_age(record.started, now)} ago)")
+        parts.append(f"{session.id} ({command}, started {_age(session.started, now)} ago)")
     return "; ".join(parts)
 
 

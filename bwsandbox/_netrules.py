@@ -29,9 +29,9 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from dataclasses import dataclass
 
 from bwsandbox._netconst import HOST_LOOPBACK_NAME
+from bwsandbox._record import record
 
 __all__ = [
     "METHODS",
@@ -84,7 +84,7 @@ class RuleKind(enum.StrEnum):
     NETWORK = "network"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rule:
     """One parsed rule; ``ports`` is an inclusive range, ``None`` for every port."""
 

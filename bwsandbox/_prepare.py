@@ -41,12 +41,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bwsandbox.policy import NetworkName, Policy
     from bwsandbox.runtime import Prepared
 
@@ -57,7 +59,7 @@ __all__ = ["Resolved", "prepare", "resolve"]
 _COMMAND_LINE = "command line"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Resolved:
     """What to run under which merged policy: the first stage of :func:`prepare`."""
 
@@ -163,6 +165,7 @@ def resolve(
         environ=host,
         agent_args=tuple(command),
         resume=resume,
+        guard=False,  # checked above: ``real`` is the guarded real path
     )
     refs = [*launch.policy_refs, *policies]
     layers = _Layers(refs, before, after)

@@ -20,11 +20,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pytest
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bwsandbox._api import RunResult
     from bwsandbox.compile import HostFacts
     from bwsandbox.testing import MemoryAudit

@@ -66,6 +66,11 @@ if not (policies / "base.toml").is_file():
     sys.exit(f"error: {policies}/base.toml is missing")
 if "site-packages" not in str(policies):
     sys.exit(f"error: bwsandbox was imported from {policies.parent}, not the venv")
+# the installed policies are the stored ones (policy/_shipped.py): loaded without tomllib
+from bwsandbox.policy import load_policy
+load_policy(["base"])
+if "tomllib" in sys.modules:
+    sys.exit("error: the installed base policy was parsed by tomllib, not read from _shipped")
 '
 "$bin" policy list | grep -q '^base' || die "'policy list' does not show the shipped base policy"
 "$bin" --show-completion bash 2>/dev/null | grep -q 'complete .*agent-sandbox' ||

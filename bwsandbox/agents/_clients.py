@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 
 from bwsandbox import _paths
 from bwsandbox._errors import PolicyError, WorkspaceError
+from bwsandbox._record import record
 
 __all__ = ["ClientInfo", "list_clients", "remove_client"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClientInfo:
     """One client compartment."""
 

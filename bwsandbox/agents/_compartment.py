@@ -12,23 +12,23 @@ opened with ``O_NOFOLLOW`` and checked with ``lstat``.
 
 
 # os-level on purpose, like the runtime (lstat, O_NOFOLLOW, no pathlib import)
-# ruff: noqa: PTH102, PTH103, PTH105, PTH108, PTH118, PTH120, PTH211
+# ruff: noqa: PTH102, PTH103, PTH105, PTH108, PTH115, PTH118, PTH120, PTH211
 
 from __future__ import annotations
 
 import contextlib
 import os
 import stat
-from dataclasses import dataclass
 
 from bwsandbox import _paths
 from bwsandbox._errors import PolicyError, WorkspaceError
+from bwsandbox._record import record
 from bwsandbox.agents._specs import AgentSpec
 
 __all__ = ["Compartment", "open_compartment"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Compartment:
     """One client's directories for one agent."""
 
@@ -59,6 +59,9 @@ class Compartment:
     def link_bin(self, name: str, target: str) -> None:
         """``bin/<name>`` -> ``target`` (a path inside the sandbox), replaced atomically."""
         link = os.path.join(self.bin, name)
+        with contextlib.suppress(OSError):
+            if os.readlink(link) == target:  # already right: nothing to replace
+                return
         temporary = f"{link}.{os.getpid()}.tmp"
         try:
             with contextlib.suppress(FileNotFoundError):

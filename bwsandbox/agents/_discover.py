@@ -17,12 +17,11 @@ script. Nothing is bound for paths the base policy already shows (``/usr``, ``/n
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from bwsandbox._errors import DependencyError
+from bwsandbox._record import record
 from bwsandbox.agents._specs import AgentSpec
 
 __all__ = ["AgentBinary", "find_agent", "search_dirs", "visible_in_sandbox"]
@@ -48,7 +47,7 @@ _SYSTEM_CACHE = "/var/cache/bwsandbox/agents"
 _MAX_PACKAGES = 64  # a CLI with more dependencies than this gets its node_modules bound whole
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AgentBinary:
     """Where the agent is on the host and what the sandbox needs to run it."""
 
@@ -192,6 +191,8 @@ def _package_root(path: str) -> str:
 
 
 def _dependencies(package: str) -> list[str]:
+    import json  # an npm package only: a stub or native binary needs no JSON
+
     try:
         with open(os.path.join(package, "package.json"), encoding="utf-8") as handle:
             data = json.load(handle)

@@ -12,23 +12,25 @@ read-only).
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
 
 from bwsandbox._errors import PolicyError, WorkspaceError
 from bwsandbox._guard import check_project
+from bwsandbox._record import field, record, replace
 from bwsandbox.agents._compartment import Compartment, open_compartment
 from bwsandbox.agents._discover import AgentBinary, find_agent
 from bwsandbox.agents._specs import AGENT_SPECS, KNOWN_AGENTS, SANDBOX_BIN, AgentSpec
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["AgentLaunch", "agent_spec", "prepare_agent"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AgentLaunch:
     """What the CLI needs to start an agent: policies, one extra layer, argv, and notes.
 
@@ -110,7 +112,7 @@ def _drop_empty_placeholder(compartment: Compartment, relative: str) -> None:
         raise WorkspaceError(f"cannot tidy {path}: {exc.strerror or exc}") from exc
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class _Layer:
     """The agent profile's policy layer, as it is built."""
 
@@ -134,10 +136,8 @@ def _login(
             layer.env[name] = _literal(environ[name])
     keys = [name for name in spec.key_vars if environ.get(name)]
     if keys:
-        from bwsandbox.agents._secrets import injected_secret
-
         for name in keys:
-            secret = injected_secret(spec.name, name, environ) if inject else None
+            secret = _injected_secret(spec, name, environ) if inject else None
             if secret is not None:  # the proxy adds it; the sandbox holds a placeholder
                 layer.secrets[name.lower()] = secret
                 layer.notes.append(f"login: {name} is injected by the proxy for {secret['host']}")
@@ -197,7 +197,44 @@ def _config_args(spec: AgentSpec, environ: Mapping[str, str]) -> list[str]:
     args = []
     for name, key in spec.url_config:
         if environ.get(name):
+            import json  # codex with a base URL of the user's only: not on the start-up path
+
             args += ["-c", f"{key}={json.dumps(environ[name])}"]
+    return args
+
+
+def _injected_secret(
+    spec: AgentSpec, var: str, environ: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """The ``[secrets.NAME]`` table that has the proxy inject ``var`` (see
+    :class:`~bwsandbox.agents._specs.InjectedKey`), or None: deliver it as a variable."""
+    key = next((key for key in spec.injected if key.var == var), None)
+    if key is None or not environ.get(var) or environ.get(key.base_url_var):
+        return None
+    table: dict[str, Any] = {
+        "source": f"env:{var}",
+        "deliver": "proxy",
+        "host": key.host,
+        "header": key.header,
+        "template": key.template,
+        "env": var,
+    }
+    if not key.config_key:
+        table["base_url_env"] = key.base_url_var
+    return table
+
+
+def _injected_config_args(spec: AgentSpec, secrets: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """``-c KEY="http://ENDPOINT/PATH"`` for injected keys of agents that take no base-URL
+    variable (codex), pointing them at the proxy's plain-HTTP endpoint inside the sandbox."""
+    args: list[str] = []
+    for key in spec.injected:
+        table = secrets.get(key.var.lower())
+        if key.config_key and table is not None:
+            from bwsandbox.compile import endpoint_for
+
+            url = f"http://{endpoint_for(str(table['host']))}{key.base_url_path}"
+            args += ["-c", f'{key.config_key}="{url}"']
     return args
 
 
@@ -216,6 +253,7 @@ def prepare_agent(
     agent_args: Sequence[str],
     resume: bool = False,
     inject_keys: bool = True,
+    guard: bool = True,
 ) -> AgentLaunch:
     """Everything needed to run agent ``name`` for ``client`` on ``project``.
 
@@ -225,13 +263,16 @@ def prepare_agent(
     filtered proxy where the agent supports it; the result's ``plain`` (see
     :meth:`AgentLaunch.for_network`) passes them as environment variables instead, for a
     merged policy without the proxy. ``inject_keys=False`` returns that variant directly.
+    ``guard=False``: the caller already passed ``project`` through the project guard
+    (:func:`bwsandbox._prepare.resolve` does, and gives its real path).
     """
     spec = agent_spec(name)
     if isinstance(agent_args, str):
         raise PolicyError("agent_args must be a sequence of arguments, not one string")
     if resume and spec.resume is None:
         raise PolicyError(f"{spec.name} has no way to continue its last conversation")
-    _check_project(project, environ)
+    if guard:
+        _check_project(project, environ)
     agent = find_agent(spec, environ)
     compartment = open_compartment(spec, client)
     home = environ.get("HOME", "")
@@ -277,10 +318,8 @@ def _launch(
         overlay["env"] = {"set": layer.env}
     if layer.secrets:
         overlay["secrets"] = layer.secrets
-    from bwsandbox.agents._secrets import injected_config_args
-
     executable, args = argv
-    injected = injected_config_args(spec.name, layer.secrets)
+    injected = _injected_config_args(spec, layer.secrets)
     command = (executable, *_config_args(spec, environ), *injected, *args)
     return AgentLaunch(
         policy_refs=(spec.name,),

@@ -7,15 +7,15 @@ the launcher computes per host and per client.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bwsandbox._record import record
 
-__all__ = ["AGENT_SPECS", "KNOWN_AGENTS", "SANDBOX_BIN", "AgentSpec"]
+__all__ = ["AGENT_SPECS", "KNOWN_AGENTS", "SANDBOX_BIN", "AgentSpec", "InjectedKey"]
 
 #: where the launcher's per-agent bin dir (symlinks to the agent and its interpreter) is bound
 SANDBOX_BIN = "/run/agent-sandbox/bin"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AgentSpec:
     """One agent CLI.
 
@@ -39,6 +39,29 @@ class AgentSpec:
     #: subcommands that take the resume args after them (``codex exec resume --last``)
     resume_after: tuple[str, ...] = ()
     extra_bin_dirs: tuple[str, ...] = ()  # home-relative dirs its own installer uses
+    #: keys the proxy injects (a subset of ``key_vars``); the others go in as variables
+    injected: tuple[InjectedKey, ...] = ()
+
+
+@record
+class InjectedKey:
+    """An agent's API key the proxy adds to its requests (the sandbox holds a placeholder).
+
+    When the key variable is set on the host and ``base_url_var`` is not (a custom base URL
+    points somewhere else: the key then goes in as an environment variable), the agent's
+    layer gets a ``[secrets.NAME]`` table with ``deliver = "proxy"``: the agent talks plain
+    HTTP to ``http://HOST.proxy.internal`` (its base-URL variable is set to that), and the
+    host-side proxy adds the header and forwards over verified TLS to ``https://HOST``.
+    """
+
+    var: str  # the key variable on the host (and the placeholder's name inside)
+    host: str
+    header: str
+    template: str
+    base_url_var: str  # set on the host: a custom base URL, so the key goes in as before
+    #: agents that take their base URL only from config (codex): ``-c KEY="http://ENDPOINT"``
+    config_key: str = ""
+    base_url_path: str = ""  # appended to the endpoint URL ("/v1" for OpenAI-style APIs)
 
 
 _CLAUDE = AgentSpec(
@@ -53,6 +76,18 @@ _CLAUDE = AgentSpec(
     oauth_files=(".claude/.credentials.json",),
     oauth_home_var="CLAUDE_CONFIG_DIR",
     resume=("--continue",),
+    injected=(
+        InjectedKey(
+            "ANTHROPIC_API_KEY", "api.anthropic.com", "x-api-key", "{secret}", "ANTHROPIC_BASE_URL"
+        ),
+        InjectedKey(
+            "ANTHROPIC_AUTH_TOKEN",
+            "api.anthropic.com",
+            "Authorization",
+            "Bearer {secret}",
+            "ANTHROPIC_BASE_URL",
+        ),
+    ),
 )
 
 _CODEX = AgentSpec(
@@ -68,6 +103,18 @@ _CODEX = AgentSpec(
     oauth_home_var="CODEX_HOME",
     resume=("resume", "--last"),
     resume_after=("exec",),
+    # codex ignores OPENAI_BASE_URL: the endpoint goes in as -c openai_base_url=...
+    injected=(
+        InjectedKey(
+            "OPENAI_API_KEY",
+            "api.openai.com",
+            "Authorization",
+            "Bearer {secret}",
+            "OPENAI_BASE_URL",
+            config_key="openai_base_url",
+            base_url_path="/v1",
+        ),
+    ),
 )
 
 _OPENCODE = AgentSpec(

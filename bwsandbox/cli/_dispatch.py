@@ -44,7 +44,7 @@ def fail(message: str, status: int = EXIT_FAILURE) -> int:
     return status
 
 
-_CHOICE = re.compile(r"Value error, (?P<got>'.*') is not one of (?P<choices>'.*')\.?$")
+_CHOICE = r"Value error, (?P<got>'.*') is not one of (?P<choices>'.*')\.?$"
 
 
 def _alternatives(items: list[str]) -> str:
@@ -67,7 +67,7 @@ def _option_wording(exc: BaseException) -> str | None:
     kind = str(error.get("type", ""))
     message = str(error.get("msg", ""))
     limits = error.get("ctx") or {}
-    if (match := _CHOICE.match(message)) is not None:
+    if (match := re.match(_CHOICE, message)) is not None:
         choices = [c.strip().strip("'") for c in match["choices"].split(",")]
         return f"{name}: expected {_alternatives(choices)}, got {match['got']}"
     if kind in ("float_parsing", "float_type"):

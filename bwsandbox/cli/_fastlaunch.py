@@ -163,7 +163,7 @@ class _Audit:
         os.write(self.fd, line.encode() + b"\n")
 
     def event(self, event: str, **fields: object) -> None:
-        import json  # already loaded by the runtime's work dir module
+        import json  # the recipe is JSON (the cold path writes JSON without json)
 
         record = {"time": _now(), "event": event, "session": self.session, **fields}
         self.write(json.dumps(record, separators=(",", ":"), default=str))
@@ -254,7 +254,7 @@ def _register(
     recipe: dict[str, object], session: str, spec: LaunchSpec, process: BwrapProcess
 ) -> str:
     """The runtime's ``Sandbox._register``: the session record for ps/exec/stop."""
-    import json  # already loaded by the runtime's work dir module
+    import json  # the recipe is JSON (the cold path writes JSON without json)
 
     from bwsandbox._paths import record_key
     from bwsandbox.runtime import register, runtime_dir

@@ -34,9 +34,9 @@ import os
 import posixpath
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
 
 from bwsandbox import _paths
+from bwsandbox._record import record, replace
 from bwsandbox.cli import _plancache
 from bwsandbox.cli._plancache import Dep, signature
 from bwsandbox.cli._resolve import Resolved, resolve
@@ -67,7 +67,7 @@ TIME = "@@bwsandbox-time@@"
 _PIPES = ("info", "block", "json-status")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Prepared:
     """What :func:`prepare` found: the dependencies and the recipe of its own compile."""
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
+from bwsandbox._record import record
 from bwsandbox.cli._spec import AGENT_COMMANDS, AGENTS
 from bwsandbox.policy import build_overlay
 
@@ -63,7 +63,7 @@ def _optional(values: dict[str, object], dest: str) -> str | None:
     return None if value is None else str(value)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Resolved:
     """The library's first stage (:class:`bwsandbox._prepare.Resolved`) plus the CLI's own
     choices: a terminal or not, keep the work dir, and explain's symbolic work dir."""

@@ -88,8 +88,10 @@ def _run_resolved(
     from bwsandbox._printable import printable
     from bwsandbox.runtime import Sandbox
 
-    for note in resolved.notes:
-        sys.stderr.write(f"agent-sandbox: {printable(note, limit=2000)}\n")
+    if resolved.notes:  # one write: the agent's lines reach the terminal together
+        sys.stderr.write(
+            "".join(f"agent-sandbox: {printable(note, limit=2000)}\n" for note in resolved.notes)
+        )
     sandbox = Sandbox(
         session,
         keep_workdir=resolved.keep_workdir,

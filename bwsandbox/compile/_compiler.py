@@ -24,7 +24,6 @@ imported by their step only when the policy asks for them.
 from __future__ import annotations
 
 import posixpath
-from typing import TYPE_CHECKING
 
 from bwsandbox.compile._context import (
     Context,
@@ -47,6 +46,7 @@ from bwsandbox.compile._step_process import command_of, namespaces, seccomp, wor
 from bwsandbox.compile._step_system import FORBIDDEN_ETC, ROOT_LAYOUT, etc, private_dirs, system
 from bwsandbox.policy import NetworkMode, expand
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.compile._delivery import SecretUse, SshPlan
     from bwsandbox.compile._facts import HostFacts, Workspace

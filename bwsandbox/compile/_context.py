@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
+from bwsandbox._record import field, record
 from bwsandbox.compile._facts import HostFacts, Workspace
 from bwsandbox.compile._options import BwrapOption, DataBind, FdRef, MountEntry, MountOption
 from bwsandbox.compile._plan import DataFile, SandboxUser
@@ -63,7 +63,7 @@ def under(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Context:
     """The compiler's inputs and what is derived from them once: the user, the variables."""
 
@@ -95,7 +95,7 @@ def make_context(policy: Policy, facts: HostFacts, workspace: Workspace) -> Cont
     return Context(policy, facts, workspace, user, variables, removed)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Part:
     """What one step adds to the plan."""
 
@@ -109,7 +109,7 @@ class Part:
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class PartBuilder:
     """A step's scratch pad; :meth:`build` freezes it into a :class:`Part`."""
 

@@ -6,15 +6,14 @@ They live below both so that the plan never imports the step that fills it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from bwsandbox._record import record
 from bwsandbox.compile._options import FdRef
 from bwsandbox.policy import SecretDelivery
 
 __all__ = ["SecretUse", "SshPlan"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SecretUse:
     """One secret's delivery in a plan. No value: the runtime reads it at launch."""
 
@@ -37,7 +36,7 @@ class SecretUse:
         return f"<secret {self.name} from {self.source}>"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SshPlan:
     """A per-session SSH certificate: what to sign and where the files go."""
 

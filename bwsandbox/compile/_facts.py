@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from bwsandbox._record import field, record
 
 __all__ = ["GitFacts", "GpuFacts", "HostFacts", "PathInfo", "PathKind", "Workspace"]
 
@@ -22,7 +23,7 @@ class PathKind(enum.StrEnum):
     MISSING = "missing"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PathInfo:
     """What the probe saw at one host path (``lstat``, not following the last symlink)."""
 
@@ -30,7 +31,7 @@ class PathInfo:
     target: str = ""  # symlink target as read by readlink, when kind is SYMLINK
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GitFacts:
     """What the host's global git config says that the sandbox may use (data only)."""
 
@@ -43,7 +44,7 @@ class GitFacts:
     refused: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GpuFacts:
     """The host's GPU devices and driver files (``runtime._gpu``); used only with ``--gpu``.
 
@@ -64,12 +65,11 @@ def _empty() -> Mapping[str, PathInfo]:
     return MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostFacts:
     """Everything the compiler needs to know about the host, probed once."""
 
     bwrap: str  # absolute path of the bwrap binary
-    bwrap_version: tuple[int, ...]
     uid: int
     gid: int
     user: str
@@ -93,7 +93,7 @@ class HostFacts:
         return self.paths.get(path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Workspace:
     """This session: the project, the work dir, the client, the command."""
 

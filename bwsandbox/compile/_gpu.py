@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from bwsandbox._errors import DependencyError
+from bwsandbox._record import record
 from bwsandbox.compile._context import under
 from bwsandbox.compile._facts import GpuFacts
 from bwsandbox.compile._options import BindMount, FdRef, MountEntry, MountKind, MountOption
@@ -30,7 +30,7 @@ from bwsandbox.compile._options import BindMount, FdRef, MountEntry, MountKind, 
 __all__ = ["DevBind", "gpu_mounts"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DevBind(MountOption):
     """``--dev-bind SRC DEST``: a bind that keeps device nodes usable."""
 

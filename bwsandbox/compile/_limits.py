@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
-
+from bwsandbox._record import fields, record
 from bwsandbox.policy import LimitsPolicy, parse_duration, parse_size
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.compile._seccomp import SeccompRules
 
 __all__ = ["ResourceLimits", "compile_limits", "compile_seccomp"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResourceLimits:
     """What the runtime enforces (None: no limit). Sizes in bytes, durations in seconds."""
 

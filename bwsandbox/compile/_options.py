@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+from bwsandbox._record import record
 
 __all__ = [
     "BindMount",
@@ -35,7 +36,7 @@ __all__ = [
 FdResolver = Callable[["FdRef"], int]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FdRef:
     """A file descriptor the runtime will allocate, e.g. ``FdRef("data:passwd")``."""
 
@@ -70,7 +71,7 @@ class MountKind(enum.StrEnum):
     DIR = "dir"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MountEntry:
     """One visible path in the sandbox, in mount order (later entries cover earlier ones)."""
 
@@ -95,7 +96,7 @@ class MountOption(BwrapOption):
         raise NotImplementedError
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Flag(BwrapOption):
     """An option without arguments: ``--unshare-all``, ``--die-with-parent``..."""
 
@@ -105,7 +106,7 @@ class Flag(BwrapOption):
         return [self.name]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WithValue(BwrapOption):
     """An option with plain arguments: ``--cap-drop ALL``, ``--uid 1000``, ``--hostname x``."""
 
@@ -116,7 +117,7 @@ class WithValue(BwrapOption):
         return [self.name, *self.values]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Fd(BwrapOption):
     """An option taking a file descriptor: ``--info-fd``, ``--block-fd``, ``--seccomp``."""
 
@@ -130,7 +131,7 @@ class Fd(BwrapOption):
         return (self.fd,)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BindMount(MountOption):
     """``--bind``/``--ro-bind`` and their ``-try`` variants."""
 
@@ -149,7 +150,7 @@ class BindMount(MountOption):
         return [name, self.src, self.dest]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DataBind(MountOption):
     """``--ro-bind-data FD DEST``: a file whose content comes from a pipe, never from disk."""
 
@@ -172,7 +173,7 @@ class DataBind(MountOption):
         return (self.fd,)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TmpfsMount(MountOption):
     """``--tmpfs DEST`` (with ``--perms`` and ``--size`` when set)."""
 
@@ -192,7 +193,7 @@ class TmpfsMount(MountOption):
         return [*out, "--tmpfs", self.dest]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Dir(MountOption):
     """``--dir DEST``: an empty directory (with ``--perms`` when set)."""
 
@@ -207,7 +208,7 @@ class Dir(MountOption):
         return [*out, "--dir", self.dest]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Symlink(MountOption):
     """``--symlink TARGET DEST``."""
 
@@ -221,7 +222,7 @@ class Symlink(MountOption):
         return ["--symlink", self.target, self.dest]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RemountRo(MountOption):
     """``--remount-ro DEST``: the mount at ``dest`` becomes read-only."""
 
@@ -234,7 +235,7 @@ class RemountRo(MountOption):
         return ["--remount-ro", self.dest]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProcMount(MountOption):
     """``--proc DEST``: a fresh procfs."""
 
@@ -247,7 +248,7 @@ class ProcMount(MountOption):
         return ["--proc", self.dest]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DevMount(MountOption):
     """``--dev DEST``: a minimal ``/dev``."""
 
@@ -260,7 +261,7 @@ class DevMount(MountOption):
         return ["--dev", self.dest]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Chdir(BwrapOption):
     """``--chdir PATH``: the command's working directory."""
 

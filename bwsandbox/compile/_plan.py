@@ -7,13 +7,12 @@ the compiler's steps (``_secrets`` imports this module, not the other way round)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
+from bwsandbox._record import field, record
 from bwsandbox.compile._limits import ResourceLimits
 from bwsandbox.compile._options import BwrapOption, FdRef, MountEntry, MountKind, render_all
 from bwsandbox.policy import NetworkMode
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["DataFile", "MountEntry", "MountKind", "NetworkPlan", "SandboxPlan", "SandboxUser"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DataFile:
     """Content the runtime writes into a pipe for ``--ro-bind-data`` (never to disk)."""
 
@@ -32,7 +31,7 @@ class DataFile:
     secret: bool = False  # redacted in explain, logs and errors
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SandboxUser:
     """Who the command runs as inside: name, ids and home."""
 
@@ -42,7 +41,7 @@ class SandboxUser:
     home: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NetworkPlan:
     """The network of one sandbox: its mode and its rules, parsed once (by the compiler)."""
 
@@ -83,7 +82,7 @@ class NetworkPlan:
         return any(rule.inspecting for rule in self.allow)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SandboxPlan:
     """argv with symbolic fds, environment, cwd, and what the runtime must set up."""
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import errno
 import struct
-from dataclasses import dataclass
 
+from bwsandbox._record import record
 from bwsandbox.policy import ARCHES, GROUPS, SYSCALLS
 
 __all__ = ["GROUPS", "SeccompRules", "build_filter", "seccomp_rules"]
@@ -50,7 +50,7 @@ def _arg(index: int) -> int:
     return 16 + 8 * index
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SeccompRules:
     """What the filter denies: plain syscalls, and the argument-checked ones by name."""
 

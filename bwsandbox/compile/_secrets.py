@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._record import record
 from bwsandbox.compile._context import Part, PartBuilder
 from bwsandbox.compile._delivery import SecretUse, SshPlan
 from bwsandbox.compile._options import DataBind, FdRef
 from bwsandbox.policy import NetworkMode, Policy, SecretDelivery, expand
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.compile._plan import SandboxPlan
 
@@ -49,7 +49,7 @@ def placeholder_for(name: str) -> str:
     return f"bwsandbox-placeholder-{name}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SecretsLayout:
     """What :func:`plan_secrets` adds to a plan."""
 

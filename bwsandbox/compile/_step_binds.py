@@ -6,9 +6,9 @@ Pure functions of the :class:`~._context.Context`; see :mod:`._context`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._record import record
 from bwsandbox.compile._context import Context, Part, PartBuilder
 from bwsandbox.compile._facts import PathKind
 from bwsandbox.compile._options import BindMount, MountEntry, MountKind, TmpfsMount
@@ -16,7 +16,7 @@ from bwsandbox.compile._options import BindMount, MountEntry, MountKind, TmpfsMo
 __all__ = ["Binds", "binds", "gpu"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Binds:
     """The binds step's result: its part and where the sandbox may write."""
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from bwsandbox._record import record
 from bwsandbox.compile._context import Context, Part, PartBuilder, under
 from bwsandbox.compile._facts import PathKind
 from bwsandbox.compile._options import BindMount, RemountRo, TmpfsMount
@@ -40,7 +40,7 @@ def masks(ctx: Context, visible: Sequence[str]) -> Part:
     return part.build()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Protections:
     """The covers step's result: its part, the protected paths and their placeholders."""
 

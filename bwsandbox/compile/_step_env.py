@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 
 from bwsandbox._netconst import OFFLINE_ENV, PROXY_ENV
 from bwsandbox.compile._context import Context
 from bwsandbox.policy import NetworkMode
 
-__all__ = ["environment"]
+__all__ = ["env_match", "environment"]
 
 
 def environment(
@@ -28,7 +27,7 @@ def environment(
     env |= {
         name: value
         for name, value in ctx.facts.environ.items()
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+        if any(env_match(name, pattern) for pattern in patterns)
     }
     for name, template in policy.env.set:
         env[name] = ctx.expand(template, f"env.set.{name}")
@@ -37,7 +36,23 @@ def environment(
     env.update(generated)
     env.update(ctx.workspace.extra_env)
     for pattern in policy.env.unset:
-        for name in [n for n in env if fnmatch.fnmatchcase(n, pattern)]:
+        for name in [n for n in env if env_match(n, pattern)]:
             del env[name]
     env.update(secrets)
     return tuple(sorted(env.items()))
+
+
+def env_match(name: str, pattern: str) -> bool:
+    """``fnmatch.fnmatchcase(name, pattern)`` for an ``env.passthrough``/``env.unset`` pattern.
+
+    A plain name (``TERM``) is compared and a name with one trailing ``*`` (``LC_*``) is a
+    prefix, so the usual patterns cost no regex compile at start-up; any other glob goes to
+    fnmatch. tests/unit/test_policy_charsets.py checks this against fnmatch itself.
+    """
+    star = pattern.endswith("*")
+    head = pattern[:-1] if star else pattern
+    if "*" in head or "?" in head or "[" in head:
+        from fnmatch import fnmatchcase
+
+        return fnmatchcase(name, pattern)
+    return name.startswith(head) if star else name == pattern

@@ -8,9 +8,8 @@ make the usual clients trust it.
 
 from __future__ import annotations
 
-import dataclasses
-
 from bwsandbox._errors import PolicyError
+from bwsandbox._record import replace
 from bwsandbox.compile._context import Context, Part, PartBuilder
 from bwsandbox.compile._plan import NetworkPlan
 from bwsandbox.policy import NetworkMode
@@ -32,7 +31,7 @@ def network(ctx: Context) -> tuple[NetworkPlan, Part]:
         ) from exc
     if net.upstream_ca_file:
         ca_file = ctx.path(net.upstream_ca_file, "network.upstream_ca_file")
-        plan = dataclasses.replace(plan, upstream_ca_file=ca_file)
+        plan = replace(plan, upstream_ca_file=ca_file)
     if plan.mode is not NetworkMode.FILTERED or not plan.inspecting:
         return plan, Part()
     from bwsandbox.compile._inspect import ca_bundle

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Protocol
+
+from bwsandbox._record import record
 
 __all__ = ["Check", "Diagnosis", "HostProbe", "Status"]
 
@@ -18,7 +19,7 @@ class Status(enum.StrEnum):
     INFO = "info"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Check:
     name: str
     status: Status
@@ -26,7 +27,7 @@ class Check:
     fix: tuple[str, ...] = ()  # lines to show under the check (commands, caveats)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Diagnosis:
     checks: tuple[Check, ...]
 

@@ -18,9 +18,9 @@ is told by its marker files (``/run/.containerenv``: Podman, ``/.dockerenv``: Do
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.doctor._model import HostProbe
 
@@ -30,7 +30,7 @@ __all__ = ["FEATURES", "Feature", "SandboxProbe", "container_engine", "fix_for",
 _BASE = ("--unshare-user", "--ro-bind", "/", "/")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Feature:
     """One bwrap feature ``run`` uses: its probe arguments and the fix per engine."""
 
@@ -124,7 +124,7 @@ def container_engine(host: HostProbe) -> str:
     return ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SandboxProbe:
     """What the probe found: ``works``, and for each refused feature bwrap's message + fix."""
 

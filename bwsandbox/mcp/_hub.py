@@ -42,10 +42,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO
 
 from bwsandbox._errors import LaunchError, PolicyError
+from bwsandbox._record import record
 from bwsandbox.mcp._bridge import BRIDGE_SOURCE
 from bwsandbox.policy import McpServer
 
@@ -75,7 +75,7 @@ _CHUNK = 65536
 Spawn = Callable[[Sequence[str], int, int, IO[bytes]], "subprocess.Popen[bytes]"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ServerLaunch:
     """One declared server: its name and the ``agent-sandbox`` arguments that run it."""
 

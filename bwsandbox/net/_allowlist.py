@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from bwsandbox._netconst import HOST_LOOPBACK_NAME
 from bwsandbox._netrules import IPAddress, IPNetwork, Rule, RuleKind, normalize_name, parse_rule
+from bwsandbox._record import record
 
 __all__ = ["HOST_LOOPBACK", "Allowlist", "Verdict", "is_special", "suggest"]
 
@@ -62,7 +62,7 @@ def _allows(rule: Rule, name: str, port: int | None = None) -> bool:
     return rule.matches_name(name, port)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Verdict:
     """The allowlist's answer for one destination."""
 

@@ -25,11 +25,13 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
+from bwsandbox._record import record
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import queue
+    from typing import Any
 
     from bwsandbox._audit import AuditSink
 
@@ -63,7 +65,7 @@ class Decision(enum.StrEnum):
     DENY = "deny"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Question:
     """A held request: ``host`` (a name), ``port`` (``None`` for a DNS lookup) and ``kind``
     (``dns``, ``tcp``, ``http``, ``connect``); ``id`` numbers the questions of a session."""
@@ -82,7 +84,7 @@ class Question:
         return {"id": self.id, "host": self.host, "port": self.port, "kind": self.kind}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     """What the held request gets: allowed or not, the ``rule`` for the audit, a reason."""
 

@@ -35,13 +35,15 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
 
 from bwsandbox._netrules import Rule
 from bwsandbox.net._live import MAX_REQUEST, LiveLimits, Refused, Request, parse_request
 from bwsandbox.net._relay import Daemon
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bwsandbox.net._ask import Asker, Hub
 
 __all__ = ["ControlServer", "connect", "control_path", "send_request"]

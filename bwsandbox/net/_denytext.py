@@ -17,15 +17,15 @@ an allowed destination that could not be reached says that. Pure; no I/O.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 
+from bwsandbox._record import record
 from bwsandbox.net._allowlist import suggest
 from bwsandbox.net._gate import Denied
 
 __all__ = ["Refusal", "deny_text"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Refusal:
     """An inspected request that was refused: its method and target, and the host's rules."""
 

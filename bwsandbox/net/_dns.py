@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from bwsandbox._netrules import IPAddress
+from bwsandbox._record import record
 
 __all__ = ["QTYPE_A", "QTYPE_AAAA", "Question", "answer", "parse_query", "refuse"]
 
@@ -27,7 +27,7 @@ _LABEL = re.compile(rb"[A-Za-z0-9_-]+")
 _NAME_LIMIT = 255
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Question:
     """A DNS query as received: its header fields and question."""
 

@@ -11,12 +11,12 @@ import ipaddress
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bwsandbox._audit import AuditSink
 from bwsandbox._netconst import HOST_LOOPBACK_NAME
 from bwsandbox._netrules import IPAddress, Rule, normalize_name
+from bwsandbox._record import record
 from bwsandbox.net._allowlist import HOST_LOOPBACK, Allowlist, Verdict, suggest
 from bwsandbox.net._ask import ASK_ONCE
 from bwsandbox.net._names import SyntheticNames
@@ -95,7 +95,7 @@ class Denied(Exception):  # noqa: N818 - control flow inside the proxy, never es
         return bool(self.rule) and self.reason.removeprefix("dns: ").startswith("denied ")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Upstream:
     """A connection the gate opened from the host, with what allowed it."""
 
@@ -109,7 +109,7 @@ class Upstream:
     inspect: tuple[Rule, ...] = ()
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class Denial:
     """Refused destinations, counted for the summary shown at exit."""
 

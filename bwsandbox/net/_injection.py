@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from bwsandbox._record import field, record
 
 __all__ = ["Injection"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Injection:
     """One header the proxy adds for requests to ``endpoint``. ``value`` holds the secret."""
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from bwsandbox._record import record
 
 __all__ = ["Listeners", "ListenersFactory", "loopback_listeners"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Listeners:
     """Bound sockets (stream ones listening), owned by the caller."""
 

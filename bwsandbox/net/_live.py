@@ -16,11 +16,11 @@ for the client.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bwsandbox._netrules import Rule, parse_rule
+from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.policy._model import Policy
 
@@ -35,7 +35,7 @@ class Refused(Exception):  # noqa: N818 - a refusal sent back to the client, nev
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Request:
     op: str  # "allow", "deny", "watch" or "answer"
     rules: tuple[Rule, ...] = ()
@@ -91,7 +91,7 @@ def parse_request(data: bytes) -> Request:
     return Request(op, tuple(rules))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LiveLimits:
     """What a live allow may not loosen.
 

@@ -18,7 +18,10 @@ import contextlib
 import os
 import re
 import tomllib
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["allowed_path", "read_allowed", "remember"]
 

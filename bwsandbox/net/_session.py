@@ -6,13 +6,13 @@ import contextlib
 import enum
 import resource
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from bwsandbox._audit import AuditSink, NullAudit
 from bwsandbox._errors import NetworkError, ProxyError
 from bwsandbox.net._allowlist import Allowlist
 from bwsandbox.net._netns import Helper, start_listeners
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -132,12 +132,12 @@ class NetworkSession:
     def serve_control(self, path: str, limits: LiveLimits) -> None:
         """Serve live ``allow``/``deny`` at ``path`` (:mod:`._control`) once attached, within
         ``limits`` (:func:`bwsandbox.net._live.limits_for`)."""
-        import dataclasses
+        from bwsandbox._record import replace
 
         self._control_path = path
         # an inspecting rule can be added live only when the sandbox trusts the session's CA
         # (then _inspect gave the gate its inspector)
-        self._limits = dataclasses.replace(limits, inspects=self.ca is not None)
+        self._limits = replace(limits, inspects=self.ca is not None)
 
     def ask_unlisted(
         self,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
+
+from bwsandbox._record import record
 
 __all__ = [
     "HEAD_LIMIT",
@@ -128,7 +129,7 @@ def tls_server_name(data: bytes) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Request:
     """An HTTP/1 request head as read from the sandbox."""
 

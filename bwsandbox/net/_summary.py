@@ -11,10 +11,10 @@ line. Every name is the sandbox's choice, so every line goes through
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from bwsandbox._printable import printable
+from bwsandbox._record import field, record
 from bwsandbox.net._allowlist import suggest
 
 __all__ = ["LIMIT", "is_quiet", "summary_lines"]
@@ -35,7 +35,7 @@ class DenialLike(Protocol):
     def count(self) -> int: ...
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class _Host:
     host: str
     ports: list[int] = field(default_factory=list)

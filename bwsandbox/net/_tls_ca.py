@@ -23,8 +23,8 @@ import datetime
 import os
 import ssl
 import threading
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -189,14 +189,12 @@ def fill_bundle(
     plan: SandboxPlan, environ: Mapping[str, str], session_id: str = ""
 ) -> tuple[SandboxPlan, SessionCA]:
     """A new session CA, and ``plan`` with its CA bundle data file filled in."""
-    import dataclasses
-
+    from bwsandbox._record import replace
     from bwsandbox.compile import CA_BUNDLE_FD
 
     ca = SessionCA(session_id)
     bundle = ca.bundle(host_bundle(environ))
     data = tuple(
-        dataclasses.replace(item, content=bundle) if item.fd == CA_BUNDLE_FD else item
-        for item in plan.data
+        replace(item, content=bundle) if item.fd == CA_BUNDLE_FD else item for item in plan.data
     )
-    return dataclasses.replace(plan, data=data), ca
+    return replace(plan, data=data), ca

@@ -31,7 +31,6 @@ import contextlib
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING
 
 from bwsandbox._netrules import has_dot_segment
 from bwsandbox.net._allowlist import Verdict
@@ -64,6 +63,7 @@ from bwsandbox.net._tls_stream import (
     response_framing,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox._netrules import Rule
     from bwsandbox.net._gate import Gate, Upstream

@@ -7,14 +7,16 @@ the file and the key path (see ``_validate``). Nothing here touches the file sys
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Callable, Mapping
-from typing import TypeVar
 
 from bwsandbox.policy._hints import closest, did_you_mean
 from bwsandbox.policy._model import VARIABLES, Bind, NetworkMode
 from bwsandbox.policy._vars import variables_in
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
 
 __all__ = [
     "PATH_VARIABLES",
@@ -53,15 +55,20 @@ __all__ = [
 #: Variables a path may start with (the others are not paths).
 PATH_VARIABLES = ("project", "home", "host_home", "workdir", "runtime_dir")
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ENV_GLOB = re.compile(r"[A-Za-z0-9_*?\[\]!]+")
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-_SIZE = re.compile(r"[1-9][0-9]*[kKmMgG]?")
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+# Character sets instead of regexes compiled at import (this module is on the start-up path);
+# tests/unit/test_policy_charsets.py checks each against the regex it replaces.
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_ENV_FIRST = _ALNUM[:52] + "_"  # [A-Za-z_]
+_ENV_CHARS = _ALNUM + "_"  # [A-Za-z0-9_]
+_GLOB_CHARS = _ALNUM + "_*?[]!"  # [A-Za-z0-9_*?\[\]!]
+_LABEL_CHARS = _ALNUM + "-"  # [A-Za-z0-9-]
+_BARE_CHARS = _ALNUM + "_-"  # [A-Za-z0-9_-]: a bare TOML key
+_SIZE = r"[1-9][0-9]*[kKmMgG]?"  # a pattern, compiled by re on first use
 _BIND_KEYS = ("src", "dest", "optional")
 _HOME_MODES = ("private", "tmpfs")
 _MAX_UID = 2**32 - 2
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    _T = TypeVar("_T")
 
 
 class Invalid(ValueError):  # noqa: N818 (internal signal, converted to PolicyError)
@@ -81,7 +88,7 @@ def toml_string(text: str) -> str:
 
 def key_join(path: str, name: str) -> str:
     """``env.set`` + ``FOO`` -> ``env.set.FOO``; names that are not bare TOML keys are quoted."""
-    if _BARE_KEY.fullmatch(name):
+    if name and not name.strip(_BARE_CHARS):
         return f"{path}.{name}" if path else name
     quoted = toml_string(name)
     return f"{path}.{quoted}" if path else quoted
@@ -101,6 +108,8 @@ def describe(value: object) -> str:
         return "an array"
     if isinstance(value, Mapping):
         return "a table"
+    import datetime  # here, on an error: not on the start-up path
+
     if isinstance(value, datetime.date | datetime.time):
         return f"the date/time {value}"
     if value is None:
@@ -271,18 +280,30 @@ def check_argv(value: object) -> tuple[str, ...]:
 
 def check_env_name(value: object) -> str:
     text = check_string(value, what="an environment variable name")
-    if not _ENV_NAME.fullmatch(text):
+    if not is_env_name(text):
         raise Invalid(
             f"expected an environment variable name (letters, digits, _), got {_short(text)}"
         )
     return text
 
 
+def is_env_name(text: str) -> bool:
+    """``[A-Za-z_][A-Za-z0-9_]*``, the whole text."""
+    return text[:1] != "" and text[0] in _ENV_FIRST and not text.strip(_ENV_CHARS)
+
+
+def _is_label(label: str) -> bool:
+    """A DNS label: ``(?!-)[A-Za-z0-9-]{1,63}(?<!-)``, the whole text."""
+    return (
+        0 < len(label) <= 63 and not label.strip(_LABEL_CHARS) and "-" not in (label[0], label[-1])
+    )
+
+
 def check_env_glob(value: object) -> str:
     """A variable name or a shell glob over names (``LC_*``)."""
     what = "an environment variable name or glob such as 'LC_*'"
     text = check_string(value, what=what)
-    if not _ENV_GLOB.fullmatch(text) or text[0].isdigit():
+    if not text or text.strip(_GLOB_CHARS) or text[0].isdigit():
         raise Invalid(f"expected {what}, got {_short(text)}")
     return text
 
@@ -313,7 +334,7 @@ def check_hostname(value: object) -> str:
     what = "a host name such as 'db.internal'"
     text = check_string(value, what=what)
     labels = text.split(".")
-    if len(text) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+    if len(text) > 253 or not all(_is_label(label) for label in labels):
         raise Invalid(f"expected {what}, got {_short(text)}")
     if labels[-1].isdigit():  # 10.0.0.5 is an address, not a name
         raise Invalid(f"expected {what}, got the address {_short(text)}")
@@ -378,7 +399,7 @@ def check_allow_rule(value: object) -> str:
 def check_size(value: object) -> str:
     what = "a size such as '512M' (bytes, or K, M, G)"
     text = check_string(value, what=what)
-    if not _SIZE.fullmatch(text):
+    if not re.fullmatch(_SIZE, text):
         raise Invalid(f"expected {what}, got {_short(text)}")
     return text
 

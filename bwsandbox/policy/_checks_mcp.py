@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from bwsandbox.policy._checks import (
     Invalid,
@@ -18,16 +17,20 @@ from bwsandbox.policy._checks import (
 )
 from bwsandbox.policy._model_mcp import McpServer
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["check_mcp_server", "check_server_name"]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 _KEYS = ("command", "allow", "ro", "rw", "env", "policy")
 
 
 def check_server_name(value: object) -> str:
     """A server name: it becomes a socket file name and the agent's tool prefix."""
     text = check_string(value, what="a server name")
-    if not _NAME.fullmatch(text):
+    if not re.fullmatch(_NAME, text):
         raise Invalid(f"expected a server name (letters, digits, _ and -), got {text!r}")
     return text
 

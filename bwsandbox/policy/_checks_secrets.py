@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
-from typing import Any
 
+from bwsandbox._record import fields
 from bwsandbox.policy._checks import (
     Invalid,
     _sub,
@@ -20,6 +19,10 @@ from bwsandbox.policy._checks import (
 from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._model_secrets import SECRET_SCHEMES, Secret, SecretDelivery
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = [
     "check_ca_key",
     "check_cert_extension",
@@ -33,10 +36,10 @@ __all__ = [
     "validity_seconds",
 ]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
-_HEADER = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
-_VALIDITY = re.compile(r"(?:[0-9]+[smhdw])+")
-_PRINCIPAL = re.compile(r"[A-Za-z0-9._@-]+")
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
+_HEADER = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+_VALIDITY = r"(?:[0-9]+[smhdw])+"
+_PRINCIPAL = r"[A-Za-z0-9._@-]+"
 _SECRET_KEYS = tuple(f.name for f in fields(Secret) if f.name != "name")
 _EXTENSIONS = (
     "permit-pty",
@@ -51,7 +54,7 @@ _MAX_VALIDITY = 7 * 24 * 3600
 
 def check_secret_name(value: object) -> str:
     text = check_string(value, what="a secret name")
-    if not _NAME.fullmatch(text):
+    if not re.fullmatch(_NAME, text):
         raise Invalid(f"expected a secret name (letters, digits, _ and -), got {text!r}")
     return text
 
@@ -83,7 +86,7 @@ def _check_delivery(value: object) -> SecretDelivery:
 
 def _check_header(value: object) -> str:
     text = check_string(value, what="an HTTP header name")
-    if not _HEADER.fullmatch(text) or text.lower() in ("host", "content-length", "connection"):
+    if not re.fullmatch(_HEADER, text) or text.lower() in ("host", "content-length", "connection"):
         raise Invalid(f"expected an HTTP header name such as 'x-api-key', got {text!r}")
     return text
 
@@ -146,7 +149,7 @@ def check_secret(value: object) -> Secret:
 def check_validity(value: object) -> str:
     """A duration such as ``30s``, ``15m``, ``1h30m``; at most a week."""
     text = check_string(value, what="a duration such as '15m'")
-    if not _VALIDITY.fullmatch(text):
+    if not re.fullmatch(_VALIDITY, text):
         raise Invalid(f"expected a duration such as '30s', '15m' or '1h30m', got {text!r}")
     if not 0 < validity_seconds(text) <= _MAX_VALIDITY:
         raise Invalid(f"expected a duration between 1s and 1w, got {text!r}")
@@ -160,7 +163,7 @@ def validity_seconds(text: str) -> int:
 
 def check_principal(value: object) -> str:
     text = check_string(value, what="a user name")
-    if not _PRINCIPAL.fullmatch(text):
+    if not re.fullmatch(_PRINCIPAL, text):
         raise Invalid(f"expected a user name, got {text!r}")
     return text
 

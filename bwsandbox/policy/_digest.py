@@ -6,8 +6,6 @@ function), so a digest names one resolved policy wherever it is shown.
 
 from __future__ import annotations
 
-import json
-
 TYPE_CHECKING = False  # not typing's: importing typing costs milliseconds
 if TYPE_CHECKING:
     from bwsandbox.policy._model import Policy
@@ -17,11 +15,10 @@ __all__ = ["canonical_policy", "policy_digest"]
 
 def canonical_policy(policy: Policy) -> bytes:
     """The resolved policy as canonical JSON (``policy_as_dict``; sorted keys, compact)."""
+    from bwsandbox._jsontext import dumps  # json.dumps's text without json (start-up)
     from bwsandbox.policy._render import policy_as_dict
 
-    text = json.dumps(
-        policy_as_dict(policy), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    text = dumps(policy_as_dict(policy), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")
 
 

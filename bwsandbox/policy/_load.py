@@ -16,13 +16,11 @@ ipaddress) costs milliseconds on the start-up path of ``agent-sandbox run``.
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from bwsandbox import _paths
 from bwsandbox._errors import PolicyError
+from bwsandbox._record import record
 from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._merge import merge
 from bwsandbox.policy._model import Policy
@@ -37,10 +35,17 @@ __all__ = [
     "read_overlays",
 ]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_NAME_FIRST = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_NAME_CHARS = _NAME_FIRST + "._-"
 
 
-@dataclass(frozen=True, slots=True)
+def _is_name(text: str) -> bool:
+    """A policy name, ``[A-Za-z0-9][A-Za-z0-9._-]*``: characters, not a regex compiled at
+    start-up (tests/unit/test_policy_charsets.py checks it against that regex)."""
+    return text[:1] != "" and text[0] in _NAME_FIRST and not text.strip(_NAME_CHARS)
+
+
+@record
 class PolicyInfo:
     """One policy found in the search dirs."""
 
@@ -144,15 +149,15 @@ def _policy_files(directory: str) -> list[tuple[str, str]]:
     for entry in entries:
         name, suffix = os.path.splitext(entry)
         path = os.path.join(directory, entry)
-        if suffix == ".toml" and _NAME.fullmatch(name) and os.path.isfile(path):
+        if suffix == ".toml" and _is_name(name) and os.path.isfile(path):
             files.append((name, path))
     return files
 
 
 def _description(path: str) -> str:
     try:
-        raw = tomllib.loads(_read_bytes(path).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raw = _parse(_read_bytes(path).decode("utf-8"), path)
+    except (OSError, UnicodeDecodeError, PolicyError):
         return ""
     description = raw.get("description")
     return description if isinstance(description, str) else ""
@@ -168,11 +173,27 @@ def _read_policy_file(path: str) -> Layer:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(f"not UTF-8 text (byte {exc.start})", file=path) from exc
+    return read_layer(_parse(text, path), path)
+
+
+def _parse(text: str, path: str) -> Mapping[str, object]:
+    """The TOML table of a policy file's ``text``: a shipped policy's stored value when the
+    text is exactly that policy's (``_shipped.py``, generated), else ``tomllib``'s parse.
+
+    Comparing the whole text, not a name or a path, is what makes the stored value safe: an
+    edited, user, newer or older file differs in some byte and is parsed for real.
+    """
+    from bwsandbox.policy._shipped import SHIPPED
+
+    stored = SHIPPED.get(text)
+    if stored is not None:
+        return stored()
+    import tomllib
+
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(toml_error(exc), file=path) from exc
-    return read_layer(raw, path)
 
 
 def _read_bytes(path: str) -> bytes:
@@ -230,7 +251,7 @@ class _Stack:
                     raise PolicyError("no such policy file", file=path)
                 raise PolicyError(f"no such policy file {path!r}", file=parent, key=key)
             return path
-        if not _NAME.fullmatch(ref):
+        if not _is_name(ref):
             raise PolicyError(
                 f"invalid policy name {ref!r}",
                 file=parent,

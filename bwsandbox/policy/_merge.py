@@ -20,7 +20,6 @@ Rules (also in docs/policy-layers.md):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from bwsandbox._errors import PolicyError
 from bwsandbox.policy._checks import key_join
@@ -42,6 +41,10 @@ from bwsandbox.policy._model_mcp import McpPolicy, named_servers
 from bwsandbox.policy._model_secrets import SshPolicy, named_secrets
 from bwsandbox.policy._schema import SPECS, Kind
 from bwsandbox.policy._validate import Entry, Layer, Placed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["merge"]
 

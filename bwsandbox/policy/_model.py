@@ -1,4 +1,4 @@
-"""The policy model: frozen, slotted dataclasses. Raw TOML never leaves the loader.
+"""The policy model: frozen, slotted records (``@record``). Raw TOML never leaves the loader.
 
 A resolved :class:`Policy` is the merge of its layers (``extends``), with variables such as
 ``{project}`` still unexpanded: they are expanded by the compiler, which knows the workspace.
@@ -10,8 +10,8 @@ from it, and the loader derives the accepted TOML keys from the field names.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
+from bwsandbox._record import field, record
 from bwsandbox.policy._model_devices import DevicesPolicy
 from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
 from bwsandbox.policy._model_mcp import McpPolicy
@@ -58,7 +58,7 @@ class NetworkMode(enum.StrEnum):
     FILTERED = "filtered"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Bind:
     """A host path made visible in the sandbox.
 
@@ -77,7 +77,7 @@ class Bind:
         return self.dest or self.src
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FilesystemPolicy:
     """What the sandbox sees. Later layers append to lists; ``remove`` drops destinations."""
 
@@ -124,7 +124,7 @@ class FilesystemPolicy:
     tmp_size: str = field(default="", metadata=_doc("reserved: size limit for /tmp"))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EnvPolicy:
     """The sandbox environment starts empty; only what is listed here gets in."""
 
@@ -140,7 +140,7 @@ class EnvPolicy:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CommandPolicy:
     """What runs when no command is given on the command line, and where."""
 
@@ -150,7 +150,7 @@ class CommandPolicy:
     cwd: str = field(default="{project}", metadata=_doc("working directory inside the sandbox"))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NetworkPolicy:
     """Egress. ``none``: loopback only. ``host``: the host's network. ``filtered``: allowlist."""
 
@@ -196,7 +196,7 @@ class NetworkPolicy:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HardeningPolicy:
     """Hardening switches. Every relaxation must be written down in a policy."""
 
@@ -224,7 +224,7 @@ class HardeningPolicy:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GitPolicy:
     """What git inside gets from the host's git config: data only, never programs."""
 
@@ -240,7 +240,7 @@ class GitPolicy:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Policy:
     """A resolved policy: all layers merged, variables unexpanded."""
 

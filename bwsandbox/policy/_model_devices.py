@@ -7,12 +7,12 @@ what the host probe found (``compile._gpu``), never from paths written in a poli
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from bwsandbox._record import field, record
 
 __all__ = ["DevicesPolicy"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DevicesPolicy:
     """Host devices in the sandbox. Each one is a relaxation: write it down in a policy."""
 

@@ -8,7 +8,8 @@ the policy says them; :func:`parse_size` and :func:`parse_duration` turn them in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+from bwsandbox._record import field, record
 
 __all__ = ["LimitsPolicy", "SeccompPolicy", "parse_duration", "parse_size"]
 
@@ -41,7 +42,7 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _SECONDS[match.group(2) or "s"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LimitsPolicy:
     """Resource limits for the whole sandbox. Unset: no limit. ``explain`` and ``doctor`` say
     how each one is enforced on this host (cgroup, rlimit, or not at all)."""
@@ -80,7 +81,7 @@ class LimitsPolicy:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SeccompPolicy:
     """The syscall filter: what agents never need and attackers like fails with EPERM.
 

@@ -7,9 +7,9 @@ connects to it; the agent's sandbox sees only a unix socket per server. See docs
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+from bwsandbox._record import field, fields, record, replace
 
 __all__ = ["McpPolicy", "McpServer", "named_servers", "servers_as_dict"]
 
@@ -18,7 +18,7 @@ def _doc(text: str) -> dict[str, str]:
     return {"doc": text}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class McpServer:
     """One ``[mcp.servers.NAME]`` table: a stdio MCP server and its own sandbox's grants."""
 
@@ -53,7 +53,7 @@ class McpServer:
     name: str = field(default="", metadata=_doc("not a key: the NAME of [mcp.servers.NAME]"))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class McpPolicy:
     """MCP servers for the agent, each in a sibling sandbox (docs/mcp.md)."""
 
@@ -68,7 +68,7 @@ class McpPolicy:
 
 def named_servers(items: Iterable[tuple[str, McpServer]]) -> tuple[McpServer, ...]:
     """The merged ``(name, server)`` pairs as servers that know their names."""
-    return tuple(dataclasses.replace(server, name=name) for name, server in items)
+    return tuple(replace(server, name=name) for name, server in items)
 
 
 def servers_as_dict(servers: Iterable[McpServer]) -> dict[str, dict[str, list[str]]]:
@@ -77,7 +77,7 @@ def servers_as_dict(servers: Iterable[McpServer]) -> dict[str, dict[str, list[st
     for server in servers:
         table = {
             f.name: list(getattr(server, f.name))
-            for f in dataclasses.fields(server)
+            for f in fields(server)
             if f.name != "name" and getattr(server, f.name)
         }
         out[server.name] = table

@@ -9,7 +9,8 @@ user's local CA signs for a short time.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+
+from bwsandbox._record import field, record
 
 __all__ = [
     "SECRET_SCHEMES",
@@ -37,7 +38,7 @@ class SecretDelivery(enum.StrEnum):
     PROXY = "proxy"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Secret:
     """One ``[secrets.NAME]`` table: where the value comes from and how it is delivered."""
 
@@ -114,7 +115,7 @@ class Secret:
 
 def named_secrets(pairs: object) -> tuple[Secret, ...]:
     """``(name, Secret)`` pairs from the merged ``secrets`` table -> Secrets carrying names."""
-    from dataclasses import replace
+    from bwsandbox._record import replace
 
     out: list[Secret] = []
     for name, secret in pairs:  # type: ignore[attr-defined]
@@ -123,7 +124,7 @@ def named_secrets(pairs: object) -> tuple[Secret, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SshPolicy:
     """Short-lived SSH: a per-session key pair, its public key signed by your local CA."""
 
@@ -161,7 +162,7 @@ class SshPolicy:
 
 def secrets_as_dict(secrets: tuple[Secret, ...]) -> dict[str, dict[str, object]]:
     """``[secrets.NAME]`` tables as plain data (non-default keys only; loads back)."""
-    from dataclasses import fields
+    from bwsandbox._record import fields
 
     out: dict[str, dict[str, object]] = {}
     for secret in secrets:

@@ -11,15 +11,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
 
 from bwsandbox._errors import PolicyError
 from bwsandbox._paths import normalize
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
 __all__ = ["NetworkName", "build_overlay"]
 
-#: the network modes ``run(network=...)`` accepts
-NetworkName = Literal["none", "filtered", "host"]
+if TYPE_CHECKING:
+    #: the network modes ``run(network=...)`` accepts
+    NetworkName = Literal["none", "filtered", "host"]
+else:
+
+    def __getattr__(name: str) -> object:
+        """``NetworkName`` at run time (PEP 562): ``typing`` loads when it is used."""
+        if name != "NetworkName":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from typing import Literal
+
+        globals()["NetworkName"] = Literal["none", "filtered", "host"]
+        return globals()["NetworkName"]
 
 
 def _env_layer(env: Mapping[str, str] | Sequence[str]) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-from typing import Any
-
+from bwsandbox._record import fields
 from bwsandbox.policy._model import Bind, Policy
 from bwsandbox.policy._schema import SECTIONS, SPECS, Kind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["policy_as_dict"]
 

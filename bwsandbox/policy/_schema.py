@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 
+from bwsandbox._record import fields, record
 from bwsandbox.policy import _checks as c
 from bwsandbox.policy import _checks_mcp as cm
 from bwsandbox.policy import _checks_secrets as cs
@@ -38,7 +38,7 @@ class Kind(enum.Enum):
     TABLE = "table"  # merged per name, the later layer wins
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Spec:
     """How one policy key is checked: its kind and its value (and name) checks."""
 

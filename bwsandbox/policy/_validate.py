@@ -9,23 +9,26 @@ to blame the right layer for a conflict between layers.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._record import field, record
 from bwsandbox.policy._checks import Invalid, describe, key_join, toml_string
 from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._model import Bind
 from bwsandbox.policy._schema import SPECS, TOP_KEYS, Kind, Spec
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["Entry", "Layer", "Placed", "read_layer", "toml_error"]
 
-_TOML_WHERE = re.compile(r"^(?P<message>.*) \((?P<where>at [^()]*)\)$")
+#: a decode error's text; compiled on the first error, not at import (the start-up path)
+_TOML_WHERE = r"^(?P<message>.*) \((?P<where>at [^()]*)\)$"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Entry:
     """A checked value and the key path it was written at in its layer."""
 
@@ -33,7 +36,7 @@ class Entry:
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Layer:
     """One checked layer. Keys are dotted (``network.mode``); absent keys are not set."""
 
@@ -182,7 +185,7 @@ def _check_binds(layer: Layer) -> None:
             seen[bind.target] = entry
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Placed:
     """A merged value and where it came from: layer position, file and key path."""
 
@@ -192,9 +195,10 @@ class Placed:
     key: str
 
 
-def toml_error(exc: tomllib.TOMLDecodeError) -> str:
-    """``invalid TOML at line 3, column 8: Invalid value`` for a decode error."""
-    match = _TOML_WHERE.match(str(exc))
+def toml_error(exc: ValueError) -> str:
+    """``invalid TOML at line 3, column 8: Invalid value`` for a decode error (a
+    ``tomllib.TOMLDecodeError``: named by its base class so this module needs no tomllib)."""
+    match = re.match(_TOML_WHERE, str(exc))
     if match:
         return f"invalid TOML {match['where']}: {match['message']}"
     return f"invalid TOML: {exc}"

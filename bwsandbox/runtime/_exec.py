@@ -44,10 +44,9 @@ import signal
 import termios
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from bwsandbox._errors import CommandNotExecutableError, CommandNotFoundError, LaunchError
+from bwsandbox._record import replace
 from bwsandbox.runtime._exec_pty import (
     OutputPty,
     open_exec_pty,
@@ -57,6 +56,7 @@ from bwsandbox.runtime._exec_pty import (
 )
 from bwsandbox.runtime._launcher import Forwarder, exit_code
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.runtime._registry_record import SessionRecord
 

@@ -28,9 +28,9 @@ import os
 import re
 import resource
 import time
-from dataclasses import dataclass
 
 from bwsandbox._errors import DependencyError, LaunchError
+from bwsandbox._record import record
 from bwsandbox.compile import ResourceLimits
 
 __all__ = [
@@ -51,7 +51,7 @@ _CONTROLLERS = ("memory", "pids", "cpu")
 _V1_FILES = {"memory": "memory.limit_in_bytes", "pids": "pids.max", "cpu": "cpu.cfs_quota_us"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CgroupSupport:
     """Where this process may create a session cgroup, per controller (empty: nowhere)."""
 
@@ -64,7 +64,7 @@ class CgroupSupport:
         return dict(self.parents).get(controller)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Enforcement:
     """How one limit is enforced here: ``how`` is shown by explain and doctor."""
 

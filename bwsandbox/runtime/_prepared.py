@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
+from bwsandbox._record import record, replace
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.compile import HostFacts, SandboxPlan, Workspace
     from bwsandbox.policy import Policy
@@ -28,7 +29,7 @@ __all__ = ["Prepared", "new_session_id", "plan_workdir", "prepare_policy"]
 _WORKDIR_PREFIX = "agent-sandbox-"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@record(repr=False)
 class Prepared:
     """One session, decided: pass it to :class:`bwsandbox.Sandbox` to run exactly this plan.
 

@@ -1,7 +1,9 @@
 """Probe the host once into a :class:`HostFacts` value. The only module that looks at the host.
 
 Everything the compiler needs (bwrap, ids, home, tmp and runtime dirs, environment, what sits at
-the paths the policy names) is read here; the compiler itself stays pure.
+the paths the policy names) is read here; the compiler itself stays pure. bwrap is found, not
+run: nothing reads its version (``doctor`` checks it), and a bwrap that cannot start is a
+:class:`~bwsandbox.LaunchError` at spawn.
 """
 
 # os-level on purpose: fd-relative calls, and no pathlib import on the start-up path
@@ -10,13 +12,12 @@ the paths the policy names) is read here; the compiler itself stays pure.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from types import MappingProxyType
 
 from bwsandbox._errors import DependencyError
+from bwsandbox._record import replace
 from bwsandbox.compile import HostFacts, PathInfo, PathKind
 from bwsandbox.runtime._gitconfig import probe_git
 from bwsandbox.runtime._gpu import probe_gpu
@@ -38,7 +39,6 @@ ROOT_LAYOUT: tuple[str, ...] = (
     "/etc",
 )
 
-_VERSION_RE = re.compile(rb"(\d+)\.(\d+)(?:\.(\d+))?")
 _INSTALL = {
     "debian": "sudo apt-get install bubblewrap",
     "ubuntu": "sudo apt-get install bubblewrap",
@@ -61,7 +61,6 @@ def probe_host(*, environ: Mapping[str, str] | None = None, paths: Iterable[str]
     tmpdir = _tmpdir(env)
     facts = HostFacts(
         bwrap=bwrap,
-        bwrap_version=_bwrap_version(bwrap),
         uid=uid,
         gid=gid,
         user=user,
@@ -144,38 +143,6 @@ def _executable_file(path: str) -> bool:
     except OSError:
         return False
     return stat.S_ISREG(st.st_mode) and os.access(path, os.X_OK)
-
-
-def _bwrap_version(bwrap: str) -> tuple[int, ...]:
-    """Run ``bwrap --version`` (posix_spawn + pipe: no subprocess import on the start-up path)."""
-    read_end, write_end = os.pipe()
-    try:
-        pid = os.posix_spawn(
-            bwrap,
-            [bwrap, "--version"],
-            {},
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_DUP2, write_end, 1),
-            ],
-        )
-    except OSError as exc:
-        os.close(read_end)
-        os.close(write_end)
-        raise DependencyError(
-            f"cannot run {bwrap}: {exc.strerror}", hint=f"reinstall it: {install_command()}"
-        ) from exc
-    os.close(write_end)
-    chunks = []
-    with os.fdopen(read_end, "rb") as pipe:
-        chunks.append(pipe.read())
-    os.waitpid(pid, 0)
-    match = _VERSION_RE.search(b"".join(chunks))
-    if match is None:
-        raise DependencyError(
-            f"{bwrap} --version printed no version", hint=f"reinstall it: {install_command()}"
-        )
-    return tuple(int(part) for part in match.groups() if part is not None)
 
 
 def _account(uid: int, environ: Mapping[str, str]) -> tuple[str, str]:

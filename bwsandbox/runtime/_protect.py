@@ -26,7 +26,6 @@ them removed by the next session's stale sweep.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import time
@@ -128,7 +127,9 @@ class ProtectedPaths:
             0o600,
         )
         try:
-            os.write(fd, json.dumps(self.placeholders).encode())
+            from bwsandbox._jsontext import dumps  # json.dumps's text, no json import
+
+            os.write(fd, dumps(self.placeholders).encode())
         finally:
             os.close(fd)
 

@@ -21,7 +21,6 @@ never enter a record (``hidden``); ``exec`` runs without them.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import time
@@ -136,7 +135,9 @@ def register(
     record["mac"] = _mac(key, record)
     directory = registry_dir(runtime)
     path = os.path.join(directory, f"{session}.json")
-    data = json.dumps(record, separators=(",", ":")).encode()
+    from bwsandbox._jsontext import dumps  # json.dumps's text without json (start-up)
+
+    data = dumps(record, separators=(",", ":")).encode()
     for attempt in range(3):
         try:
             _write(directory, session, path, data)
@@ -155,7 +156,9 @@ def register(
 def _mac(key: bytes, record: Mapping[str, object]) -> str:
     """The record's authenticator: keyed BLAKE2b over its canonical JSON (without ``mac``)."""
     body = {name: value for name, value in record.items() if name != "mac"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    from bwsandbox._jsontext import dumps
+
+    canonical = dumps(body, sort_keys=True, separators=(",", ":")).encode()
     return blake2b(canonical, key=key[:64], digest_size=32, person=b"bwsandbox-rec").hexdigest()
 
 
@@ -233,6 +236,8 @@ def _load(path: str, uid: int) -> dict[str, object] | None:
         data = os.read(fd, st.st_size + 1)
     finally:
         os.close(fd)
+    import json
+
     try:
         value = json.loads(data)
     except ValueError:

@@ -14,16 +14,19 @@ import os
 import select
 import signal
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from bwsandbox._errors import LaunchError
+from bwsandbox._record import record
 from bwsandbox.runtime._workdir import proc_start_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ProcessRef", "SessionRecord"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProcessRef:
     """A host process: its pid and its start time (clock ticks since boot)."""
 
@@ -47,7 +50,7 @@ class ProcessRef:
         return cls(pid=int(value["pid"]), start=int(value["start"]))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SessionRecord:
     """What ``ps`` shows and what ``exec`` needs to enter the sandbox."""
 

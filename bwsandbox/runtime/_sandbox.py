@@ -23,7 +23,6 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
 from bwsandbox._errors import (
     LaunchError,
@@ -51,7 +50,10 @@ from bwsandbox.runtime._workdir import (
     remove_workdir,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bwsandbox._audit import AuditSink
     from bwsandbox.compile._facts import HostFacts
     from bwsandbox.compile._plan import SandboxPlan

@@ -13,15 +13,14 @@ is the value), ``keyring:SERVICE/USER`` (the optional ``keyring`` library).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from bwsandbox._errors import SecretError
+from bwsandbox._record import field, record, replace
 from bwsandbox.policy import SecretDelivery
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox._audit import AuditSink
     from bwsandbox.compile._plan import SandboxPlan
@@ -34,7 +33,7 @@ _COMMAND_TIMEOUT = 60.0
 _MAX_SIZE = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Delivery:
     """The plan to launch (values filled in) and the proxy's injections. Keep it in memory."""
 
@@ -169,7 +168,7 @@ def deliver_secrets(
                 raise _fail(use, "the value is not UTF-8 text") from None
         elif use.deliver is SecretDelivery.FILE:
             assert use.fd is not None
-            data[use.fd] = dataclasses.replace(data[use.fd], content=value + b"\n")
+            data[use.fd] = replace(data[use.fd], content=value + b"\n")
         else:
             injections.append(_injection(use, value))
         delivered.append(use.name)
@@ -183,12 +182,12 @@ def deliver_secrets(
             (plan.ssh.pub_fd, issued.public_key),
             (plan.ssh.cert_fd, issued.certificate),
         ):
-            data[fd] = dataclasses.replace(data[fd], content=content)
+            data[fd] = replace(data[fd], content=content)
         delivered.append("ssh")
         records.append({"name": "ssh", "deliver": "file", "source": issued.describe()})
     if audit is not None and records:
         audit.event("secrets", delivered=records)
-    filled = dataclasses.replace(
+    filled = replace(
         plan, env=tuple(sorted(env.items())), data=tuple(data[item.fd] for item in plan.data)
     )
     return Delivery(filled, tuple(injections), tuple(delivered))

@@ -16,11 +16,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from bwsandbox._errors import DependencyError, SecretError
+from bwsandbox._record import field, record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.compile._secrets import SshPlan
 
@@ -30,7 +30,7 @@ _TMPFS_MAGIC = 0x01021994
 _TIMEOUT = 30.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IssuedCertificate:
     """A fresh key pair and its certificate. ``private_key`` never leaves memory."""
 

@@ -25,7 +25,6 @@ import select
 import signal
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
 
 from bwsandbox.runtime._launcher import (
     FORWARDED,
@@ -35,7 +34,10 @@ from bwsandbox.runtime._launcher import (
     exit_code,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from bwsandbox.runtime._launcher import BwrapProcess
     from bwsandbox.runtime._tty import Pty
 

@@ -25,8 +25,12 @@ import os
 import struct
 import termios
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+
+from bwsandbox._record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["HostTerminal", "Pty", "open_output_pty", "open_pty"]
 
@@ -67,7 +71,7 @@ def _make_raw(mode: list[Any]) -> list[Any]:
     return new
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class HostTerminal:
     """The host's terminal (stdin/stdout ttys): raw mode on entry, restored by :meth:`restore`."""
 
@@ -85,7 +89,7 @@ class HostTerminal:
             self.saved = None
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class Pty:
     """The sandbox's private pty: we keep the master; the slave goes to bwrap."""
 

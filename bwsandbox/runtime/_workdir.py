@@ -11,7 +11,6 @@ A work dir whose owner died (killed session, reboot) is removed at the next star
 from __future__ import annotations
 
 import functools
-import json
 import os
 import stat
 
@@ -28,6 +27,7 @@ __all__ = [
     "process_identity",
     "remove_workdir",
     "sweep_stale_workdirs",
+    "written_marker",
 ]
 
 PREFIX = "agent-sandbox-"
@@ -65,8 +65,9 @@ class Workdir:
 @functools.cache
 def _boot_id() -> str:
     try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            return handle.read().strip()
+        # bytes, decoded by hand: a text file would look up the ascii codec (an import)
+        with open("/proc/sys/kernel/random/boot_id", "rb") as handle:
+            return handle.read().decode("ascii").strip()
     except OSError:
         return ""
 
@@ -130,7 +131,9 @@ def create_workdir(tmpdir: str, *, name: str | None = None) -> Workdir:
                 dir_fd=fd,
             )
             try:
-                os.write(marker, json.dumps(process_identity()).encode())
+                from bwsandbox._jsontext import dumps  # json.dumps's text, no json import
+
+                os.write(marker, dumps(process_identity()).encode())
             finally:
                 os.close(marker)
         finally:
@@ -174,11 +177,48 @@ def _read_marker(dir_fd: int, uid: int) -> dict[str, object] | None:
         data = os.read(fd, _MARKER_MAX)
     finally:
         os.close(fd)
+    marker = written_marker(data)
+    if marker is not None:
+        return marker
+    import json  # a marker this version did not write
+
     try:
-        marker = json.loads(data)
+        parsed = json.loads(data)
     except ValueError:
         return None
-    return marker if isinstance(marker, dict) else None
+    return parsed if isinstance(parsed, dict) else None
+
+
+_MARKER_KEYS = ("uid", "pid", "start_time", "boot_id")
+_BOOT_ID_CHARS = "0123456789abcdef-"
+
+
+def written_marker(data: bytes) -> dict[str, object] | None:
+    """A marker exactly as :func:`create_workdir` writes it (``{"uid": 0, "pid": 12,
+    "start_time": 34, "boot_id": "..."}``), parsed without importing json (a start reads the
+    markers of the user's running sessions); None for any other text, which the caller gives
+    to ``json.loads``. Where this returns a value, it is ``json.loads``'s
+    (tests/unit/test_workdir.py checks it)."""
+    if not data.isascii() or data[:1] != b"{" or data[-1:] != b"}":
+        return None
+    parts = data[1:-1].decode("ascii").split(", ")
+    if len(parts) != len(_MARKER_KEYS):
+        return None
+    marker: dict[str, object] = {}
+    for part, name in zip(parts, _MARKER_KEYS, strict=True):
+        key, separator, value = part.partition(": ")
+        if key != f'"{name}"' or not separator:
+            return None
+        if name == "boot_id":
+            inner = value[1:-1]
+            if len(value) < 2 or value[0] != '"' or value[-1] != '"' or inner.strip(_BOOT_ID_CHARS):
+                return None
+            marker[name] = inner
+        elif value.isdigit() and str(int(value)) == value:
+            marker[name] = int(value)
+        else:
+            return None
+    return marker
 
 
 def _is_stale(marker: dict[str, object], uid: int, boot_id: str) -> bool:
@@ -232,6 +272,8 @@ def sweep_stale_workdirs(tmpdir: str) -> list[str]:
 
 def _remove_recorded_placeholders(tmp_fd: int, name: str) -> None:
     """A killed session's placeholders in the project (see :mod:`._protect`)."""
+    import json  # a killed session's record: not read on a normal start
+
     from bwsandbox.runtime._protect import RECORD, remove_placeholders
 
     try:

@@ -35,7 +35,6 @@ def fake_host_facts(
     }
     return HostFacts(
         bwrap=bwrap,
-        bwrap_version=(0, 8, 0),
         uid=uid,
         gid=uid,
         user="root" if root else user,

@@ -15,12 +15,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
 
 from bwsandbox._audit import MemoryAudit
+from bwsandbox._record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from bwsandbox.policy._model import Policy
 
 __all__ = ["Running", "SandboxResult", "run_sandbox", "start_sandbox"]
@@ -29,7 +31,7 @@ __all__ = ["Running", "SandboxResult", "run_sandbox", "start_sandbox"]
 TIMEOUT = 30.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SandboxResult:
     """What one sandboxed command did: its status, output, and the session's audit events."""
 

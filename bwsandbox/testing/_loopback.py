@@ -14,9 +14,13 @@ import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from bwsandbox._record import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "LenientHttpServer",
@@ -71,7 +75,7 @@ def serve_http() -> Iterator[int]:
         server.server_close()
 
 
-@dataclass
+@record(frozen=False)
 class TcpRecorder:
     """A TCP server that keeps every byte it receives (to prove what reached it, or not)."""
 
@@ -113,7 +117,7 @@ def serve_tcp_recorder() -> Iterator[TcpRecorder]:
         listener.close()
 
 
-@dataclass
+@record(frozen=False)
 class TlsServer:
     """A TLS server that answers ``sni=NAME`` (the name the client asked for) and closes."""
 

@@ -14,9 +14,9 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from bwsandbox._errors import DependencyError, PolicyError, WorkspaceError
+from bwsandbox._record import record
 from bwsandbox.worktree._layer import (
     BRANCH_PREFIX,
     Worktree,
@@ -32,7 +32,7 @@ _GIT_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "core.pager=cat")
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Entry:
     """One block of ``git worktree list --porcelain``."""
 

@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Any
+
+from bwsandbox._record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BRANCH_PREFIX",
@@ -60,7 +64,7 @@ def worktree_path(main_root: str, name: str) -> str:
     return os.path.join(main_root.rstrip("/") + ".worktrees", name)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Worktree:
     """One agent worktree on the host (paths absolute and resolved)."""
 

@@ -338,3 +338,35 @@ def test_keys_go_in_as_env_when_there_is_no_proxy(fake_host: FakeHost) -> None:
     layer = dict(direct.overlays)["agent claude"]
     assert "secrets" not in layer
     assert layer["env"]["set"]["ANTHROPIC_API_KEY"] == "sk-x"
+
+
+def test_bin_link_is_kept_when_right_and_replaced_otherwise(
+    host: FakeHost, project: str, tmp_path: Path
+) -> None:
+    """The compartment's bin link is rewritten only when it is wrong: a second start leaves a
+    right link alone (same inode), a link to elsewhere or a file in its place is replaced."""
+    _prepare(host, project)
+    link = Path(_paths.client_dir("acme")) / "agents" / "claude" / "bin" / "claude"
+    binary = str(host.home / ".local" / "bin" / "claude")
+    first = link.lstat().st_ino
+    _prepare(host, project)
+    assert link.lstat().st_ino == first
+    # control: a link to another binary (an agent installed elsewhere since) is replaced
+    link.unlink()
+    link.symlink_to(tmp_path / "elsewhere")
+    _prepare(host, project)
+    assert str(link.readlink()) == binary
+    link.unlink()
+    link.write_text("not a link")
+    _prepare(host, project)
+    assert link.is_symlink()
+    assert str(link.readlink()) == binary
+
+
+def test_every_injected_key_is_a_key_variable_of_its_agent() -> None:
+    """The proxy injects only keys the login step looks at (``key_vars``), for every agent."""
+    from bwsandbox.agents import AGENT_SPECS
+
+    for spec in AGENT_SPECS.values():
+        assert {key.var for key in spec.injected} <= set(spec.key_vars), spec.name
+        assert all(key.template.count("{secret}") == 1 for key in spec.injected), spec.name

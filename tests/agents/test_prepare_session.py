@@ -10,6 +10,7 @@ session failed to compile ("delivered by the proxy, which needs filtered").
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,29 @@ def test_library_prepare_runs_agent_profiles_like_the_cli(
     same = [t.replace(cli.workdir, library.workdir) for t in cli.plan.argv()]
     assert same == library.plan.argv()
     assert library.notes == cli.notes
+
+
+def test_resolve_guards_the_project_once_for_the_agent_too(
+    host: FakeHost, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``resolve`` runs the one project guard and hands the agent step its real path
+    (``guard=False``): the data dir, which holds every client's compartment, is still
+    refused, and a project is checked once, not twice."""
+    from bwsandbox import _guard, _paths
+    from bwsandbox._errors import WorkspaceError
+
+    calls: list[str] = []
+    real_check = _guard.check_project
+
+    def counted(path: str, environ: Mapping[str, str] | None = None) -> str:
+        calls.append(path)
+        return real_check(path, environ)
+
+    monkeypatch.setattr(_guard, "check_project", counted)
+    monkeypatch.setattr("bwsandbox.agents._prepare.check_project", counted)
+    resolve(["-p", "hi"], agent="claude", project=project, environ=host.environ)
+    assert len(calls) == 1
+    data = Path(_paths.data_dir())
+    data.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(WorkspaceError, match="data dir"):
+        resolve(["-p", "hi"], agent="claude", project=data, environ=host.environ)

@@ -8,8 +8,8 @@ here, not as a millisecond lost in the benchmark's noise. No timing is asserted.
 
 The controls: each test also finds, in the same trace, a module its row does load (the
 launch; the network session; the key injector), and ``python -X importtime -c 'import ssl,
-ipaddress'`` is read by the same parser and caught, so an empty finding is not a blind
-parser.
+ipaddress, dataclasses'`` is read by the same parser and caught, so an empty finding is not a
+blind parser.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli
+from tests.unit.test_startup_imports import TYPING_TRIPWIRE, typing_users
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
 
@@ -46,6 +47,13 @@ NEVER = (
     "bwsandbox.compile._gpu",
     "bwsandbox.doctor",
     "bwsandbox.mcp",
+    # the value classes are @record (bwsandbox/_record.py), not dataclasses: no dataclasses,
+    # and none of the inspect (ast, dis, tokenize) it imports
+    "dataclasses",
+    "inspect",
+    "ast",
+    "dis",
+    "tokenize",
 )
 #: ``run -- true`` (network none, no rules, no secrets) loads none of the network, no agent
 #: code, no threads
@@ -55,6 +63,12 @@ NOT_COLD = (
     "socket",
     "ctypes",
     "threading",
+    "tomllib",  # only user or edited policies are parsed: the shipped ones are stored
+    "datetime",
+    "json",  # JSON is written by bwsandbox._jsontext; read only off the start-up path
+    "fnmatch",  # the shipped env globs (TERM, LC_*) are matched without it
+    "string",  # came with tomllib
+    "typing",  # came with tomllib; bwsandbox's modules use TYPE_CHECKING = False
     "bwsandbox.net",
     "bwsandbox.agents",
     "bwsandbox._netrules",  # the rule grammar: loaded for a plan with rules
@@ -101,13 +115,14 @@ def traced(cli: Cli) -> Cli:
 def test_the_trace_parser_sees_what_is_loaded() -> None:
     """Control for the parser: a process that does import ssl is seen doing it."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import ssl, ipaddress"],
+        [sys.executable, "-X", "importtime", "-c", "import ssl, ipaddress, dataclasses"],
         capture_output=True,
         text=True,
         check=True,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
-    assert {"ssl", "_ssl", "ipaddress"} <= set(loaded(imported(result.stderr), NOT_COLD))
+    found = set(loaded(imported(result.stderr), NOT_COLD))
+    assert {"ssl", "_ssl", "ipaddress", "dataclasses", "inspect", "ast", "dis"} <= found
 
 
 def test_cold_run_imports_no_network_tls_or_cache(traced: Cli) -> None:
@@ -166,3 +181,33 @@ def test_agent_profile_with_key_injection_loads_no_tls_before_a_request(
     # control: the key is injected (the injector is loaded), the agent code ran
     assert {"bwsandbox.net._inject", "bwsandbox.agents._prepare"} <= names
     assert loaded(names, NEVER) == []
+
+
+def _run_with_typing_tripwire(cli: Cli, prelude: str = "") -> list[str]:
+    code = (
+        TYPING_TRIPWIRE
+        + prelude
+        + "import runpy\nsys.argv = ['agent-sandbox', 'run', '--', 'true']\n"
+        + "runpy.run_module('bwsandbox.cli', run_name='__main__')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**cli.env, "AGENT_SANDBOX_PLAN_CACHE": "0"},
+        cwd=cli.cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return typing_users(result.stderr)
+
+
+def test_cold_run_bwsandbox_modules_do_not_use_typing(cli: Cli) -> None:
+    """No bwsandbox module of ``run -- true`` uses ``typing`` at run time (``tomllib`` still
+    imports it for the policy files: the pin is on our modules, see the unit test)."""
+    assert _run_with_typing_tripwire(cli) == []
+
+
+def test_control_the_tripwire_sees_a_module_that_uses_typing(cli: Cli) -> None:
+    assert "bwsandbox._api" in _run_with_typing_tripwire(cli, "import bwsandbox._api\n")

@@ -45,7 +45,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "bwsandbox"
 
 #: Units by layer, lowest first. A unit may import its own unit and the layers below.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_errors", "_lazy", "_printable", "_netconst"),  # errors, faces, safe text, net constants
+    # errors, faces, safe text, net constants, JSON text; @record, the value classes decorator
+    ("_errors", "_lazy", "_printable", "_netconst", "_jsontext", "_record"),
     ("_audit", "_events", "_paths", "_netrules"),  # audit, where things live, the rule grammar
     ("_guard",),  # what a bind may never expose (uses _paths)
     ("policy",),  # TOML -> checked, merged, frozen Policy; its digest; seccomp vocabulary

@@ -14,7 +14,8 @@ from bwsandbox import PolicyError, SecretError
 from bwsandbox.cli._explain import explain_lines
 from bwsandbox.compile import compile_plan
 from bwsandbox.compile._secrets import SecretUse
-from bwsandbox.net._inject import Injection, Scrubber
+from bwsandbox.net._http1 import Scrubber
+from bwsandbox.net._injection import Injection
 from bwsandbox.policy._merge import merge
 from bwsandbox.policy._model import Policy
 from bwsandbox.policy._model_secrets import SecretDelivery

@@ -1,11 +1,13 @@
 """The modules of the cold start-up path (``run -- true``, no plan cache) import no TLS, no IP
-parsing, no network and no threads at module level. tests/sandbox/test_startup_imports.py
-runs the real command lines; this one needs no bwrap. No timing is asserted."""
+parsing, no network, no threads and no ``dataclasses`` at module level.
+tests/sandbox/test_startup_imports.py runs the real command lines; this one needs no bwrap. No
+timing is asserted."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 
 #: the modules ``agent-sandbox run -- true`` loads with the cache off (see the sandbox test)
 RUN_PATH = (
@@ -37,12 +39,25 @@ FORBIDDEN = (
     "tempfile",
     "pathlib",
     "platformdirs",
+    "tomllib",  # the shipped policies' values are stored (policy/_shipped.py)
+    "datetime",
+    "json",  # written by bwsandbox._jsontext; read only off the start-up path
+    "fnmatch",  # env globs: plain names and NAME_* are matched without it
+    "string",  # came with tomllib
+    "typing",  # came with tomllib; bwsandbox's modules use TYPE_CHECKING = False
     "bwsandbox.net",
     "bwsandbox._netrules",
     "bwsandbox.compile._delivery",
     "bwsandbox.agents",
     "bwsandbox.cli._recipe",
     "bwsandbox.cli._fastlaunch",
+    # the value classes are @record (bwsandbox/_record.py): dataclasses and what it imports
+    # (inspect: ast, dis, tokenize) cost 5-13 ms and its generated methods 18 ms
+    "dataclasses",
+    "inspect",
+    "ast",
+    "dis",
+    "tokenize",
 )
 
 
@@ -94,6 +109,102 @@ def test_control_the_filtered_path_does_import_the_network() -> None:
     found = _loaded_after((*RUN_PATH, "bwsandbox.net._session"))
     assert {"bwsandbox.net._session", "socket", "ipaddress"} <= set(found)
     assert "ssl" not in found, "TLS waits for the first inspected or injected request"
+
+
+def test_control_dataclasses_is_seen_with_what_it_imports() -> None:
+    """The same check sees ``dataclasses`` and its ``inspect`` when a record's dataclass view
+    is asked for (``dataclasses.fields(Policy)`` imports them on first use)."""
+    found = _loaded_after((*RUN_PATH, "bwsandbox.policy._model"))
+    assert "dataclasses" not in found
+    code = (
+        "import sys, bwsandbox.policy._model as m\n"
+        "m.Policy.__dataclass_fields__\n"
+        "print('\\n'.join(sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {"dataclasses", "inspect", "ast", "dis", "tokenize"} <= set(out)
+
+
+#: Python code that records which bwsandbox modules use ``typing`` at run time: ``typing`` is
+#: swapped in ``sys.modules`` for a module whose attribute lookups (``from typing import Any``,
+#: ``typing.cast``) name the importing module. ``tomllib`` (the policy files) imports
+#: ``typing`` itself, so the pin is on bwsandbox's own modules: none of those on the start-up
+#: path imports it (``from __future__ import annotations`` and ``TYPE_CHECKING = False``;
+#: typing-only names under ``if TYPE_CHECKING:``). Then ``RUN`` runs; at exit the users are
+#: printed on stderr as ``typing users: NAME...``.
+TYPING_TRIPWIRE = textwrap.dedent(
+    """
+    import atexit, sys, types, typing
+    _real, _users = typing, set()
+
+    class _Tripwire(types.ModuleType):
+        def __getattr__(self, name):
+            user = sys._getframe(1).f_globals.get("__name__", "")
+            if user.startswith("bwsandbox"):
+                _users.add(user)
+            return getattr(_real, name)
+
+    sys.modules["typing"] = _Tripwire("typing")
+    atexit.register(lambda: print("typing users:", *sorted(_users), file=sys.stderr))
+    """
+)
+
+
+def typing_users(stderr: str) -> list[str]:
+    """The modules a ``TYPING_TRIPWIRE`` run reported."""
+    lines = [line for line in stderr.splitlines() if line.startswith("typing users:")]
+    assert len(lines) == 1, stderr
+    return lines[0].split()[2:]
+
+
+def _typing_users_after(modules: tuple[str, ...]) -> list[str]:
+    code = TYPING_TRIPWIRE + f"for m in {modules!r}: __import__(m)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return typing_users(result.stderr)
+
+
+def test_the_cold_run_path_modules_do_not_use_typing() -> None:
+    assert _typing_users_after(RUN_PATH) == []
+
+
+def test_control_a_module_that_uses_typing_is_reported() -> None:
+    """``bwsandbox._api`` needs ``typing`` at run time (``overload``, ``TypeVar``), and
+    ``AuditSink`` builds its ``Protocol`` when asked for: the tripwire sees both."""
+    found = _typing_users_after((*RUN_PATH, "bwsandbox._api"))
+    assert "bwsandbox._api" in found
+    code = TYPING_TRIPWIRE + "import bwsandbox._audit as a\na.AuditSink\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert typing_users(result.stderr) == ["bwsandbox._audit"]
+
+
+def _path_modules(*, tomllib_stub: bool) -> set[str]:
+    stub = "import types\nsys.modules['tomllib'] = types.ModuleType('tomllib')\n"
+    code = (
+        "import sys\n"
+        + (stub if tomllib_stub else "")
+        + f"for m in {RUN_PATH!r}: __import__(m)\nprint('\\n'.join(sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_without_tomllib_the_path_imports_no_typing() -> None:
+    """Only ``tomllib`` brings ``typing`` onto this path: with an empty stand-in for it (the
+    modules import it but call it only to read a policy file), ``typing`` is not loaded."""
+    assert "typing" not in _path_modules(tomllib_stub=True)
+
+
+def test_typing_is_on_the_path_only_with_tomllib() -> None:
+    """The control for the test above (``tomllib`` does import ``typing``, and the check sees
+    it), and the pin once the shipped policies are read without ``tomllib``: then neither."""
+    loaded = _path_modules(tomllib_stub=False)
+    assert ("typing" in loaded) == ("tomllib" in loaded)
 
 
 def test_a_filtered_session_loads_no_proxy_helper_or_tls_before_the_command() -> None:

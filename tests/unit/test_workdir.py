@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bwsandbox import WorkspaceError
 from bwsandbox.runtime import create_workdir, remove_workdir, sweep_stale_workdirs
@@ -225,3 +227,52 @@ def test_remove_fixes_a_read_only_tmp(tmp_path: Path) -> None:
     os.chmod(workdir.tmp, 0o500)  # noqa: PTH101
     remove_workdir(workdir.path)
     assert not Path(workdir.path).exists()
+
+
+#: what process_identity() writes, in its order
+IDENTITIES = st.builds(
+    lambda uid, pid, start, boot: {"uid": uid, "pid": pid, "start_time": start, "boot_id": boot},
+    st.integers(0, 2**32),
+    st.integers(0, 2**22),
+    st.integers(0, 2**63),
+    st.text(alphabet="0123456789abcdef-", max_size=36),
+)
+
+
+@settings(max_examples=300)
+@given(IDENTITIES)
+def test_a_written_marker_is_read_without_json_as_json_reads_it(
+    identity: dict[str, object],
+) -> None:
+    from bwsandbox._jsontext import dumps
+    from bwsandbox.runtime._workdir import written_marker
+
+    data = dumps(identity).encode()
+    assert written_marker(data) == json.loads(data) == identity
+
+
+@settings(max_examples=500)
+@given(
+    IDENTITIES, st.integers(0, 80), st.sampled_from(["", "0", "-", '"', " ", ",", "\\", "é", "x"])
+)
+def test_any_other_marker_text_is_left_to_json(
+    identity: dict[str, object], at: int, insert: str
+) -> None:
+    """Edited markers: either refused (None: the caller asks json) or read as json reads them."""
+    from bwsandbox._jsontext import dumps
+    from bwsandbox.runtime._workdir import written_marker
+
+    text = dumps(identity)
+    data = (text[:at] + insert + text[at + 1 :]).encode()
+    ours = written_marker(data)
+    if ours is not None:
+        assert ours == json.loads(data)
+
+
+def test_the_real_marker_is_read_without_json(tmp_path: Path) -> None:
+    from bwsandbox.runtime._workdir import written_marker
+
+    work = create_workdir(str(tmp_path))
+    data = (Path(work.path) / MARKER).read_bytes()
+    assert written_marker(data) == process_identity()
+    assert written_marker(b'{"uid":0,"pid":1,"start_time":2,"boot_id":"a"}') is None, "control"

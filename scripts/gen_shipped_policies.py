@@ -1,0 +1,123 @@
+"""Regenerate bwsandbox/policy/_shipped.py from policies/*.toml (their text and parsed value).
+
+python scripts/gen_shipped_policies.py            # rewrite the module
+python scripts/gen_shipped_policies.py --check    # exit 1 if it is out of date
+
+The module lets ``agent-sandbox run`` read the shipped policies without importing ``tomllib``
+(with the ``typing``, ``datetime`` and ``string`` it pulls in, and its regexes, about 5 ms).
+The loader uses a stored value only for a file whose text is identical to the stored text, so
+a stale module only costs time, never a wrong policy. The output is already in ``ruff
+format``'s style; tests/unit/test_shipped_policies.py checks it is current.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+POLICIES = REPO / "policies"
+MODULE = REPO / "bwsandbox" / "policy" / "_shipped.py"
+
+HEADER = '''\
+"""The shipped policies' exact text and parsed value: generated from policies/*.toml by
+scripts/gen_shipped_policies.py, do not edit.
+
+``policy/_load.py`` uses a stored value only for a file whose text is identical to a stored
+text, so this module cannot make a policy stale (an edited, user or newer file is parsed by
+``tomllib``); it only spares ``agent-sandbox run`` importing ``tomllib``.
+tests/unit/test_shipped_policies.py checks it is current and that its values are tomllib's.
+"""
+
+# ruff: noqa: E501
+
+from __future__ import annotations
+
+__all__ = ["SHIPPED"]
+'''
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def string(text: str) -> str:
+    """``text`` as a Python string literal, quoted the way ``ruff format`` quotes it."""
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif char == quote:
+            out.append("\\" + char)
+        elif not char.isprintable():
+            out.append(f"\\U{ord(char):08x}" if ord(char) > 0xFFFF else f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return quote + "".join(out) + quote
+
+
+def literal(value: object, indent: int) -> str:
+    """``value`` (what tomllib returns for a shipped policy) as Python source, one item a line."""
+    pad = " " * (indent + 4)
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return repr(value)
+    if isinstance(value, str):
+        return string(value)
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        items = "".join(f"{pad}{literal(item, indent + 4)},\n" for item in value)
+        return "[\n" + items + " " * indent + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = "".join(
+            f"{pad}{string(key)}: {literal(item, indent + 4)},\n" for key, item in value.items()
+        )
+        return "{\n" + items + " " * indent + "}"
+    # dates and times, inf and nan: not in any shipped policy; add them here if one needs them
+    raise TypeError(f"cannot store a {type(value).__name__} value: {value!r}")
+
+
+def text_literal(text: str) -> str:
+    """The file's text as implicitly concatenated literals, one line of the file each."""
+    lines = text.splitlines(keepends=True)
+    if len(lines) <= 1:
+        return string(text)
+    return "(\n" + "".join(f"    {string(line)}\n" for line in lines) + ")"
+
+
+def render() -> str:
+    parts = [HEADER]
+    names = []
+    for path in sorted(POLICIES.glob("*.toml")):
+        name = path.stem.replace("-", "_").replace(".", "_")
+        names.append(name)
+        text = path.read_bytes().decode("utf-8")
+        value = tomllib.loads(text)
+        parts.append(f"\n_{name.upper()}_TEXT = {text_literal(text)}\n")
+        parts.append(f"\n\ndef _{name}() -> dict[str, object]:\n    return {literal(value, 4)}\n\n")
+    parts.append(
+        "\n#: the text of a shipped policy file -> its parsed value (fresh objects each call)\n"
+    )
+    parts.append("SHIPPED = {\n")
+    parts.extend(f"    _{name.upper()}_TEXT: _{name},\n" for name in names)
+    parts.append("}\n")
+    return "".join(parts)
+
+
+def main() -> int:
+    fresh = render()
+    if "--check" in sys.argv[1:]:
+        current = MODULE.read_text(encoding="utf-8") if MODULE.exists() else ""
+        if current != fresh:
+            print(f"{MODULE} is out of date: run python {sys.argv[0]}", file=sys.stderr)
+            return 1
+        return 0
+    MODULE.write_text(fresh, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The shipped policies' stored values (``bwsandbox/policy/_shipped.py``) are current, are
+tomllib's, and are used only for a file whose text is exactly a stored text.
+
+The oracle is ``tomllib`` itself: every stored value equals its parse of the stored text, and
+for any text (the shipped files, and edits of them) the loader's parse equals tomllib's. The
+control for "shipped policies load without tomllib" is an edited copy, which is parsed by
+tomllib for real and whose edit takes effect.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bwsandbox._errors import PolicyError
+from bwsandbox.policy._load import _parse
+from bwsandbox.policy._shipped import SHIPPED
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "gen_shipped_policies.py"
+FILES = sorted((REPO / "policies").glob("*.toml"))
+
+
+def test_the_generated_module_is_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_shipped_file_is_stored_once() -> None:
+    texts = {path.read_text(encoding="utf-8") for path in FILES}
+    assert set(SHIPPED) == texts, "run python scripts/gen_shipped_policies.py"
+    assert len(SHIPPED) == len(FILES)
+
+
+@pytest.mark.parametrize("text", list(SHIPPED), ids=[p.name for p in FILES])
+def test_a_stored_value_is_tomllibs_parse_and_fresh_each_call(text: str) -> None:
+    value = SHIPPED[text]()
+    assert value == tomllib.loads(text)
+    assert type(value) is dict
+    again = SHIPPED[text]()
+    assert again == value
+    assert again is not value, "a caller may not share (and so mutate) another's table"
+
+
+def _edits() -> st.SearchStrategy[str]:
+    """A shipped text with a few characters changed, inserted or removed."""
+
+    @st.composite
+    def edit(draw: st.DrawFn) -> str:
+        text = draw(st.sampled_from(sorted(SHIPPED)))
+        for _ in range(draw(st.integers(1, 3))):
+            at = draw(st.integers(0, len(text)))
+            new = draw(st.sampled_from(["", "x", "1", '"', "=", "\n", "#", "[", " ", "é"]))
+            cut = draw(st.integers(0, 2))
+            text = text[:at] + new + text[at + cut :]
+        return text
+
+    return edit()
+
+
+@settings(max_examples=200, deadline=None)
+@given(_edits())
+def test_the_loader_parses_any_text_as_tomllib_does(text: str) -> None:
+    try:
+        expected = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        with pytest.raises(PolicyError, match="invalid TOML"):
+            _parse(text, "edited.toml")
+        return
+    assert _parse(text, "edited.toml") == expected
+
+
+def _load_in_child(code: str) -> str:
+    script = f"import sys\nfrom bwsandbox.policy import load_policy\n{code}\n"
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+
+
+def test_shipped_policies_load_without_tomllib() -> None:
+    out = _load_in_child(
+        "for name in ('base', 'shell', 'claude'): load_policy([name])\n"
+        "print('tomllib' in sys.modules, 'datetime' in sys.modules)"
+    )
+    assert out.split() == ["False", "False"]
+
+
+def test_control_an_edited_copy_is_parsed_by_tomllib(tmp_path: Path) -> None:
+    """The same shipped text with one value changed: tomllib parses it and the edit counts."""
+    text = (REPO / "policies" / "shell.toml").read_text(encoding="utf-8")
+    edited = tmp_path / "shell.toml"
+    edited.write_text(text.replace('description = "', 'description = "EDITED '), "utf-8")
+    assert edited.read_text(encoding="utf-8") not in SHIPPED
+    out = _load_in_child(
+        f"policy = load_policy([{str(edited)!r}])\n"
+        "print('tomllib' in sys.modules, policy.description.startswith('EDITED'))"
+    )
+    assert out.split() == ["True", "True"]
