@@ -29,7 +29,6 @@ its unanswered questions to the others or to the timeout.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import struct
@@ -227,7 +226,7 @@ class ControlServer:
             client.settimeout(None)  # a watch may be idle for hours; the reader waits
             # but a watch that stops reading does not hold the writer: its send times out
             client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 10, 0))
-            client.sendall(json.dumps(hello).encode() + b"\n")
+            client.sendall(_json_line(hello))
             writer = threading.Thread(
                 target=_write_events, args=(client, watcher), name="bwsbx-watch", daemon=True
             )
@@ -273,7 +272,7 @@ def _write_events(client: socket.socket, watcher: Any) -> None:
             event = watcher.events.get()
             if event is None:
                 break
-            client.sendall(json.dumps(event, default=str).encode() + b"\n")
+            client.sendall(_json_line(event, default=str))
     except OSError:
         pass
     finally:
@@ -337,9 +336,16 @@ def _drain(sock: socket.socket) -> None:
                 return
 
 
+def _json_line(value: object, **options: Any) -> bytes:
+    """One JSON line; ``json`` loads with the first message, not with every session."""
+    import json
+
+    return json.dumps(value, **options).encode() + b"\n"
+
+
 def _reply(sock: socket.socket, value: dict[str, object]) -> None:
     with contextlib.suppress(OSError):
-        sock.sendall(json.dumps(value).encode() + b"\n")
+        sock.sendall(_json_line(value))
 
 
 def connect(path: str, timeout: float | None = 10.0) -> socket.socket:
@@ -364,13 +370,15 @@ def send_request(
     if rules is not None:
         message["rules"] = rules
     with connect(path, timeout) as sock:
-        sock.sendall(json.dumps(message).encode() + b"\n")
+        sock.sendall(_json_line(message))
         data = b""
         while b"\n" not in data:
             more = sock.recv(4096)
             if not more:
                 break
             data += more
+    import json
+
     value = json.loads(data.partition(b"\n")[0] or b"null")
     if not isinstance(value, dict):
         return {"ok": False, "error": "no reply from the session"}

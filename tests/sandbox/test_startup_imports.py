@@ -81,6 +81,7 @@ NOT_COLD = (
 #: (the namespace helper's ctypes and netlink modules are in the trace: it shares stderr)
 FILTERED_IDLE = (
     "queue",
+    "json",  # the control socket's messages: with the first one
     "bwsandbox.net._proxy",
     "bwsandbox.net._dns",
     "bwsandbox.net._http1",

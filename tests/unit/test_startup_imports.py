@@ -78,6 +78,7 @@ NOT_ATTACH = (
     "ctypes",
     "queue",
     "shlex",
+    "json",  # the control socket's messages: with the first one
     "bwsandbox.net._netlink",
     "bwsandbox.net._nft",
     "bwsandbox.net._proxy",
