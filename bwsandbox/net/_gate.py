@@ -11,9 +11,7 @@ import ipaddress
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
 
-from bwsandbox._audit import AuditSink
 from bwsandbox._netconst import HOST_LOOPBACK_NAME
 from bwsandbox._netrules import IPAddress, Rule, normalize_name
 from bwsandbox._record import record
@@ -21,9 +19,32 @@ from bwsandbox.net._allowlist import HOST_LOOPBACK, Allowlist, Verdict, suggest
 from bwsandbox.net._ask import ASK_ONCE
 from bwsandbox.net._names import SyntheticNames
 
+TYPE_CHECKING = False  # not typing's: the filtered path does not load typing
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    from bwsandbox._audit import AuditSink
     from bwsandbox.net._ask import Asker
     from bwsandbox.net._injection import Injection
+
+    class Endpoints(Protocol):
+        """Names the proxy answers itself (secret injection, ``_inject.Injector``)."""
+
+        def handles(self, name: str) -> bool: ...
+
+        def endpoint_at(self, gate: Gate, address: IPAddress) -> str | None: ...
+
+        def serve(self, gate: Gate, client: socket.socket, endpoint: str, head: bytes) -> None: ...
+
+        def for_host(self, host: str, port: int) -> list[Injection]: ...
+
+    class Inspecting(Protocol):
+        """HTTPS inspection of a session (``_tls_inspect.Inspector``)."""
+
+        def serve(
+            self, gate: Gate, client: socket.socket, upstream: Upstream, first: bytes, proto: str
+        ) -> None: ...
+
 
 __all__ = ["Denial", "Denied", "Gate", "Resolver", "Upstream"]
 
@@ -48,26 +69,6 @@ def _overlap(a: Rule, b: Rule) -> bool:
     from bwsandbox.policy import covers
 
     return covers(a, b) or covers(b, a)
-
-
-class Endpoints(Protocol):
-    """Names the proxy answers itself (secret injection, ``_inject.Injector``)."""
-
-    def handles(self, name: str) -> bool: ...
-
-    def endpoint_at(self, gate: Gate, address: IPAddress) -> str | None: ...
-
-    def serve(self, gate: Gate, client: socket.socket, endpoint: str, head: bytes) -> None: ...
-
-    def for_host(self, host: str, port: int) -> list[Injection]: ...
-
-
-class Inspecting(Protocol):
-    """HTTPS inspection of a session (``_tls_inspect.Inspector``)."""
-
-    def serve(
-        self, gate: Gate, client: socket.socket, upstream: Upstream, first: bytes, proto: str
-    ) -> None: ...
 
 
 class Denied(Exception):  # noqa: N818 - control flow inside the proxy, never escapes it

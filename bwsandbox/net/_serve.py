@@ -20,9 +20,10 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from bwsandbox.net._relay import Daemon, name_native_thread, reset
+
+TYPE_CHECKING = False  # not typing's: the filtered path does not load typing
 
 if TYPE_CHECKING:
     from bwsandbox.net._gate import Gate

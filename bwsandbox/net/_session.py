@@ -7,7 +7,7 @@ import enum
 import resource
 from collections.abc import Callable
 
-from bwsandbox._audit import AuditSink, NullAudit
+from bwsandbox._audit import NullAudit
 from bwsandbox._errors import NetworkError, ProxyError
 from bwsandbox.net._allowlist import Allowlist
 from bwsandbox.net._netns import Helper, start_listeners
@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from bwsandbox._audit import AuditSink  # typing's Protocol: not at run time
     from bwsandbox.compile._plan import NetworkPlan
     from bwsandbox.net._ask import Asker, Callback, Hub
     from bwsandbox.net._control import ControlServer

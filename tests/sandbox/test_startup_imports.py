@@ -82,6 +82,7 @@ NOT_COLD = (
 FILTERED_IDLE = (
     "queue",
     "json",  # the control socket's messages: with the first one
+    "typing",  # the gate's Protocols and AuditSink are for the type checker only
     "bwsandbox.net._proxy",
     "bwsandbox.net._dns",
     "bwsandbox.net._http1",

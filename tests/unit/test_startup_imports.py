@@ -79,6 +79,7 @@ NOT_ATTACH = (
     "queue",
     "shlex",
     "json",  # the control socket's messages: with the first one
+    "typing",  # the gate's Protocols and AuditSink are for the type checker only
     "bwsandbox.net._netlink",
     "bwsandbox.net._nft",
     "bwsandbox.net._proxy",
