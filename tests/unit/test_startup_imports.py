@@ -44,6 +44,7 @@ FORBIDDEN = (
     "json",  # written by bwsandbox._jsontext; read only off the start-up path
     "fnmatch",  # env globs: plain names and NAME_* are matched without it
     "string",  # came with tomllib
+    "re",  # no regex on this path: the modules that use one import re where they do
     "bwsandbox.net",
     "bwsandbox._netrules",
     "bwsandbox.compile._delivery",
