@@ -68,7 +68,6 @@ NOT_COLD = (
     "json",  # JSON is written by bwsandbox._jsontext; read only off the start-up path
     "fnmatch",  # the shipped env globs (TERM, LC_*) are matched without it
     "string",  # came with tomllib
-    "re",  # no regex on this path: the modules that use one import re where they do
     "bwsandbox.net",
     "bwsandbox.agents",
     "bwsandbox._netrules",  # the rule grammar: loaded for a plan with rules
