@@ -222,6 +222,7 @@ class BwrapProcess:
         "block_read",
         "block_write",
         "child_pid",
+        "info_fd",
         "pid",
         "pidfd",
         "released",
@@ -238,6 +239,7 @@ class BwrapProcess:
         self.child_pid: int | None = None
         self.status: int | None = None  # raw wait status once reaped
         self.released = False
+        self.info_fd: int | None = None  # bwrap's info pipe, until its child pid is read
         self._extra: list[int] = []  # fds to close with the process
 
     def read_child_pid(self, info_fd: int) -> int | None:
@@ -247,6 +249,14 @@ class BwrapProcess:
             data += chunk
         os.close(info_fd)
         self.child_pid = _child_pid(data)
+        return self.child_pid
+
+    def wait_child_pid(self) -> int | None:
+        """The sandbox's child pid, read now from the info pipe if :func:`spawn` left it
+        (``read_pid=False``); None if bwrap died first."""
+        if self.info_fd is not None:
+            fd, self.info_fd = self.info_fd, None
+            self.read_child_pid(fd)
         return self.child_pid
 
     def release(self) -> None:
@@ -299,13 +309,13 @@ class BwrapProcess:
                 pass
 
     def close(self) -> None:
-        for fd in (self.pidfd, self.block_write, self.block_read, *self._extra):
+        for fd in (self.pidfd, self.block_write, self.block_read, self.info_fd, *self._extra):
             if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self.block_write = self.block_read = None
+        self.block_write = self.block_read = self.info_fd = None
         self._extra.clear()
 
 
@@ -352,9 +362,15 @@ def _allocate(spec: LaunchSpec) -> tuple[list[str], list[int], dict[str, int]]:
     return argv, child, ours
 
 
-def spawn(spec: LaunchSpec, stdio: Stdio, *, command_prefix: Sequence[str] = ()) -> BwrapProcess:
+def spawn(
+    spec: LaunchSpec, stdio: Stdio, *, command_prefix: Sequence[str] = (), read_pid: bool = True
+) -> BwrapProcess:
     """Start bwrap for ``spec``; read its child pid; do not release. LaunchError when bwrap
-    cannot be run."""
+    cannot be run.
+
+    ``read_pid=False`` returns at once, the info pipe unread: bwrap starts, clones and sets up
+    its mounts on another core while the caller works, and
+    :meth:`BwrapProcess.wait_child_pid` reads the pid when it is needed."""
     argv, child, ours = _allocate(spec)
     cut = len(argv) - spec.command_len
     if command_prefix:
@@ -391,7 +407,10 @@ def spawn(spec: LaunchSpec, stdio: Stdio, *, command_prefix: Sequence[str] = ())
         os.set_blocking(ours[JSON_STATUS], False)
         process._extra.append(ours[JSON_STATUS])
     if INFO in ours:
-        process.read_child_pid(ours[INFO])
+        if read_pid:
+            process.read_child_pid(ours[INFO])
+        else:
+            process.info_fd = ours[INFO]
     return process
 
 

@@ -207,6 +207,8 @@ def test_typing_is_on_the_path_only_with_tomllib() -> None:
     it), and the pin once the shipped policies are read without ``tomllib``: then neither."""
     loaded = _path_modules(tomllib_stub=False)
     assert ("typing" in loaded) == ("tomllib" in loaded)
+
+
 def test_a_filtered_session_loads_no_proxy_helper_or_tls_before_the_command() -> None:
     assert _loaded_after((*RUN_PATH, *ATTACH_PATH), NOT_ATTACH) == []
 
