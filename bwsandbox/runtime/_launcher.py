@@ -300,6 +300,10 @@ class BwrapProcess:
 
     def kill(self, sig: int) -> None:
         """Signal bwrap's monitor and the sandbox's pid 1 (SIGKILL ends the whole sandbox)."""
+        if sig == signal.SIGKILL and self.info_fd is not None:
+            # learn pid 1 first (bwrap says it at once after its clone): killed early, the
+            # monitor would leave it waiting forever, holding the fds it was given
+            self.wait_child_pid()
         if self.status is None:
             signal.pidfd_send_signal(self.pidfd, sig)
         if self.child_pid is not None and sig == signal.SIGKILL:
