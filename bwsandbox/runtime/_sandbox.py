@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -57,6 +56,7 @@ from bwsandbox.runtime._workdir import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from typing import Any
 
     from bwsandbox._audit import AuditLog, AuditSink
@@ -68,6 +68,9 @@ if TYPE_CHECKING:
     from bwsandbox.runtime._prepared import Prepared
     from bwsandbox.runtime._supervise import Relay, Supervisor
     from bwsandbox.runtime._tty import Pty
+
+if not TYPE_CHECKING:  # the same numbers, without building signal's enums (0.4-0.7 ms)
+    import _signal as signal
 
 __all__ = ["TIMEOUT_STATUS", "Sandbox", "SandboxState"]
 

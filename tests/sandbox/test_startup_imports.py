@@ -227,6 +227,7 @@ AFTER_SPAWN = (
     "bwsandbox.runtime._supervise",
     "bwsandbox.runtime._registry",
     "select",
+    "signal",  # its enums; the launcher spawns with _signal's numbers
 )
 #: Python that prints the loaded modules when bwrap is spawned and at the end, then runs the
 #: command line in ``sys.argv`` as ``python -m bwsandbox.cli`` does
