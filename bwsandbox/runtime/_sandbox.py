@@ -305,6 +305,10 @@ class Sandbox:
         launch_plan, ca = _session_ca(launch_plan, environ, self._session_id)
         guard = ProtectedPaths(plan, self._session_id)  # before bwrap makes the placeholders
         guard.record(workdir.path)
+        history: Any = None
+        early_git = _git_placeholders(plan.placeholders)
+        if early_git:  # bwrap would make what the git snapshot reads: snapshot it first
+            history = self._git_snapshot(plan, guard.since)
         settle = contextlib.ExitStack()  # what runs once bwrap is reaped (its place: here)
         self._stack.callback(settle.close)
         stdio, prefix, pty, relays = self._stdio(plan, interactive)
@@ -322,10 +326,11 @@ class Sandbox:
         from bwsandbox.runtime._resolve import resolve_command
 
         resolve_command(plan.command, plan)
-        from bwsandbox.runtime._githistory import git_guard, settle_git
-
-        history = git_guard(plan.protected, self._session_id, guard.since)
+        if not early_git:
+            history = self._git_snapshot(plan, guard.since)
         if history is not None:  # runs after _settle (teardown is in reverse)
+            from bwsandbox.runtime._githistory import settle_git
+
             self._teardown(lambda: self.warnings.extend(settle_git(history, audit)), settle)
         self._teardown(lambda: self._settle(guard, audit), settle)
         if guard.roots:  # loaded now, not at the end: the scan for planted repositories
@@ -367,6 +372,11 @@ class Sandbox:
         if plan.limits:
             self._apply_limits(plan, child_pid, audit)
         process.release()
+
+    def _git_snapshot(self, plan: SandboxPlan, since: float) -> Any:
+        from bwsandbox.runtime._githistory import git_guard
+
+        return git_guard(plan.protected, self._session_id, since)
 
     def _register(
         self, facts: HostFacts, plan: SandboxPlan, project: str, bwrap: int, init: int
@@ -765,6 +775,23 @@ class Sandbox:
         if not message and self._plan is not None:
             message = diagnose(self._plan)
         return setup_error(code, message)
+
+
+#: what the git snapshot (``runtime._githistory``) reads in a ``.git``: the first name below it
+_GIT_READ = ("HEAD", "index", "refs", "packed-refs", "objects", "commondir", "gitdir")
+
+
+def _git_placeholders(placeholders: Sequence[tuple[str, str]]) -> bool:
+    """Whether bwrap would make a placeholder the git snapshot reads (a ``.git`` itself, or
+    one of :data:`_GIT_READ` in one): then the snapshot is taken before the spawn. The
+    shipped policies' placeholders in ``.git`` (hooks, config, config.worktree, worktrees)
+    are not read by it, so it usually runs while bwrap sets up."""
+    for path, _ in placeholders:
+        parts = path.rstrip("/").split("/")
+        for index, part in enumerate(parts):
+            if part == ".git" and (index + 1 == len(parts) or parts[index + 1] in _GIT_READ):
+                return True
+    return False
 
 
 class _Held:
