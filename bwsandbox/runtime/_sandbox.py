@@ -410,6 +410,8 @@ class Sandbox:
     def _apply_limits(self, plan: SandboxPlan, pid: int, audit: AuditSink) -> None:
         from bwsandbox.runtime._limits import apply_limits, is_host_root, unenforced
 
+        _wait_for_setup(pid)  # an rlimit (nofile) set during bwrap's mounts would fail them
+
         self._limits = apply_limits(
             plan.limits, pid, session=self._session_id, is_root=is_host_root()
         )
@@ -817,6 +819,31 @@ def _create_workdir(prepared: Prepared) -> tuple[Workdir, Prepared]:
         except FileExistsError:
             prepared = prepared.renewed()
     raise WorkspaceError(f"cannot create a unique work dir in {parent}")
+
+
+#: the sandbox's pid 1 waits in a pipe read only on its block fd, once bwrap's mounts are done
+_SETUP_DONE = (b"anon_pipe_read", b"pipe_read", b"pipe_wait")
+
+
+def _wait_for_setup(pid: int, patience: float = 5.0) -> None:
+    """Wait until bwrap has set the sandbox up (its pid 1 blocks on the block fd), it is gone,
+    or ``patience`` seconds have passed. The limits go on pid 1 before the release; put on
+    it while bwrap still opens files (``/proc/self/mountinfo`` for each mount), a low
+    ``nofile`` made bwrap fail."""
+    path = f"/proc/{pid}/wchan"
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            where = os.read(fd, 256)
+        finally:
+            os.close(fd)
+        if where in _SETUP_DONE or _gone(pid):
+            return
+        time.sleep(0.0005)
 
 
 def _gone(pid: int) -> bool:
