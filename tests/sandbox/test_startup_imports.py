@@ -68,6 +68,7 @@ NOT_COLD = (
     "json",  # JSON is written by bwsandbox._jsontext; read only off the start-up path
     "fnmatch",  # the shipped env globs (TERM, LC_*) are matched without it
     "string",  # came with tomllib
+    "typing",  # came with tomllib; bwsandbox's modules use TYPE_CHECKING = False
     "bwsandbox.net",
     "bwsandbox.agents",
     "bwsandbox._netrules",  # the rule grammar: loaded for a plan with rules
