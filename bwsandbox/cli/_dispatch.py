@@ -17,7 +17,6 @@ Import-light: on the start-up path.
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 from bwsandbox._errors import SandboxError
@@ -53,6 +52,8 @@ def _alternatives(items: list[str]) -> str:
 
 def _option_wording(exc: BaseException) -> str | None:
     """``--opt: expected ..., got 'value'`` for a value typer's pydantic validation refused."""
+    import re
+
     cause = exc.__cause__
     param = getattr(exc, "param", None)
     if type(cause).__name__ != "ValidationError" or param is None:

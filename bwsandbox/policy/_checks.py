@@ -7,7 +7,6 @@ the file and the key path (see ``_validate``). Nothing here touches the file sys
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 
 from bwsandbox.policy._hints import closest, did_you_mean
@@ -397,6 +396,8 @@ def check_allow_rule(value: object) -> str:
 
 
 def check_size(value: object) -> str:
+    import re
+
     what = "a size such as '512M' (bytes, or K, M, G)"
     text = check_string(value, what=what)
     if not re.fullmatch(_SIZE, text):

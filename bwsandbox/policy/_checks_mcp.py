@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from bwsandbox.policy._checks import (
     Invalid,
     _sub,
@@ -29,6 +27,8 @@ _KEYS = ("command", "allow", "ro", "rw", "env", "policy")
 
 def check_server_name(value: object) -> str:
     """A server name: it becomes a socket file name and the agent's tool prefix."""
+    import re
+
     text = check_string(value, what="a server name")
     if not re.fullmatch(_NAME, text):
         raise Invalid(f"expected a server name (letters, digits, _ and -), got {text!r}")

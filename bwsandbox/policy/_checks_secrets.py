@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from bwsandbox._record import fields
 from bwsandbox.policy._checks import (
     Invalid,
@@ -53,6 +51,8 @@ _MAX_VALIDITY = 7 * 24 * 3600
 
 
 def check_secret_name(value: object) -> str:
+    import re
+
     text = check_string(value, what="a secret name")
     if not re.fullmatch(_NAME, text):
         raise Invalid(f"expected a secret name (letters, digits, _ and -), got {text!r}")
@@ -85,6 +85,8 @@ def _check_delivery(value: object) -> SecretDelivery:
 
 
 def _check_header(value: object) -> str:
+    import re
+
     text = check_string(value, what="an HTTP header name")
     if not re.fullmatch(_HEADER, text) or text.lower() in ("host", "content-length", "connection"):
         raise Invalid(f"expected an HTTP header name such as 'x-api-key', got {text!r}")
@@ -148,6 +150,8 @@ def check_secret(value: object) -> Secret:
 
 def check_validity(value: object) -> str:
     """A duration such as ``30s``, ``15m``, ``1h30m``; at most a week."""
+    import re
+
     text = check_string(value, what="a duration such as '15m'")
     if not re.fullmatch(_VALIDITY, text):
         raise Invalid(f"expected a duration such as '30s', '15m' or '1h30m', got {text!r}")
@@ -157,11 +161,15 @@ def check_validity(value: object) -> str:
 
 
 def validity_seconds(text: str) -> int:
+    import re
+
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     return sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)([smhdw])", text))
 
 
 def check_principal(value: object) -> str:
+    import re
+
     text = check_string(value, what="a user name")
     if not re.fullmatch(_PRINCIPAL, text):
         raise Invalid(f"expected a user name, got {text!r}")

@@ -7,8 +7,6 @@ the policy says them; :func:`parse_size` and :func:`parse_duration` turn them in
 
 from __future__ import annotations
 
-import re
-
 from bwsandbox._record import field, record
 
 __all__ = ["LimitsPolicy", "SeccompPolicy", "parse_duration", "parse_size"]
@@ -28,6 +26,8 @@ def _doc(text: str) -> dict[str, str]:
 
 def parse_size(text: str) -> int:
     """``"512M"`` -> 536870912. ValueError (saying what is expected) when it is not a size."""
+    import re
+
     match = re.fullmatch(_SIZE, text.strip())
     if match is None or int(match.group(1)) == 0:
         raise ValueError(f"expected a size such as {SIZE_EXAMPLES}, got {text!r}")
@@ -36,6 +36,8 @@ def parse_size(text: str) -> int:
 
 def parse_duration(text: str) -> float:
     """``"30m"`` -> 1800.0 seconds. ValueError (saying what is expected) otherwise."""
+    import re
+
     match = re.fullmatch(_DURATION, text.strip())
     if match is None or float(match.group(1)) <= 0:
         raise ValueError(f"expected a duration such as {DURATION_EXAMPLES}, got {text!r}")

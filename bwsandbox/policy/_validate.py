@@ -8,7 +8,6 @@ to blame the right layer for a conflict between layers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from bwsandbox._errors import PolicyError
@@ -198,6 +197,8 @@ class Placed:
 def toml_error(exc: ValueError) -> str:
     """``invalid TOML at line 3, column 8: Invalid value`` for a decode error (a
     ``tomllib.TOMLDecodeError``: named by its base class so this module needs no tomllib)."""
+    import re
+
     match = re.match(_TOML_WHERE, str(exc))
     if match:
         return f"invalid TOML {match['where']}: {match['message']}"

@@ -13,7 +13,6 @@ its formats), then the usual library directories (NixOS keeps the driver in
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterable, Mapping
 
@@ -63,6 +62,8 @@ def probe_gpu(
     libraries: list[str] = []
     binaries: list[str] = []
     if nvidia:
+        import re  # not at import: this module is on the start-up path (the host probe)
+
         libraries = _cached_libraries(ld_cache)
         for directory in library_dirs:
             libraries += [
@@ -94,6 +95,8 @@ def _is_char_device(path: str) -> bool:
 
 
 def _nvidia_nodes(dev: str) -> list[str]:
+    import re
+
     found = []
     for name in _names(dev):
         if not name.startswith("nvidia"):  # cheap first: /dev has hundreds of entries
@@ -107,6 +110,8 @@ def _nvidia_nodes(dev: str) -> list[str]:
 
 
 def _cached_libraries(ld_cache: str) -> list[str]:
+    import re
+
     try:
         with open(ld_cache, "rb") as handle:
             data = handle.read(1 << 24)
@@ -127,6 +132,8 @@ def _binaries(name: str, environ: Mapping[str, str] | None) -> list[str]:
 
 def _natural(path: str) -> tuple[str, int, str]:
     """``/dev/nvidia2`` before ``/dev/nvidia10``."""
+    import re
+
     match = re.fullmatch(r"(.*?)([0-9]+)", path)
     if match is None:
         return (path, -1, "")

@@ -73,9 +73,12 @@ def spec_for(plan: SandboxPlan) -> LaunchSpec:
     )
 
 
-def launch(plan: SandboxPlan, stdio: Stdio, *, command_prefix: Sequence[str] = ()) -> BwrapProcess:
-    """Spawn bwrap with the plan's argv and environment; read its child pid; do not release."""
-    return _launcher.spawn(spec_for(plan), stdio, command_prefix=command_prefix)
+def launch(
+    plan: SandboxPlan, stdio: Stdio, *, command_prefix: Sequence[str] = (), read_pid: bool = True
+) -> BwrapProcess:
+    """Spawn bwrap with the plan's argv and environment; read its child pid (unless
+    ``read_pid=False``: see ``_launcher.spawn``); do not release."""
+    return _launcher.spawn(spec_for(plan), stdio, command_prefix=command_prefix, read_pid=read_pid)
 
 
 def diagnose(plan: SandboxPlan, *, patience: float = 2.0) -> str:

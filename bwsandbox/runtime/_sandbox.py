@@ -6,8 +6,16 @@ policy, probes the host and compiles once; ``Sandbox(prepared)`` launches exactl
 
 Order of start: prepare (check the project, probe the host, sweep stale work dirs, probe the
 policy's paths, compile) or, for a prepared session, check its project again; create this
-session's work dir at the path the plan was compiled with, audit ``start``, check the command
-exists inside, launch bwrap (held on its block fd), set up the network, release.
+session's work dir at the path the plan was compiled with, check the binds and the bind
+sources, deliver secrets, snapshot the protected paths (before bwrap makes the
+placeholders); spawn bwrap, held on its block fd. bwrap then spends 15-20 ms setting up its
+mounts on another core, and what the command must not start without is done meanwhile:
+audit ``start`` (with the events held until then), check the command exists inside,
+snapshot the project's git state, read the child pid, set up the network, register the
+session, apply the limits; then release. Nothing the sandbox can do happens before the
+release: the command has not run, and bwrap's setup makes only the placeholders, which the
+git snapshot does not read (``runtime._githistory``). A start that fails before the
+``start`` record still writes it, then ``error``.
 Teardown runs in reverse; every step runs even when an earlier one failed (failures are kept
 in :attr:`Sandbox.cleanup_errors` and audited).
 """
@@ -20,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -31,7 +38,6 @@ from bwsandbox._errors import (
     WorkspaceError,
 )
 from bwsandbox.policy import NetworkMode, Policy
-from bwsandbox.runtime._githistory import git_guard, settle_git
 from bwsandbox.runtime._launch import BwrapProcess, Stdio, diagnose, launch, preflight
 from bwsandbox.runtime._launcher import (
     bwrap_message,
@@ -41,8 +47,6 @@ from bwsandbox.runtime._launcher import (
     start_record,
 )
 from bwsandbox.runtime._protect import ProtectedPaths
-from bwsandbox.runtime._resolve import resolve_command
-from bwsandbox.runtime._supervise import Relay, Supervisor
 from bwsandbox.runtime._workdir import (
     Workdir,
     create_workdir,
@@ -52,16 +56,21 @@ from bwsandbox.runtime._workdir import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from typing import Any
 
-    from bwsandbox._audit import AuditSink
+    from bwsandbox._audit import AuditLog, AuditSink
     from bwsandbox.compile._facts import HostFacts
     from bwsandbox.compile._plan import SandboxPlan
     from bwsandbox.net._ask import Question
     from bwsandbox.runtime._cast import Recorder
     from bwsandbox.runtime._limits import AppliedLimits
     from bwsandbox.runtime._prepared import Prepared
+    from bwsandbox.runtime._supervise import Relay, Supervisor
     from bwsandbox.runtime._tty import Pty
+
+if not TYPE_CHECKING:  # the same numbers, without building signal's enums (0.4-0.7 ms)
+    import _signal as signal
 
 __all__ = ["TIMEOUT_STATUS", "Sandbox", "SandboxState"]
 
@@ -165,6 +174,9 @@ class Sandbox:
         self.stdout_data: bytes | None = None
         self.stderr_data: bytes | None = None
         self._audit = audit
+        self._own_audit: AuditLog | None = None  # the log this sandbox opened, closed here
+        self._begun = False  # the "start" record is written
+        self._held = _Held()  # events made before it (secrets, recording)
         self._stack = contextlib.ExitStack()
         self._plan: SandboxPlan | None = None
         self._workdir: str | None = None
@@ -227,7 +239,10 @@ class Sandbox:
             self._start()
         except BaseException as exc:
             self.state = SandboxState.FAILED
-            if self._audit is not None and self._plan is not None:
+            if self._plan is not None and not self._begun:
+                with contextlib.suppress(SandboxError):  # the error to report is exc
+                    self._begin_audit()
+            if self._begun and self._audit is not None:
                 self._audit.event("error", error=str(exc) or type(exc).__name__)
             self._stack.close()
             raise
@@ -282,54 +297,56 @@ class Sandbox:
         project, interactive, plan = prepared.project, prepared.interactive, prepared.plan
         _check_binds(plan, environ)
         self._plan = plan
-        audit = self._open_audit()
-        from bwsandbox.policy import policy_digest
-
-        audit.event(
-            "start",
-            **start_record(
-                policy=self.policy.name,
-                policy_digest=policy_digest(self.policy),
-                sources=self.policy.sources,
-                argv=plan.argv(),
-                command=plan.command,
-                network=plan.network.mode.value,
-                project=project,
-                workdir=workdir.path,
-                interactive=interactive,
-                client=self.client,
-            ),
-        )
-        self._started = time.monotonic()
+        self._teardown(self._close_audit)  # after every step that writes to it
         if self.record:
-            self._open_recorder(plan, audit, interactive)
-        resolve_command(plan.command, plan)
+            self._open_recorder(plan, self._held, interactive)
         preflight(plan)
-        launch_plan, injections = _deliver_secrets(plan, environ, self._session_id, audit)
+        launch_plan, injections = _deliver_secrets(plan, environ, self._session_id, self._held)
         launch_plan, ca = _session_ca(launch_plan, environ, self._session_id)
-        guard = ProtectedPaths(plan, self._session_id)
+        guard = ProtectedPaths(plan, self._session_id)  # before bwrap makes the placeholders
         guard.record(workdir.path)
-        history = git_guard(plan.protected, self._session_id, guard.since)
-        if history is not None:  # runs after _settle (teardown is in reverse)
-            self._teardown(lambda: self.warnings.extend(settle_git(history, audit)))
-        self._teardown(lambda: self._settle(guard, audit))
+        history: Any = None
+        early_git = _git_placeholders(plan.placeholders)
+        if early_git:  # bwrap would make what the git snapshot reads: snapshot it first
+            history = self._git_snapshot(plan, guard.since)
+        settle = contextlib.ExitStack()  # what runs once bwrap is reaped (its place: here)
+        self._stack.callback(settle.close)
         stdio, prefix, pty, relays = self._stdio(plan, interactive)
         self._teardown(self._close_limits)  # here: it runs after bwrap is reaped
-        process = launch(launch_plan, stdio, command_prefix=prefix)
+        # bwrap starts now and sets up its mounts on another core (15-20 ms) while we finish
+        # what must be done before its command runs, which waits for release()
+        process = launch(launch_plan, stdio, command_prefix=prefix, read_pid=False)
         self._process = process
         self._teardown(self._reap)
         self._close_child_ends()
         if pty is not None:
             pty.close_slave()
+        audit = self._begin_audit()
+        self._started = time.monotonic()
+        from bwsandbox.runtime._resolve import resolve_command
+
+        resolve_command(plan.command, plan)
+        if not early_git:
+            history = self._git_snapshot(plan, guard.since)
+        if history is not None:  # runs after _settle (teardown is in reverse)
+            from bwsandbox.runtime._githistory import settle_git
+
+            self._teardown(lambda: self.warnings.extend(settle_git(history, audit)), settle)
+        self._teardown(lambda: self._settle(guard, audit), settle)
+        if guard.roots:  # loaded now, not at the end: the scan for planted repositories
+            import bwsandbox.runtime._nested  # noqa: F401
+        from bwsandbox.runtime._supervise import Supervisor
+
         self._supervisor = Supervisor(
             process, pty=pty, relays=relays, forward_signals=self.forward_signals
         )
         self._teardown(self._supervisor.close)
-        if process.child_pid is None:
+        child_pid = process.wait_child_pid()
+        if child_pid is None:
             raise self._setup_error(exit_code(process.wait()))
         if plan.network.mode is NetworkMode.FILTERED:
             # the namespace helper first: it works on the other core while we load the rest
-            helper = _start_helper(process.child_pid)
+            helper = _start_helper(child_pid)
             if helper is not None:
                 self._teardown(helper.close)
             network = _open_network(
@@ -346,15 +363,20 @@ class Sandbox:
             )
             self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
             try:
-                network.attach(process.child_pid)
+                network.attach(child_pid)
             except NetworkError:
-                if _gone(process.child_pid):  # bwrap failed after telling its pid: say why
+                if _gone(child_pid):  # bwrap failed after telling its pid: say why
                     raise self._setup_error(exit_code(process.wait())) from None
                 raise
-        self._register(facts, plan, project, process.pid, process.child_pid)
+        self._register(facts, plan, project, process.pid, child_pid)
         if plan.limits:
-            self._apply_limits(plan, process.child_pid, audit)
+            self._apply_limits(plan, child_pid, audit)
         process.release()
+
+    def _git_snapshot(self, plan: SandboxPlan, since: float) -> Any:
+        from bwsandbox.runtime._githistory import git_guard
+
+        return git_guard(plan.protected, self._session_id, since)
 
     def _register(
         self, facts: HostFacts, plan: SandboxPlan, project: str, bwrap: int, init: int
@@ -387,6 +409,8 @@ class Sandbox:
 
     def _apply_limits(self, plan: SandboxPlan, pid: int, audit: AuditSink) -> None:
         from bwsandbox.runtime._limits import apply_limits, is_host_root, unenforced
+
+        _wait_for_setup(pid)  # an rlimit (nofile) set during bwrap's mounts would fail them
 
         self._limits = apply_limits(
             plan.limits, pid, session=self._session_id, is_root=is_host_root()
@@ -475,6 +499,36 @@ class Sandbox:
             1 if stdout is None else stdout
         )
 
+    def _begin_audit(self) -> AuditSink:
+        """Open the audit log (unless given one), write ``start``, then the held events."""
+        audit = self._open_audit()
+        if self._begun:
+            return audit
+        plan, prepared = self.plan, self._prepared
+        assert prepared is not None  # set with the plan
+        from bwsandbox.policy import policy_digest
+
+        audit.event(
+            "start",
+            **start_record(
+                policy=self.policy.name,
+                policy_digest=policy_digest(self.policy),
+                sources=self.policy.sources,
+                argv=plan.argv(),
+                command=plan.command,
+                network=plan.network.mode.value,
+                project=prepared.project,
+                workdir=prepared.workdir,
+                interactive=prepared.interactive,
+                client=self.client,
+            ),
+        )
+        self._begun = True
+        for event, fields in self._held.events:
+            audit.event(event, **fields)
+        self._held.events.clear()
+        return audit
+
     def _open_audit(self) -> AuditSink:
         if self._audit is not None:
             return self._audit
@@ -486,9 +540,12 @@ class Sandbox:
             log = AuditLog(path, self._session_id)
         except OSError as exc:
             raise WorkspaceError(f"cannot write the audit log {path}: {exc.strerror}") from exc
-        self._audit = log
-        self._teardown(log.close)
+        self._audit = self._own_audit = log
         return log
+
+    def _close_audit(self) -> None:
+        if self._own_audit is not None:
+            self._own_audit.close()
 
     def _open_recorder(self, plan: SandboxPlan, audit: AuditSink, interactive: bool) -> None:
         from bwsandbox._paths import session_dir
@@ -528,6 +585,8 @@ class Sandbox:
             )
         relays: list[Relay] = []
         tap = None if self._recorder is None else self._recorder.output
+        if self.input is not None or self.capture_output:
+            from bwsandbox.runtime._supervise import Relay
         if self.input is not None:
             read_end, write_end = os.pipe2(os.O_CLOEXEC)
             os.set_blocking(write_end, False)
@@ -584,6 +643,8 @@ class Sandbox:
         except OSError:
             same = False
         ends: list[int] = []
+        from bwsandbox.runtime._supervise import Relay
+
         for target in (out,) if same else (out, err):
             clean = self._terminal_filter(target)
             if clean is not None:
@@ -617,6 +678,8 @@ class Sandbox:
     def _pty_stdio(
         self, plan: SandboxPlan, in_fd: int, out_fd: int
     ) -> tuple[Stdio, tuple[str, ...], Pty, list[Relay]]:
+        from bwsandbox.runtime._resolve import resolve_command
+        from bwsandbox.runtime._supervise import Relay
         from bwsandbox.runtime._tty import HostTerminal, open_pty  # interactive sessions only
 
         host = HostTerminal(in_fd, out_fd) if os.isatty(in_fd) and os.isatty(out_fd) else None
@@ -650,8 +713,11 @@ class Sandbox:
 
     # -- teardown ------------------------------------------------------------------------
 
-    def _teardown(self, step: Callable[[], object]) -> None:
-        """Register a teardown step whose failure is recorded, never skipping later steps."""
+    def _teardown(
+        self, step: Callable[[], object], stack: contextlib.ExitStack | None = None
+    ) -> None:
+        """Register a teardown step whose failure is recorded, never skipping later steps
+        (on ``stack``, a nested one that runs in its place, or the sandbox's own)."""
 
         def run() -> None:
             try:
@@ -659,7 +725,7 @@ class Sandbox:
             except Exception as exc:  # noqa: BLE001 - recorded, and the next step still runs
                 self.cleanup_errors.append(str(exc))
 
-        self._stack.callback(run)
+        (self._stack if stack is None else stack).callback(run)
 
     def _reap(self) -> None:
         process = self._process
@@ -713,6 +779,36 @@ class Sandbox:
         return setup_error(code, message)
 
 
+#: what the git snapshot (``runtime._githistory``) reads in a ``.git``: the first name below it
+_GIT_READ = ("HEAD", "index", "refs", "packed-refs", "objects", "commondir", "gitdir")
+
+
+def _git_placeholders(placeholders: Sequence[tuple[str, str]]) -> bool:
+    """Whether bwrap would make a placeholder the git snapshot reads (a ``.git`` itself, or
+    one of :data:`_GIT_READ` in one): then the snapshot is taken before the spawn. The
+    shipped policies' placeholders in ``.git`` (hooks, config, config.worktree, worktrees)
+    are not read by it, so it usually runs while bwrap sets up."""
+    for path, _ in placeholders:
+        parts = path.rstrip("/").split("/")
+        for index, part in enumerate(parts):
+            if part == ".git" and (index + 1 == len(parts) or parts[index + 1] in _GIT_READ):
+                return True
+    return False
+
+
+class _Held:
+    """An audit sink that keeps the events made before the ``start`` record is written
+    (after bwrap is spawned): secret delivery, the recording."""
+
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def event(self, event: str, /, **fields: Any) -> None:
+        self.events.append((event, fields))
+
+
 def _create_workdir(prepared: Prepared) -> tuple[Workdir, Prepared]:
     """The work dir at the path the plan was compiled with; if something is there already
     (this prepared session started before), a renewed session with a fresh path."""
@@ -723,6 +819,31 @@ def _create_workdir(prepared: Prepared) -> tuple[Workdir, Prepared]:
         except FileExistsError:
             prepared = prepared.renewed()
     raise WorkspaceError(f"cannot create a unique work dir in {parent}")
+
+
+#: the sandbox's pid 1 waits in a pipe read only on its block fd, once bwrap's mounts are done
+_SETUP_DONE = (b"anon_pipe_read", b"pipe_read", b"pipe_wait")
+
+
+def _wait_for_setup(pid: int, patience: float = 5.0) -> None:
+    """Wait until bwrap has set the sandbox up (its pid 1 blocks on the block fd), it is gone,
+    or ``patience`` seconds have passed. The limits go on pid 1 before the release; put on
+    it while bwrap still opens files (``/proc/self/mountinfo`` for each mount), a low
+    ``nofile`` made bwrap fail."""
+    path = f"/proc/{pid}/wchan"
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            where = os.read(fd, 256)
+        finally:
+            os.close(fd)
+        if where in _SETUP_DONE or _gone(pid):
+            return
+        time.sleep(0.0005)
 
 
 def _gone(pid: int) -> bool:

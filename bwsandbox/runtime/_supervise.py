@@ -157,7 +157,7 @@ class Relay:
 def _signals_to_pipe() -> Iterator[int | None]:
     """Route FORWARDED signals to a pipe while inside (main thread only; else None)."""
     read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    previous: dict[signal.Signals, Any] = {}
+    previous: dict[int, Any] = {}
     try:
         old_wakeup = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
     except ValueError:  # not the main thread: no forwarding

@@ -138,6 +138,9 @@ def test_secrets_and_limits_follow_the_schema_and_no_value_is_logged(
     _check_schema(events)
     names = [e["event"] for e in events]
     assert {"start", "secrets", "limits", "exit"} <= set(names), names
+    # "start" first: the secrets event is made before bwrap is spawned, written after it
+    assert names[:2] == ["start", "secrets"], names
+    assert names[-1] == "exit", names
     [secrets] = [e for e in events if e["event"] == "secrets"]
     assert secrets["delivered"] == [
         {"name": "token", "deliver": "env", "source": "env:BWSBX_AUDIT_TOKEN"}

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.bwrap, pytest.mark.userns]
 
 PATHS = ("runtime", "cached", "exec")
 #: each signal the command traps; SIGTSTP is tested on its own (it stops, not ends)
-TRAPPED = [sig for sig in FORWARDED if sig != signal.SIGTSTP]
+TRAPPED = [signal.Signals(sig) for sig in FORWARDED if sig != signal.SIGTSTP]
 #: runs the trap only when the project holds ``go``: the first, cache-filling run ends at once
 SCRIPT = (
     "[ -e go ] || exit 0; "

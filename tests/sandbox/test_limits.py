@@ -117,6 +117,20 @@ def test_open_files_limit(sbx: SandboxRunner, policy_file: PolicyFile) -> None:
     assert result.stdout.strip() == "32", result.describe()
 
 
+@pytest.mark.parametrize("nofile", [8, 5])
+def test_a_low_open_files_limit_waits_for_bwrap_to_set_up(
+    sbx: SandboxRunner, policy_file: PolicyFile, nofile: int
+) -> None:
+    """The limit goes on the sandbox's pid 1 once bwrap's mounts are done: put on it during
+    them (as before), bwrap itself failed ("Can't open /proc/self/mountinfo: Too many open
+    files" with 8, "Can't create file at /etc/protocols" with 5), every time; with 32, now
+    and then on a loaded machine."""
+    limited = policy_file(f'extends = ["base"]\n[limits]\nnofile = {nofile}\n')
+    result = sbx.sh("ulimit -n", "--policy", str(limited))
+    assert result.returncode == 0, result.describe()
+    assert result.stdout.strip() == str(nofile), result.describe()
+
+
 @pytest.mark.parametrize("sbx", ["cold", "warm"], indirect=True)
 def test_timeout_kills_sleep(sbx: SandboxRunner) -> None:
     """Warm: the second identical run is limited too (plans with limits are never cached)."""

@@ -213,3 +213,74 @@ def test_cold_run_bwsandbox_modules_do_not_use_typing(cli: Cli) -> None:
 
 def test_control_the_tripwire_sees_a_module_that_uses_typing(cli: Cli) -> None:
     assert "bwsandbox._api" in _run_with_typing_tripwire(cli, "import bwsandbox._api\n")
+
+
+#: what ``run -- true`` loads only once bwrap is spawned, while bwrap sets up its mounts on
+#: another core: the audit log and the ``start`` record, the command lookup, the git
+#: snapshot, the supervisor, the scan for planted repositories, the session registry
+AFTER_SPAWN = (
+    "bwsandbox._audit",
+    "bwsandbox.policy._digest",
+    "bwsandbox.policy._render",
+    "bwsandbox.runtime._resolve",
+    "bwsandbox.runtime._githistory",
+    "bwsandbox.runtime._gitstate",
+    "bwsandbox.runtime._gitscan",
+    "bwsandbox.runtime._nested",
+    "bwsandbox.runtime._supervise",
+    "bwsandbox.runtime._registry",
+    "select",
+    "signal",  # its enums; the launcher spawns with _signal's numbers
+)
+#: Python that prints the loaded modules when bwrap is spawned and at the end, then runs the
+#: command line in ``sys.argv`` as ``python -m bwsandbox.cli`` does
+_AT_SPAWN = """
+import sys
+import bwsandbox.runtime._launcher as launcher
+
+real = launcher.spawn_bwrap
+
+def spawn(*args, **kwargs):
+    print("at spawn:", *sorted(sys.modules), file=sys.stderr)
+    return real(*args, **kwargs)
+
+launcher.spawn_bwrap = spawn
+from bwsandbox.cli._dispatch import dispatch
+
+status = dispatch(sys.argv[1:])
+print("at the end:", *sorted(sys.modules), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def _modules_at(cli: Cli, *args: str) -> dict[str, set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", _AT_SPAWN, *args],
+        env={**cli.env, "AGENT_SANDBOX_PLAN_CACHE": "0"},
+        cwd=cli.cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found = {}
+    for line in result.stderr.splitlines():
+        when, sep, names = line.partition(": ")
+        if sep and when in ("at spawn", "at the end"):
+            found[when] = set(names.split())
+    assert set(found) == {"at spawn", "at the end"}, result.stderr
+    return found
+
+
+def test_cold_run_loads_the_rest_after_bwrap_is_spawned(cli: Cli, project: Path) -> None:
+    """What the command must not start without, but bwrap's argv does not need, is loaded
+    and done while bwrap sets up (a project with a git repository: the git snapshot runs)."""
+    (project / ".git" / "refs" / "heads").mkdir(parents=True)
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    found = _modules_at(cli, "run", "--", "true")
+    # control: the compiler and the launcher are loaded before the spawn, and every module
+    # of AFTER_SPAWN is loaded by the end of the same run
+    assert {"bwsandbox.compile._compiler", "bwsandbox.runtime._launcher"} <= found["at spawn"]
+    assert set(AFTER_SPAWN) <= found["at the end"]
+    assert sorted(set(AFTER_SPAWN) & found["at spawn"]) == []
