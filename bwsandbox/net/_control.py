@@ -29,7 +29,6 @@ its unanswered questions to the others or to the timeout.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import struct
@@ -94,6 +93,12 @@ class ControlServer:
 
     def start(self) -> None:
         """Bind and serve; OSError when the socket cannot be made (the session still runs)."""
+        self.bind()
+        self.serve()
+
+    def bind(self) -> None:
+        """Make the socket and listen: a client may connect from now on (it waits in the
+        backlog until :meth:`serve`); OSError when the socket cannot be made."""
         directory = os.path.dirname(self.path)
         _private_dir(directory)
         with contextlib.suppress(FileNotFoundError):
@@ -111,6 +116,9 @@ class ControlServer:
         os.chmod(self.path, 0o600)
         listener.listen(16)
         self._listener = listener
+
+    def serve(self) -> None:
+        """Start answering (one accept thread); RuntimeError when no thread can be had."""
         self._thread = threading.Thread(target=self._accept, name="bwsbx-control", daemon=True)
         self._thread.start()
 
@@ -229,6 +237,8 @@ class ControlServer:
             client.settimeout(None)  # a watch may be idle for hours; the reader waits
             # but a watch that stops reading does not hold the writer: its send times out
             client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 10, 0))
+            import json  # loaded by the first request, not at start-up
+
             client.sendall(json.dumps(hello).encode() + b"\n")
             writer = threading.Thread(
                 target=_write_events, args=(client, watcher), name="bwsbx-watch", daemon=True
@@ -270,11 +280,14 @@ class ControlServer:
 
 def _write_events(client: socket.socket, watcher: Any) -> None:
     """Send the watcher's events until it is closed or the client is gone."""
+    import json
+
     try:
         while True:
             event = watcher.events.get()
             if event is None:
                 break
+
             client.sendall(json.dumps(event, default=str).encode() + b"\n")
     except OSError:
         pass
@@ -340,6 +353,8 @@ def _drain(sock: socket.socket) -> None:
 
 
 def _reply(sock: socket.socket, value: dict[str, object]) -> None:
+    import json  # loaded by the first request, not at start-up
+
     with contextlib.suppress(OSError):
         sock.sendall(json.dumps(value).encode() + b"\n")
 
@@ -362,6 +377,8 @@ def send_request(
 ) -> dict[str, object]:
     """Send one request to the session at ``path`` and return its JSON reply (OSError when
     it cannot be reached; ValueError for a reply that is not JSON)."""
+    import json
+
     message: dict[str, object] = {"op": op, **fields}
     if rules is not None:
         message["rules"] = rules
@@ -373,6 +390,7 @@ def send_request(
             if not more:
                 break
             data += more
+
     value = json.loads(data.partition(b"\n")[0] or b"null")
     if not isinstance(value, dict):
         return {"ok": False, "error": "no reply from the session"}

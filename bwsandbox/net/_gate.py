@@ -11,9 +11,7 @@ import ipaddress
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
 
-from bwsandbox._audit import AuditSink
 from bwsandbox._netconst import HOST_LOOPBACK_NAME
 from bwsandbox._netrules import IPAddress, Rule, normalize_name
 from bwsandbox._record import record
@@ -21,7 +19,11 @@ from bwsandbox.net._allowlist import HOST_LOOPBACK, Allowlist, Verdict, suggest
 from bwsandbox.net._ask import ASK_ONCE
 from bwsandbox.net._names import SyntheticNames
 
+TYPE_CHECKING = False  # not typing's: importing typing costs 2-3 ms of a filtered start
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    from bwsandbox._audit import AuditSink
     from bwsandbox.net._ask import Asker
     from bwsandbox.net._injection import Injection
 
@@ -50,24 +52,25 @@ def _overlap(a: Rule, b: Rule) -> bool:
     return covers(a, b) or covers(b, a)
 
 
-class Endpoints(Protocol):
-    """Names the proxy answers itself (secret injection, ``_inject.Injector``)."""
+if TYPE_CHECKING:  # the types of the gate's optional parts (``_inject``, ``_tls_inspect``)
 
-    def handles(self, name: str) -> bool: ...
+    class Endpoints(Protocol):
+        """Names the proxy answers itself (secret injection, ``_inject.Injector``)."""
 
-    def endpoint_at(self, gate: Gate, address: IPAddress) -> str | None: ...
+        def handles(self, name: str) -> bool: ...
 
-    def serve(self, gate: Gate, client: socket.socket, endpoint: str, head: bytes) -> None: ...
+        def endpoint_at(self, gate: Gate, address: IPAddress) -> str | None: ...
 
-    def for_host(self, host: str, port: int) -> list[Injection]: ...
+        def serve(self, gate: Gate, client: socket.socket, endpoint: str, head: bytes) -> None: ...
 
+        def for_host(self, host: str, port: int) -> list[Injection]: ...
 
-class Inspecting(Protocol):
-    """HTTPS inspection of a session (``_tls_inspect.Inspector``)."""
+    class Inspecting(Protocol):
+        """HTTPS inspection of a session (``_tls_inspect.Inspector``)."""
 
-    def serve(
-        self, gate: Gate, client: socket.socket, upstream: Upstream, first: bytes, proto: str
-    ) -> None: ...
+        def serve(
+            self, gate: Gate, client: socket.socket, upstream: Upstream, first: bytes, proto: str
+        ) -> None: ...
 
 
 class Denied(Exception):  # noqa: N818 - control flow inside the proxy, never escapes it

@@ -15,8 +15,6 @@ for the client.
 
 from __future__ import annotations
 
-import json
-
 from bwsandbox._netrules import Rule, parse_rule
 from bwsandbox._record import record
 
@@ -54,6 +52,8 @@ _SHAPES = {
 
 def parse_request(data: bytes) -> Request:
     """One request line; :class:`Refused` for anything malformed."""
+    import json  # loaded when a request comes, not at start-up
+
     try:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

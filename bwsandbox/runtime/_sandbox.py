@@ -339,6 +339,7 @@ class Sandbox:
         child_pid = process.wait_child_pid()
         if child_pid is None:
             raise self._setup_error(exit_code(process.wait()))
+        serve: Callable[[], None] | None = None
         if plan.network.mode is NetworkMode.FILTERED:
             # the namespace helper first: it works on the other core while we load the rest
             helper = _start_helper(child_pid)
@@ -357,8 +358,14 @@ class Sandbox:
                 network, facts.runtime_dir, self._session_id, self.policy, self.on_ask
             )
             self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
+            # attached: the namespace is configured and every socket listens; the threads
+            # that answer them start after the release (a connection waits in its backlog)
+            serve = getattr(network, "serve", None)  # test fakes of the network layer: none
             try:
-                network.attach(child_pid)
+                if serve is None:
+                    network.attach(child_pid)
+                else:
+                    network.attach(child_pid, serve=False)
             except NetworkError:
                 if _gone(child_pid):  # bwrap failed after telling its pid: say why
                     raise self._setup_error(exit_code(process.wait())) from None
@@ -367,6 +374,8 @@ class Sandbox:
         if plan.limits:
             self._apply_limits(plan, child_pid, audit)
         process.release()
+        if serve is not None:
+            serve()  # ProxyError: the command is stopped, its egress never opened
 
     def _register(
         self, facts: HostFacts, plan: SandboxPlan, project: str, bwrap: int, init: int
