@@ -12,10 +12,12 @@ placeholders); spawn bwrap, held on its block fd. bwrap then spends 15-20 ms set
 mounts on another core, and what the command must not start without is done meanwhile:
 audit ``start`` (with the events held until then), check the command exists inside,
 snapshot the project's git state, read the child pid, set up the network, register the
-session, apply the limits; then release. Nothing the sandbox can do happens before the
-release: the command has not run, and bwrap's setup makes only the placeholders, which the
-git snapshot does not read (``runtime._githistory``). A start that fails before the
-``start`` record still writes it, then ``error``.
+session, apply the limits; then release, then start the filtered network's serving threads
+(every socket listens already and its nft rules are in place: what connects meanwhile waits in
+a backlog). Nothing the sandbox can do happens before the release: the command has not run,
+and bwrap's setup makes only the placeholders, which the git snapshot does not read
+(``runtime._githistory``). A start that fails before the ``start`` record still writes it,
+then ``error``.
 Teardown runs in reverse; every step runs even when an earlier one failed (failures are kept
 in :attr:`Sandbox.cleanup_errors` and audited).
 """
