@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import resource
 from collections.abc import Callable
 
 from bwsandbox._audit import NullAudit
@@ -261,7 +260,6 @@ class NetworkSession:
         except BaseException:
             self.close()
             raise
-        _raise_fd_limit()
         self._server = Server(self.gate, listeners)
         self.listeners = listeners
         self.state = SessionState.ATTACHED
@@ -274,6 +272,7 @@ class NetworkSession:
         if self.state is not SessionState.ATTACHED:
             raise NetworkError(f"network session {self.state.value}, not attached")
         assert self._server is not None
+        _raise_fd_limit()  # for the relayed connections: none before the threads serve
         try:
             self._server.start()
         except RuntimeError as exc:  # thread start failure
@@ -353,6 +352,8 @@ class NetworkSession:
 def _raise_fd_limit(wanted: int = 65536) -> None:
     """Each relayed connection holds six descriptors (two sockets, two pipes): lift the soft
     limit towards the hard one so hundreds of concurrent connections do not hit EMFILE."""
+    import resource  # here, after the release (attach(serve=False) then serve())
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:

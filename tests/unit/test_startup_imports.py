@@ -83,6 +83,7 @@ NOT_ATTACH = (
     "json",
     "re",
     "typing",
+    "resource",  # the proxy's descriptor limit is raised when its threads start
     "ctypes",
     "queue",
     "shlex",
