@@ -94,6 +94,12 @@ class ControlServer:
 
     def start(self) -> None:
         """Bind and serve; OSError when the socket cannot be made (the session still runs)."""
+        self.bind()
+        self.serve()
+
+    def bind(self) -> None:
+        """Make the socket and listen: a client may connect from now on (it waits in the
+        backlog until :meth:`serve`); OSError when the socket cannot be made."""
         directory = os.path.dirname(self.path)
         _private_dir(directory)
         with contextlib.suppress(FileNotFoundError):
@@ -111,6 +117,13 @@ class ControlServer:
         os.chmod(self.path, 0o600)
         listener.listen(16)
         self._listener = listener
+
+    def serve(self) -> None:
+        """Start answering: one accept thread, not waited for; RuntimeError when no thread
+        can be had."""
+        listener = self._listener
+        if listener is None:
+            raise RuntimeError("the control socket is not bound")
         self._thread = Daemon("bwsbx-control", lambda: self._accept(listener))
 
     def stop(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import resource
 from collections.abc import Callable
 
 from bwsandbox._audit import NullAudit
@@ -32,6 +31,7 @@ __all__ = ["NetworkSession", "SessionState", "open_network"]
 
 class SessionState(enum.Enum):
     CREATED = "created"
+    ATTACHED = "attached"  # configured, every socket listening; no thread answers yet
     SERVING = "serving"
     CLOSED = "closed"
 
@@ -225,11 +225,17 @@ class NetworkSession:
             )
             self._audit.event("net-ask", op="remembered", rules=kept, path=path, **extra)
 
-    def attach(self, pid: int) -> None:
+    def attach(self, pid: int, *, serve: bool = True) -> None:
         """Configure the network namespace of ``pid`` (blocked bwrap child) and start serving.
 
         Raises NetworkError when the namespace cannot be configured, ProxyError when the
         listeners cannot be served; nothing is left running after a failure.
+
+        ``serve=False`` stops short of the threads: the namespace is configured and every
+        socket listens (the control socket too), so a connection made from now on waits in
+        its backlog; :meth:`serve` then starts the threads that answer. The runtime lets the
+        command go in between: a thread start is a hand-over that waits for the scheduler
+        (milliseconds on a loaded machine), and the command need not wait for it.
         """
         if self.state is not SessionState.CREATED:
             raise NetworkError(f"network session already {self.state.value}")
@@ -241,7 +247,7 @@ class NetworkSession:
             from bwsandbox.net._serve import Server
 
             if self._control_path:
-                self._serve_control()
+                self._bind_control()
             if self._helper is None:
                 assert self._open_listeners is not None
                 listeners = self._open_listeners(pid)
@@ -256,39 +262,58 @@ class NetworkSession:
         except BaseException:
             self.close()
             raise
-        _raise_fd_limit()
-        server = Server(self.gate, listeners)
+        self._server = Server(self.gate, listeners)
+        self.listeners = listeners
+        self.state = SessionState.ATTACHED
+        if serve:
+            self.serve()
+
+    def serve(self) -> None:
+        """Start the threads that answer the attached sockets (:meth:`attach` with
+        ``serve=False``); ProxyError, with everything closed, when no thread can be had."""
+        if self.state is not SessionState.ATTACHED:
+            raise NetworkError(f"network session {self.state.value}, not attached")
+        assert self._server is not None
+        _raise_fd_limit()  # for the relayed connections: none before the threads serve
         try:
-            server.start()
+            self._server.start()
         except RuntimeError as exc:  # thread start failure
-            server.stop()
             self.close()
             raise ProxyError(f"cannot start the egress proxy: {exc}") from exc
-        self._server = server
-        self.listeners = listeners
         self.state = SessionState.SERVING
+        if self._control is not None:
+            try:
+                self._control.serve()
+            except RuntimeError as exc:
+                self._control_unavailable(exc)
 
-    def _serve_control(self) -> None:
+    def _bind_control(self) -> None:
         """Live ``allow``/``deny`` (:mod:`._control`); a failure leaves the session running
         without them (``agent-sandbox allow`` then says it cannot reach the session)."""
         from bwsandbox.net._control import ControlServer
 
-        def audit(**fields: object) -> None:
-            self._audit.event("net-change", **fields)
-
         assert self._limits is not None  # serve_control set them
-        control = ControlServer(self._control_path, self.gate.change, audit, self._limits)
+        control = ControlServer(
+            self._control_path, self.gate.change, self._control_audit, self._limits
+        )
         control.hub = self.hub
         control.asker = self.asker
         control.session = self.session_id
-        try:
-            control.start()
-        except (OSError, RuntimeError) as exc:
-            control.stop()
-            self.control_error = f"live changes unavailable: {exc}"
-            audit(op="unavailable", rules=[], error=str(exc))
-            return
         self._control = control
+        try:
+            control.bind()
+        except OSError as exc:
+            self._control_unavailable(exc)
+
+    def _control_audit(self, **fields: object) -> None:
+        self._audit.event("net-change", **fields)
+
+    def _control_unavailable(self, exc: Exception) -> None:
+        if self._control is not None:
+            self._control.stop()
+            self._control = None
+        self.control_error = f"live changes unavailable: {exc}"
+        self._control_audit(op="unavailable", rules=[], error=str(exc))
 
     def close(self) -> None:
         """Stop serving and close every socket; safe to call more than once."""
@@ -329,6 +354,8 @@ class NetworkSession:
 def _raise_fd_limit(wanted: int = 65536) -> None:
     """Each relayed connection holds six descriptors (two sockets, two pipes): lift the soft
     limit towards the hard one so hundreds of concurrent connections do not hit EMFILE."""
+    import resource  # here, after the release (attach(serve=False) then serve())
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:

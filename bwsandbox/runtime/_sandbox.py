@@ -12,10 +12,12 @@ placeholders); spawn bwrap, held on its block fd. bwrap then spends 15-20 ms set
 mounts on another core, and what the command must not start without is done meanwhile:
 audit ``start`` (with the events held until then), check the command exists inside,
 snapshot the project's git state, read the child pid, set up the network, register the
-session, apply the limits; then release. Nothing the sandbox can do happens before the
-release: the command has not run, and bwrap's setup makes only the placeholders, which the
-git snapshot does not read (``runtime._githistory``). A start that fails before the
-``start`` record still writes it, then ``error``.
+session, apply the limits; then release, then start the filtered network's serving threads
+(every socket listens already and its nft rules are in place: what connects meanwhile waits in
+a backlog). Nothing the sandbox can do happens before the release: the command has not run,
+and bwrap's setup makes only the placeholders, which the git snapshot does not read
+(``runtime._githistory``). A start that fails before the ``start`` record still writes it,
+then ``error``.
 Teardown runs in reverse; every step runs even when an earlier one failed (failures are kept
 in :attr:`Sandbox.cleanup_errors` and audited).
 """
@@ -344,6 +346,7 @@ class Sandbox:
         child_pid = process.wait_child_pid()
         if child_pid is None:
             raise self._setup_error(exit_code(process.wait()))
+        serve: Callable[[], None] | None = None
         if plan.network.mode is NetworkMode.FILTERED:
             # the namespace helper first: it works on the other core while we load the rest
             helper = _start_helper(child_pid)
@@ -362,8 +365,14 @@ class Sandbox:
                 network, facts.runtime_dir, self._session_id, self.policy, self.on_ask
             )
             self._teardown(lambda: self.warnings.extend(_close_network(network, audit)))
+            # attached: the namespace is configured and every socket listens; the threads
+            # that answer them start after the release (a connection waits in its backlog)
+            serve = getattr(network, "serve", None)  # test fakes of the network layer: none
             try:
-                network.attach(child_pid)
+                if serve is None:
+                    network.attach(child_pid)
+                else:
+                    network.attach(child_pid, serve=False)
             except NetworkError:
                 if _gone(child_pid):  # bwrap failed after telling its pid: say why
                     raise self._setup_error(exit_code(process.wait())) from None
@@ -372,6 +381,8 @@ class Sandbox:
         if plan.limits:
             self._apply_limits(plan, child_pid, audit)
         process.release()
+        if serve is not None:
+            serve()  # ProxyError: the command is stopped, its egress never opened
 
     def _git_snapshot(self, plan: SandboxPlan, since: float) -> Any:
         from bwsandbox.runtime._githistory import git_guard

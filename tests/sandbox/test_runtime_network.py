@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import bwsandbox.net
-from bwsandbox import NetworkError
+from bwsandbox import NetworkError, ProxyError
 from bwsandbox.compile import NetworkPlan
 from bwsandbox.policy import load_policy
 from bwsandbox.policy._model import NetworkMode
@@ -106,4 +106,52 @@ def test_missing_network_layer_is_a_network_error(
         box.start()
     assert info.value.exit_status == 125
     assert not (project / "ran").exists()
+    assert [p for p in host_tmp.iterdir() if p.name.startswith(PREFIX)] == []
+
+
+class ServingNetwork(FakeNetwork):
+    """A network layer with ``serve``: attached without its threads, served after release."""
+
+    fail_serve = False
+
+    def attach(self, pid: int, *, serve: bool = True) -> None:
+        self.calls.append(("attach serve", serve))
+        super().attach(pid)
+
+    def serve(self) -> None:
+        self.calls.append(("serve", None))
+        if self.fail_serve:
+            raise ProxyError("cannot start the egress proxy (test)")
+
+
+def test_the_threads_start_after_the_release(
+    project: Path, host_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtime attaches with ``serve=False`` and serves once it has released the command
+    (the control: the test above, a layer without ``serve``, is attached serving)."""
+    fake = ServingNetwork(project)
+    monkeypatch.setattr(bwsandbox.net, "open_network", fake.open, raising=False)
+    with Sandbox(filtered_policy(), project=project, command=["touch", "ran"]) as box:
+        assert box.wait() == 0
+    assert fake.calls == [
+        ("open", NetworkMode.FILTERED),
+        ("attach serve", False),
+        ("attach", False),
+        ("serve", None),
+        ("close", None),
+        ("summary", None),
+    ]
+
+
+def test_a_serving_failure_after_the_release_stops_the_sandbox(
+    project: Path, host_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = ServingNetwork(project)
+    fake.fail_serve = True
+    monkeypatch.setattr(bwsandbox.net, "open_network", fake.open, raising=False)
+    box = Sandbox(filtered_policy(), project=project, command=["sleep", "60"])
+    with pytest.raises(ProxyError):
+        box.start()
+    assert box.state.value == "failed"
+    assert fake.calls[-2:] == [("close", None), ("summary", None)]
     assert [p for p in host_tmp.iterdir() if p.name.startswith(PREFIX)] == []

@@ -92,6 +92,11 @@ FILTERED_IDLE = (
 )
 
 
+#: nor, before its command runs or after: the network modules read no JSON (the control
+#: socket's first request loads json) and use no ``typing`` (their Protocols are type-only)
+FILTERED_NEVER = ("json", "typing")
+
+
 def imported(stderr: str) -> set[str]:
     """The module names in a ``-X importtime`` trace."""
     return {
@@ -145,6 +150,7 @@ def test_filtered_run_imports_the_network_but_no_tls(traced: Cli) -> None:
     assert loaded(names, NEVER) == []
     assert "bwsandbox.net._summary" not in names, "nothing was denied: no denial report"
     assert loaded(names, FILTERED_IDLE) == [], "no connection, no lookup: no proxy"
+    assert loaded(names, FILTERED_NEVER) == []
 
 
 @pytest.mark.netns

@@ -78,6 +78,13 @@ ATTACH_PATH = (
 #: denial: never by the session before its command runs
 NOT_ATTACH = (
     "ssl",
+    # a filtered start reads no JSON (the control socket's first request loads json), checks
+    # its rules without a regex (an inspecting rule's path glob loads re when it is matched),
+    # and its Protocols are type-only
+    "json",
+    "re",
+    "typing",
+    "resource",  # the proxy's descriptor limit is raised when its threads start
     "ctypes",
     "queue",
     "shlex",
@@ -214,6 +221,28 @@ def test_typing_is_on_the_path_only_with_tomllib() -> None:
 
 def test_a_filtered_session_loads_no_proxy_helper_or_tls_before_the_command() -> None:
     assert _loaded_after((*RUN_PATH, *ATTACH_PATH), NOT_ATTACH) == []
+
+
+def test_a_filtered_session_modules_do_not_use_typing() -> None:
+    assert _typing_users_after((*RUN_PATH, *ATTACH_PATH)) == []
+
+
+def test_control_the_first_control_request_loads_json() -> None:
+    """The same check sees ``json`` and ``re`` when a request is parsed and an inspecting
+    rule's path is matched."""
+    code = (
+        "import sys\n"
+        f"for m in {(*RUN_PATH, *ATTACH_PATH)!r}: __import__(m)\n"
+        "from bwsandbox.net._live import parse_request\n"
+        "from bwsandbox._netrules import parse_rule\n"
+        'parse_request(b\'{"op": "watch"}\')\n'
+        "parse_rule('GET web.test/a/*', allow=True).allows_request('GET', '/a/b')\n"
+        "print('\\n'.join(sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {"json", "re"} <= set(out)
 
 
 def test_control_the_first_connection_loads_the_proxy() -> None:
