@@ -191,15 +191,10 @@ def test_agent_profile_with_key_injection_loads_no_tls_before_a_request(
     assert loaded(names, NEVER) == []
 
 
-def _run_with_typing_tripwire(cli: Cli, prelude: str = "") -> list[str]:
-    code = (
-        TYPING_TRIPWIRE
-        + prelude
-        + "import runpy\nsys.argv = ['agent-sandbox', 'run', '--', 'true']\n"
-        + "runpy.run_module('bwsandbox.cli', run_name='__main__')\n"
-    )
+def _python(cli: Cli, code: str, *args: str) -> str:
+    """Run ``code`` (``python -c``) as the CLI would run, the cache off; its stderr."""
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *args],
         env={**cli.env, "AGENT_SANDBOX_PLAN_CACHE": "0"},
         cwd=cli.cwd,
         capture_output=True,
@@ -208,7 +203,17 @@ def _run_with_typing_tripwire(cli: Cli, prelude: str = "") -> list[str]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return typing_users(result.stderr)
+    return result.stderr
+
+
+def _run_with_typing_tripwire(cli: Cli, prelude: str = "") -> list[str]:
+    code = (
+        TYPING_TRIPWIRE
+        + prelude
+        + "import runpy\nsys.argv = ['agent-sandbox', 'run', '--', 'true']\n"
+        + "runpy.run_module('bwsandbox.cli', run_name='__main__')\n"
+    )
+    return typing_users(_python(cli, code))
 
 
 def test_cold_run_bwsandbox_modules_do_not_use_typing(cli: Cli) -> None:
@@ -260,22 +265,13 @@ sys.exit(status)
 
 
 def _modules_at(cli: Cli, *args: str) -> dict[str, set[str]]:
-    result = subprocess.run(
-        [sys.executable, "-c", _AT_SPAWN, *args],
-        env={**cli.env, "AGENT_SANDBOX_PLAN_CACHE": "0"},
-        cwd=cli.cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
     found = {}
-    for line in result.stderr.splitlines():
+    stderr = _python(cli, _AT_SPAWN, *args)
+    for line in stderr.splitlines():
         when, sep, names = line.partition(": ")
         if sep and when in ("at spawn", "at the end"):
             found[when] = set(names.split())
-    assert set(found) == {"at spawn", "at the end"}, result.stderr
+    assert set(found) == {"at spawn", "at the end"}, stderr
     return found
 
 
