@@ -37,6 +37,7 @@ import stat
 from collections.abc import Iterable, Mapping
 
 from bwsandbox import _paths
+from bwsandbox._errors import SandboxError
 from bwsandbox._jsontext import dumps
 from bwsandbox._record import record, replace
 from bwsandbox.cli import _plancache
@@ -298,7 +299,11 @@ def finish(
         return None
     # the policy files were stamped before this second read: equal means the stamps
     # describe the policy compiled (a file saved in between changed its stamp, or this)
-    if resolve(prepared.name, prepared.values, prepared.words).policy != resolved.policy:
+    try:
+        again = resolve(prepared.name, prepared.values, prepared.words).policy
+    except (SandboxError, OSError, ValueError):
+        return None  # e.g. the sandbox wrote a broken policy file: the run goes on, uncached
+    if again != resolved.policy:
         return None
     mine = _render(resolved, prepared.plan, prepared.workdir, prepared.environ)
     recipe = _render(resolved, sandbox.plan, workdir, environ)
