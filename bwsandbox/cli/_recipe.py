@@ -2,11 +2,13 @@
 
 :func:`stamp_inputs` (before anything is read) and :func:`prepare` (after the full path
 prepared the session once: ``bwsandbox._prepare``, before the runtime starts anything) stamp
-every input and render the session's plan; :func:`finish` (after the runtime started the
-sandbox) renders the runtime's own plan the same way and stores the entry only when both are
-identical. So the stored dependencies describe exactly the state the stored plan was compiled
-from: a change during the launch (a concurrent sandbox editing the project, a policy file
-saved mid-way) means "do not cache", never a stale hit.
+every input; :func:`finish` (after the runtime started the sandbox: it runs while the command
+does, off the critical path) reads the policy again and compares it with the one compiled
+(stamp first, read again after: a policy file saved in between is "do not cache"), renders
+the session's plan and the runtime's own plan the same way and stores the entry only when
+both are identical. So the stored dependencies describe exactly the state the stored plan was
+compiled from: a change during the launch (a concurrent sandbox editing the project, a policy
+file saved mid-way) means "do not cache", never a stale hit.
 
 The recipe is plain marshal-able data:
 
@@ -25,17 +27,18 @@ The recipe is plain marshal-able data:
 """
 
 # os.path like the runtime: paths stay plain strings end to end
-# ruff: noqa: PTH102, PTH109, PTH113, PTH118, PTH120
+# ruff: noqa: PTH102, PTH106, PTH109, PTH113, PTH118, PTH120, SIM105
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import stat
 from collections.abc import Iterable, Mapping
 
 from bwsandbox import _paths
+from bwsandbox._errors import SandboxError
+from bwsandbox._jsontext import dumps
 from bwsandbox._record import record, replace
 from bwsandbox.cli import _plancache
 from bwsandbox.cli._plancache import Dep, signature
@@ -69,10 +72,16 @@ _PIPES = ("info", "block", "json-status")
 
 @record
 class Prepared:
-    """What :func:`prepare` found: the dependencies and the recipe of its own compile."""
+    """What :func:`prepare` found: the dependencies stamped before the launch, and what
+    :func:`finish` needs to check and render the session's own compile after it."""
 
     deps: tuple[Dep, ...]
-    recipe: dict[str, object]
+    plan: SandboxPlan
+    workdir: str
+    environ: dict[str, str]
+    name: str
+    values: dict[str, object]
+    words: tuple[str, ...]
 
 
 def _argv(plan: SandboxPlan, workdir: str) -> tuple[list[str], list[tuple[int, str]]]:
@@ -102,25 +111,30 @@ def _audit_start(resolved: Resolved, plan: SandboxPlan, workdir: str) -> str:
             client=resolved.client,
         ),
     }
-    return json.dumps(record, separators=(",", ":"), default=str)
+    return dumps(record, separators=(",", ":"), default=str)
+
+
+def _cacheable(resolved: Resolved, plan: SandboxPlan) -> bool:
+    """Whether a recipe may be made of ``plan`` (the cheap checks; :func:`_render` adds
+    :func:`._plancache.exposes_cache`)."""
+    if (
+        plan.network.mode is NetworkMode.FILTERED
+        or any(item.secret for item in plan.data)
+        or plan.secrets  # read at launch by the runtime, never cached
+        or plan.ssh is not None
+        or plan.limits  # cgroups, rlimits and the timeout: the runtime's path only
+        or resolved.policy.mcp.servers  # sibling sandboxes: started by the full path only
+    ):
+        return False
+    data_names = {item.fd.name for item in plan.data}
+    return all(ref.name in data_names or ref.name in _PIPES for ref in plan.fd_refs())
 
 
 def _render(
     resolved: Resolved, plan: SandboxPlan, workdir: str, environ: Mapping[str, str]
 ) -> dict[str, object] | None:
     """The recipe for ``plan`` (None when it must not be cached)."""
-    if (
-        plan.network.mode is NetworkMode.FILTERED
-        or any(item.secret for item in plan.data)
-        or plan.secrets  # read at launch by the runtime, never cached
-        or plan.ssh is not None
-        or _plancache.exposes_cache(plan)
-        or plan.limits  # cgroups, rlimits and the timeout: the runtime's path only
-        or resolved.policy.mcp.servers  # sibling sandboxes: started by the full path only
-    ):
-        return None
-    data_names = {item.fd.name for item in plan.data}
-    if any(ref.name not in data_names and ref.name not in _PIPES for ref in plan.fd_refs()):
+    if not _cacheable(resolved, plan) or _plancache.exposes_cache(plan):
         return None
     argv, fds = _argv(plan, workdir)
     env = [
@@ -157,15 +171,39 @@ def _command_deps(plan: SandboxPlan, workdir: str) -> list[Dep]:
     name = plan.command[0] if plan.command else ""
     if not name:
         return []
-    import tempfile  # a cacheable miss only
-
-    with tempfile.TemporaryDirectory(prefix="bwsandbox-lookup-") as stand_in:
-        for sub in ("tmp", "home"):
-            os.mkdir(os.path.join(stand_in, sub), 0o700)
+    stand_in = _make_stand_in()
+    subs = [os.path.join(stand_in, sub) for sub in ("tmp", "home")]
+    try:
+        for sub in subs:
+            os.mkdir(sub, 0o700)
         mounts = tuple(
             replace(entry, src=entry.src.replace(workdir, stand_in)) for entry in plan.mounts
         )
         return _lookup_deps(name, plan, mounts)
+    finally:
+        for path in (*subs, stand_in):
+            try:
+                os.rmdir(path)  # empty dirs only: never follows or removes anything else
+            except OSError:
+                pass
+
+
+def _make_stand_in() -> str:
+    """A new empty private dir in the temporary dir (``tempfile.mkdtemp`` without importing
+    :mod:`tempfile`: it brings shutil, random, bz2, lzma ... about 5 ms; the fallback)."""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    for _ in range(8):
+        path = os.path.join(base, f"bwsandbox-lookup-{os.urandom(8).hex()}")
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        except OSError:
+            break
+        return path
+    import tempfile  # TMPDIR unusable: tempfile's search of the usual places
+
+    return tempfile.mkdtemp(prefix="bwsandbox-lookup-")
 
 
 def _lookup_deps(name: str, plan: SandboxPlan, mounts: tuple[MountEntry, ...]) -> list[Dep]:
@@ -228,16 +266,16 @@ def prepare(
     made symbolic, the plan the runtime then launches.
     """
     environ = dict(os.environ)
+    if resolved.interactive or resolved.policy.devices.gpu:
+        return None  # a terminal; device nodes and driver files come and go: probe each time
+    facts, workdir = session.facts, session.workdir
+    if not _cacheable(resolved, session.plan):
+        return None
     deps = list(stamps)
     sources = [path for path in resolved.policy.sources if os.path.isfile(path)]
     deps += [("c", path, signature("c", path)) for path in sources]
     # the admin-enforced policy: created, changed, chmod-ed or removed -> a miss
     deps += [(tag, path, signature(tag, path)) for tag, path in enforced_deps(environ)]
-    if resolve(name, values, words).policy != resolved.policy or resolved.interactive:
-        return None  # a policy file changed while it was read; or a terminal
-    if resolved.policy.devices.gpu:
-        return None  # device nodes and driver files come and go: probe each time
-    facts, workdir = session.facts, session.workdir
     deps += [
         ("k", path, (info.kind.value, info.target))
         for path, info in facts.paths.items()
@@ -246,25 +284,32 @@ def prepare(
     deps += [("k", facts.tmpdir, signature("k", facts.tmpdir))]
     # the host's git config and ignore files (the generated gitconfig and ignore file)
     deps += [("c", path, signature("c", path)) for path in facts.git.sources]
-    recipe = _render(resolved, session.plan, workdir, environ)
-    if recipe is None:
-        return None
     deps += _command_deps(session.plan, workdir)
     deps += [("c", path, signature("c", path)) for path in _plancache.module_files()]
-    return Prepared(tuple(deps), recipe)
+    return Prepared(tuple(deps), session.plan, workdir, environ, name, dict(values), words)
 
 
 def finish(
     prepared: Prepared, resolved: Resolved, sandbox: Sandbox, environ: Mapping[str, str]
 ) -> tuple[Iterable[Dep], dict[str, object]] | None:
-    """The entry to store, when the runtime launched exactly what :func:`prepare` compiled."""
+    """The entry to store, when the runtime launched exactly what :func:`prepare` compiled
+    from the policy as stamped (called after the launch: nothing here delays the command)."""
     workdir = sandbox.workdir
     if workdir is None:
         return None
+    # the policy files were stamped before this second read: equal means the stamps
+    # describe the policy compiled (a file saved in between changed its stamp, or this)
+    try:
+        again = resolve(prepared.name, prepared.values, prepared.words).policy
+    except (SandboxError, OSError, ValueError):
+        return None  # e.g. the sandbox wrote a broken policy file: the run goes on, uncached
+    if again != resolved.policy:
+        return None
+    mine = _render(resolved, prepared.plan, prepared.workdir, prepared.environ)
     recipe = _render(resolved, sandbox.plan, workdir, environ)
-    if recipe is None or recipe != prepared.recipe:
+    if recipe is None or recipe != mine:
         return None
     tmpdir = os.path.dirname(workdir)
     recipe["tmpdir"] = tmpdir
-    recipe["workdir_json"] = json.dumps(tmpdir)[1:-1]
+    recipe["workdir_json"] = dumps(tmpdir)[1:-1]
     return prepared.deps, recipe

@@ -141,6 +141,44 @@ def test_policy_file_edit_invalidates(cached: Cli, tmp_path: Path) -> None:
     assert (path_taken(two), two.stdout) == ("full", "two\n")
 
 
+@pytest.mark.parametrize("delay", ["0", "1"])
+def test_a_policy_edited_by_the_missing_run_itself_is_not_cached_stale(
+    cached: Cli, runtime_dir: Path, project: Path, delay: str
+) -> None:
+    """A miss stores its entry while the command runs: a command that rewrites the policy
+    file it was launched with (in place: same inode, same size), before or after that store,
+    leaves no entry that launches the old policy."""
+    policy = project / "mine.toml"
+    policy.write_text('extends = ["base"]\n[env.set]\nBWSBX_V = "one"\n')
+    edit = f"sleep {delay}; printf '%s\\n' 'extends = [\"base\"]' '[env.set]' 'BWSBX_V = \"two\"'"
+    first = cached("run", "--policy", str(policy), "--", "sh", "-c", f"{edit} > mine.toml")
+    assert first.returncode == 0, first.describe()
+    assert path_taken(first) == "full"
+    assert "two" in policy.read_text(), "the sandbox rewrote the policy (the control)"
+    if delay != "0":  # the entry was stored before the edit: its stamps are the old file's
+        assert len(entries(runtime_dir)) == 1
+    second = cached("run", "--policy", str(policy), "--", "sh", "-c", "echo $BWSBX_V")
+    assert second.returncode == 0, second.describe()
+    assert (path_taken(second), second.stdout) == ("full", "two\n")
+
+
+def test_a_policy_broken_by_the_missing_run_keeps_its_exit_status(
+    cached: Cli, runtime_dir: Path, project: Path
+) -> None:
+    """The miss reads the policy again while the command runs: a command that breaks its
+    policy file meanwhile (before or after that read) still exits with its own status, and
+    the next run reads the broken file (tests/unit/test_cli_cache.py: the read failing)."""
+    policy = project / "mine.toml"
+    policy.write_text('extends = ["base"]\n')
+    args = ("run", "--policy", str(policy), "--", "sh", "-c")
+    first = cached(*args, "echo '[broken' > mine.toml; exit 3")
+    assert first.returncode == 3, first.describe()
+    assert "error:" not in user_stderr(first)
+    second = cached(*args, "true")
+    assert path_taken(second) == "full"
+    assert second.returncode == 125, "control: the policy file is broken for the next run"
+
+
 def test_new_user_policy_shadowing_a_shipped_one_invalidates(cached: Cli) -> None:
     args = ("run", "--policy", "shell", "--", "sh", "-c", "echo ${BWSBX_SHADOW:-shipped}")
     first = [cached(*args) for _ in range(2)]

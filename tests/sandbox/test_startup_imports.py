@@ -140,6 +140,22 @@ def test_cold_run_imports_no_network_tls_or_cache(traced: Cli) -> None:
     assert loaded(names, NOT_COLD) == []
 
 
+#: a plan-cache miss (the first run of a command line) loads what a cold run does, plus the
+#: cache's own modules: no tempfile (shutil, bz2, lzma, random), no json, no hashlib
+NOT_MISS = tuple(n for n in NOT_COLD if n != "bwsandbox.cli._recipe")
+
+
+def test_cache_miss_imports_what_a_cold_run_does(traced: Cli) -> None:
+    traced.env.pop("AGENT_SANDBOX_PLAN_CACHE")
+    result = traced("run", "--", "true")
+    assert result.returncode == 0, result.describe()
+    names = imported(result.stderr)
+    plans = traced.runtime_dir / "agent-sandbox" / "plans"
+    assert "bwsandbox.cli._recipe" in names, "control: the trace covers the miss"
+    assert len(list(plans.iterdir())) == 1, "control: the miss stored its entry"
+    assert loaded(names, NOT_MISS) == []
+
+
 @pytest.mark.netns
 def test_filtered_run_imports_the_network_but_no_tls(traced: Cli) -> None:
     result = traced("run", "--network", "filtered", "--allow", "example.com", "--", "true")

@@ -205,3 +205,49 @@ def test_the_runtime_modules_a_hit_uses_are_import_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert forbidden(out) == []
+
+
+def test_finish_with_a_policy_that_no_longer_reads_stores_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """finish() reads the policy again while the command runs: a policy file the sandbox
+    broke meanwhile means "do not cache", never an error that would replace the exit status."""
+    from types import SimpleNamespace
+
+    from bwsandbox._errors import PolicyError
+    from bwsandbox.cli import _recipe
+
+    calls = []
+
+    def broken(*args: object) -> object:
+        calls.append(args)
+        raise PolicyError("mine.toml: broken")
+
+    monkeypatch.setattr(_recipe, "resolve", broken)
+    prepared = SimpleNamespace(name="run", values={}, words=("true",))
+    sandbox = SimpleNamespace(workdir="/tmp/x/w")
+    entry = _recipe.finish(prepared, None, sandbox, {})  # type: ignore[arg-type]
+    assert entry is None
+    assert calls == [("run", {}, ("true",))], "control: the policy was read again"
+
+
+def test_lookup_stand_in_is_a_new_private_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bwsandbox.cli._recipe import _make_stand_in
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    made = {_make_stand_in() for _ in range(3)}
+    assert len(made) == 3
+    for path in made:
+        st = os.lstat(path)
+        assert stat.S_ISDIR(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o700
+        assert Path(path).parent == tmp_path
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "missing"))
+    fallback = _make_stand_in()  # tempfile's search of the usual places
+    try:
+        assert Path(fallback).is_dir()
+        assert not fallback.startswith(str(tmp_path))
+    finally:
+        Path(fallback).rmdir()
