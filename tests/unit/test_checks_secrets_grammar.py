@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bwsandbox._errors import PolicyError
 from bwsandbox.policy import _checks_secrets as checks
+from bwsandbox.policy._checks import Invalid
 
 #: the characters near the grammar: its own, their neighbours, non-ASCII letters and digits
 #: (``str.isalnum`` would take those), spaces and controls
@@ -38,12 +39,12 @@ def test_secret_name_length_bounds(length: int) -> None:
 def test_the_checks_refuse_what_the_helpers_refuse() -> None:
     """The policy checks use the helpers: a bad name or header is refused."""
     for bad in ("", "-x", "a b", "é", "a" * 64):
-        with pytest.raises(checks.Invalid):
+        with pytest.raises(Invalid):
             checks.check_secret_name(bad)
     assert checks.check_secret_name("anthropic_api_key") == "anthropic_api_key"
     assert checks._check_header("x-api-key") == "x-api-key"
     for bad in ("", "x api", "x:y", "host", "é"):
-        with pytest.raises(checks.Invalid):
+        with pytest.raises(Invalid):
             checks._check_header(bad)
 
 
