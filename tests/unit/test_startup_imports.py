@@ -249,3 +249,40 @@ def test_control_the_first_connection_loads_the_proxy() -> None:
     """The same check sees the proxy's modules when the first connection loads them."""
     found = _loaded_after((*RUN_PATH, *ATTACH_PATH, "bwsandbox.net._proxy"), NOT_ATTACH)
     assert {"bwsandbox.net._proxy", "bwsandbox.net._http1", "bwsandbox.net._sniff"} <= set(found)
+
+
+#: an agent's injected key, as its layer states it (``agents._prepare._injected_secret``)
+_INJECTED_KEY = (
+    "import sys\n"
+    "from bwsandbox.policy import read_overlays\n"
+    "table = {'source': 'env:ANTHROPIC_API_KEY', 'deliver': 'proxy', 'host': 'api.anthropic.com',"
+    " 'header': 'x-api-key', 'template': '{secret}', 'env': 'ANTHROPIC_API_KEY'}\n"
+    "read_overlays([('agent claude', {'secrets': {'anthropic_api_key': table}})])\n"
+)
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "print('\\n'.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return set(out)
+
+
+def test_an_agents_injected_key_is_checked_without_re() -> None:
+    """The secret's name and header are checked by hand (``_checks_secrets``): an agent start
+    with a key loads no ``re`` (~1.5 ms to import and compile under ``python -m``)."""
+    found = _modules_after(_INJECTED_KEY)
+    assert "bwsandbox.policy._checks_secrets" in found, "control: the secret was checked"
+    assert "re" not in found
+
+
+def test_control_a_check_that_uses_re_is_seen() -> None:
+    """The same check sees ``re`` when a secret check that still uses it runs (an SSH
+    certificate's validity)."""
+    code = _INJECTED_KEY + (
+        "from bwsandbox.policy import _checks_secrets\n_checks_secrets.check_validity('1h')\n"
+    )
+    assert "re" in _modules_after(code)
