@@ -10,7 +10,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from bwsandbox.cli._recipe import Prepared as CacheEntry
     from bwsandbox.cli._recipe import Stamps
@@ -18,11 +18,13 @@ if TYPE_CHECKING:
     from bwsandbox.mcp import McpHub
     from bwsandbox.runtime import Prepared, Sandbox
 
-__all__ = ["run_command"]
+__all__ = ["may_cache", "run_command"]
 
 
 def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) -> int:
     """Run one sandboxed command line; returns the exit status (SandboxError propagates)."""
+    if not may_cache(name, os.environ):
+        return _run_full(name, values, words, None)
     from bwsandbox.cli import _plancache
 
     key = _plancache.lookup_key(name, values, words)
@@ -41,6 +43,18 @@ def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) ->
             finally:
                 _warn(warnings)
     return _run_full(name, values, words, key)
+
+
+#: ``_plancache.DISABLE_VAR`` (tests/unit/test_cli_cache.py checks they agree)
+_CACHE_VAR = "AGENT_SANDBOX_PLAN_CACHE"
+
+
+def may_cache(name: str, environ: Mapping[str, str]) -> bool:
+    """False when ``_plancache.lookup_key`` surely returns None (the cache is off, or an
+    agent profile): then ``_plancache`` (and ``_blake2``) stay off the path before the spawn."""
+    if name not in ("run", "shell"):
+        return False
+    return environ.get(_CACHE_VAR, "1").lower() not in ("0", "off", "no", "false")
 
 
 def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key: str | None) -> int:
