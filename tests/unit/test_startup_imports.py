@@ -48,6 +48,7 @@ FORBIDDEN = (
     # no regex on this path: the modules that use one import re where they do (pip's
     # console-script wrapper imports re itself; `python -m bwsandbox.cli` and the library not)
     "re",
+    "struct",  # the seccomp program is packed with int.to_bytes
     "bwsandbox.net",
     "bwsandbox._netrules",
     "bwsandbox.compile._delivery",
