@@ -45,6 +45,9 @@ NEVER = (
     "bwsandbox.cli._recipe",
     "bwsandbox.cli._fastlaunch",
     "bwsandbox.compile._gpu",
+    # the shipped policies' syscall filters are stored (compile/_seccomp_shipped.py)
+    "bwsandbox.compile._seccomp",
+    "bwsandbox.policy._syscalls",
     "bwsandbox.doctor",
     "bwsandbox.mcp",
     # the value classes are @record (bwsandbox/_record.py), not dataclasses: no dataclasses,

@@ -20,7 +20,8 @@ RUN_PATH = (
     "bwsandbox._audit",
     "bwsandbox.policy._load",
     "bwsandbox.compile._compiler",
-    "bwsandbox.compile._seccomp",
+    "bwsandbox.compile._limits",
+    "bwsandbox.compile._seccomp_shipped",
     "bwsandbox.runtime._prepared",
     "bwsandbox.runtime._probe",
     "bwsandbox.runtime._workdir",
@@ -49,6 +50,11 @@ FORBIDDEN = (
     # console-script wrapper imports re itself; `python -m bwsandbox.cli` and the library not)
     "re",
     "struct",  # the seccomp program is packed with int.to_bytes
+    # the shipped policies' syscall filters are stored (compile/_seccomp_shipped.py): the
+    # builder and the syscall table load only for other seccomp values
+    "bwsandbox.compile._seccomp",
+    "bwsandbox.policy._syscalls",
+    "bwsandbox.policy._model_seccomp",
     "bwsandbox.net",
     "bwsandbox._netrules",
     "bwsandbox.compile._delivery",
