@@ -5,6 +5,7 @@ Import-light at module level (on the start-up path): the library is imported onl
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -22,7 +23,32 @@ __all__ = ["may_cache", "run_command"]
 
 
 def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) -> int:
-    """Run one sandboxed command line; returns the exit status (SandboxError propagates)."""
+    """Run one sandboxed command line; returns the exit status (SandboxError propagates).
+
+    The cyclic garbage collector is off until the sandbox has started (bwrap spawned, its
+    command released): the start allocates many objects that live on (modules, policy,
+    plan) and little cyclic garbage, and a dozen collections cost milliseconds before the
+    spawn. It is on again for the session, whatever happens (:func:`_collect_again`).
+    """
+    if not gc.isenabled():  # a caller that turned it off keeps it off
+        return _run_command(name, values, words)
+    gc.disable()
+    try:
+        return _run_command(name, values, words)
+    finally:
+        _collect_again()
+
+
+def _collect_again() -> None:
+    """The collector on again, the start's objects frozen first (``gc.freeze``: they are
+    kept for the session anyway), so its first collection does not scan them all while the
+    command runs. A cycle left by the start is not freed: a bounded one-off."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def _run_command(name: str, values: dict[str, object], words: tuple[str, ...]) -> int:
     if not may_cache(name, os.environ):
         return _run_full(name, values, words, None)
     from bwsandbox.cli import _plancache
@@ -35,6 +61,7 @@ def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) ->
             from bwsandbox.cli._fastlaunch import run_recipe
 
             warnings: list[str] = []
+            _collect_again()  # the cached launch: as before
             try:
                 return run_recipe(recipe, warnings)
             except LaunchError:
@@ -114,7 +141,10 @@ def _run_resolved(
     )
     exposed = False
     try:
-        sandbox.start()
+        try:
+            sandbox.start()
+        finally:
+            _collect_again()  # off for the start only (run_command)
         exposed = _after_start(key, cached, resolved, sandbox)
         status = sandbox.wait()
     finally:
