@@ -55,6 +55,9 @@ FORBIDDEN = (
     "bwsandbox.compile._seccomp",
     "bwsandbox.policy._syscalls",
     "bwsandbox.policy._model_seccomp",
+    # the ssh, secrets and MCP checks: on their first use (policy/_schema.py _later)
+    "bwsandbox.policy._checks_secrets",
+    "bwsandbox.policy._checks_mcp",
     "bwsandbox.net",
     "bwsandbox._netrules",
     "bwsandbox.compile._delivery",
@@ -256,3 +259,22 @@ def test_control_the_first_connection_loads_the_proxy() -> None:
     """The same check sees the proxy's modules when the first connection loads them."""
     found = _loaded_after((*RUN_PATH, *ATTACH_PATH, "bwsandbox.net._proxy"), NOT_ATTACH)
     assert {"bwsandbox.net._proxy", "bwsandbox.net._http1", "bwsandbox.net._sniff"} <= set(found)
+
+
+def test_the_lazy_ssh_secrets_and_mcp_checks_still_check() -> None:
+    """Control for the lazy checks (policy/_schema.py ``_later``): a layer setting those
+    keys loads them and a bad value is refused with the key named, as before."""
+    from bwsandbox._errors import PolicyError
+    from bwsandbox.policy._validate import read_layer
+
+    for raw, key in (
+        ({"ssh": {"principals": [""]}}, "ssh.principals[0]"),
+        ({"secrets": {"": {}}}, "secrets"),
+        ({"mcp": {"servers": {"x": 3}}}, "mcp.servers.x"),
+    ):
+        try:
+            read_layer(raw, "t.toml")
+        except PolicyError as exc:
+            assert key in str(exc), str(exc)
+        else:
+            raise AssertionError(f"{raw} was accepted")
