@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 #: the modules ``agent-sandbox run -- true`` loads with the cache off (see the sandbox test)
 RUN_PATH = (
     "bwsandbox.cli",
@@ -261,20 +263,20 @@ def test_control_the_first_connection_loads_the_proxy() -> None:
     assert {"bwsandbox.net._proxy", "bwsandbox.net._http1", "bwsandbox.net._sniff"} <= set(found)
 
 
-def test_the_lazy_ssh_secrets_and_mcp_checks_still_check() -> None:
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"ssh": {"principals": [""]}}, "ssh.principals[0]"),
+        ({"secrets": {"": {}}}, "secrets"),
+        ({"mcp": {"servers": {"x": 3}}}, "mcp.servers.x"),
+    ],
+)
+def test_the_lazy_ssh_secrets_and_mcp_checks_still_check(raw: dict[str, object], key: str) -> None:
     """Control for the lazy checks (policy/_schema.py ``_later``): a layer setting those
     keys loads them and a bad value is refused with the key named, as before."""
     from bwsandbox._errors import PolicyError
     from bwsandbox.policy._validate import read_layer
 
-    for raw, key in (
-        ({"ssh": {"principals": [""]}}, "ssh.principals[0]"),
-        ({"secrets": {"": {}}}, "secrets"),
-        ({"mcp": {"servers": {"x": 3}}}, "mcp.servers.x"),
-    ):
-        try:
-            read_layer(raw, "t.toml")
-        except PolicyError as exc:
-            assert key in str(exc), str(exc)
-        else:
-            raise AssertionError(f"{raw} was accepted")
+    with pytest.raises(PolicyError) as caught:
+        read_layer(raw, "t.toml")
+    assert key in str(caught.value)
