@@ -194,6 +194,8 @@ def _bind(
 
 def _is_classvar(annotation: Any) -> bool:
     if isinstance(annotation, str):
+        if "ClassVar" not in annotation:  # the usual annotation: no strip, no prefix loop
+            return False
         text = annotation.strip()
         for prefix in ("ClassVar", "typing.ClassVar", "t.ClassVar"):
             if text == prefix or text.startswith(prefix + "["):
@@ -207,6 +209,8 @@ def _is_classvar(annotation: Any) -> bool:
 
 def _unsupported(annotation: Any) -> bool:
     text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if "KW_ONLY" not in text and "InitVar" not in text:  # the usual annotation
+        return False
     text = text.strip()
     return text in ("KW_ONLY", "dataclasses.KW_ONLY") or text.startswith(
         ("InitVar", "dataclasses.InitVar")

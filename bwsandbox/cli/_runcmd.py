@@ -5,12 +5,13 @@ Import-light at module level (on the start-up path): the library is imported onl
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from bwsandbox.cli._recipe import Prepared as CacheEntry
     from bwsandbox.cli._recipe import Stamps
@@ -18,11 +19,38 @@ if TYPE_CHECKING:
     from bwsandbox.mcp import McpHub
     from bwsandbox.runtime import Prepared, Sandbox
 
-__all__ = ["run_command"]
+__all__ = ["may_cache", "run_command"]
 
 
 def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) -> int:
-    """Run one sandboxed command line; returns the exit status (SandboxError propagates)."""
+    """Run one sandboxed command line; returns the exit status (SandboxError propagates).
+
+    The cyclic garbage collector is off until the sandbox has started (bwrap spawned, its
+    command released): the start allocates many objects that live on (modules, policy,
+    plan) and little cyclic garbage, and a dozen collections cost milliseconds before the
+    spawn. It is on again for the session, whatever happens (:func:`_collect_again`).
+    """
+    if not gc.isenabled():  # a caller that turned it off keeps it off
+        return _run_command(name, values, words)
+    gc.disable()
+    try:
+        return _run_command(name, values, words)
+    finally:
+        _collect_again()
+
+
+def _collect_again() -> None:
+    """The collector on again, the start's objects frozen first (``gc.freeze``: they are
+    kept for the session anyway), so its first collection does not scan them all while the
+    command runs. A cycle left by the start is not freed: a bounded one-off."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def _run_command(name: str, values: dict[str, object], words: tuple[str, ...]) -> int:
+    if not may_cache(name, os.environ):
+        return _run_full(name, values, words, None)
     from bwsandbox.cli import _plancache
 
     key = _plancache.lookup_key(name, values, words)
@@ -33,6 +61,7 @@ def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) ->
             from bwsandbox.cli._fastlaunch import run_recipe
 
             warnings: list[str] = []
+            _collect_again()  # the cached launch: as before
             try:
                 return run_recipe(recipe, warnings)
             except LaunchError:
@@ -43,39 +72,20 @@ def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) ->
     return _run_full(name, values, words, key)
 
 
+#: ``_plancache.DISABLE_VAR`` (tests/unit/test_cli_cache.py checks they agree)
+_CACHE_VAR = "AGENT_SANDBOX_PLAN_CACHE"
+
+
+def may_cache(name: str, environ: Mapping[str, str]) -> bool:
+    """False when ``_plancache.lookup_key`` surely returns None (the cache is off, or an
+    agent profile): then ``_plancache`` (and ``_blake2``) stay off the path before the spawn."""
+    if name not in ("run", "shell"):
+        return False
+    return environ.get(_CACHE_VAR, "1").lower() not in ("0", "off", "no", "false")
+
+
 def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key: str | None) -> int:
-    """Resolve, probe and compile once (``Resolved.prepare``), then run that plan.
-
-    The cyclic garbage collector is off from here until the sandbox has started (see
-    :func:`_collect_again`): the imports and the compile allocate tens of thousands of
-    objects, nearly all kept, and the 25-30 collections they triggered cost 3-5 ms of
-    start-up on every path (measured with ``gc.callbacks``). Reference counting still frees
-    everything that is not in a cycle.
-    """
-    import gc
-
-    gc.disable()
-    try:
-        return _resolve_and_run(name, values, words, key)
-    finally:
-        _collect_again()
-
-
-def _collect_again() -> None:
-    """The collector on again, once the sandbox runs (or start-up failed). What start-up
-    built is frozen first (``gc.freeze``): it lives as long as the process, so the first
-    collection after this does not walk every object of start-up again (that would only
-    move the cost to the session's end)."""
-    import gc
-
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
-def _resolve_and_run(
-    name: str, values: dict[str, object], words: tuple[str, ...], key: str | None
-) -> int:
+    """Resolve, probe and compile once (``Resolved.prepare``), then run that plan."""
     stamps: Stamps | None = None
     if key is not None:
         from bwsandbox.cli._recipe import stamp_inputs
@@ -131,8 +141,10 @@ def _run_resolved(
     )
     exposed = False
     try:
-        sandbox.start()
-        _collect_again()
+        try:
+            sandbox.start()
+        finally:
+            _collect_again()  # off for the start only (run_command)
         exposed = _after_start(key, cached, resolved, sandbox)
         status = sandbox.wait()
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from bwsandbox._record import fields, record
 from bwsandbox.policy import LimitsPolicy, parse_duration, parse_size
 
@@ -9,7 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from bwsandbox.compile._seccomp import SeccompRules
 
-__all__ = ["ResourceLimits", "compile_limits", "compile_seccomp"]
+__all__ = ["ResourceLimits", "compile_limits", "compile_seccomp", "seccomp_program"]
 
 
 @record
@@ -62,3 +64,16 @@ def compile_seccomp(
     if program is None:
         program = _FILTERS[rules] = build_filter(rules)
     return rules, program
+
+
+def seccomp_program(allow: tuple[str, ...], deny: tuple[str, ...], *, nested_userns: bool) -> bytes:
+    """:func:`compile_seccomp`'s program. The shipped policies' programs are stored
+    (``_seccomp_shipped``, generated; the program depends on these values and the byte order
+    alone), so their start imports neither the builder nor the syscall table."""
+    if sys.byteorder == "little":
+        from bwsandbox.compile._seccomp_shipped import PROGRAMS
+
+        stored = PROGRAMS.get((allow, deny, nested_userns))
+        if stored is not None:
+            return stored
+    return compile_seccomp(allow, deny, nested_userns=nested_userns)[1]

@@ -18,7 +18,7 @@ arguments (``unsigned int cmd`` of ioctl, clone/unshare namespace flags, persona
 from __future__ import annotations
 
 import errno
-import struct
+import sys
 
 from bwsandbox._record import record
 from bwsandbox.policy import ARCHES, GROUPS, SYSCALLS
@@ -107,7 +107,12 @@ class _Program:
         self.op(_RET, ret)
 
     def bytes(self) -> bytes:
-        return b"".join(struct.pack("=HBBI", *insn) for insn in self.code)
+        # struct.pack("=HBBI", ...) without importing struct (the start-up path)
+        order = sys.byteorder
+        return b"".join(
+            code.to_bytes(2, order) + bytes((jt, jf)) + k.to_bytes(4, order)
+            for code, jt, jf, k in self.code
+        )
 
 
 def _section(program: _Program, column: int, rules: SeccompRules, *, x32: bool) -> None:

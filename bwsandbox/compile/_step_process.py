@@ -66,10 +66,10 @@ def seccomp(ctx: Context) -> Part:
     policy = ctx.policy.seccomp
     if not policy.enabled:
         return Part()
-    from bwsandbox.compile._limits import compile_seccomp  # the tables are big: only when asked
+    from bwsandbox.compile._limits import seccomp_program  # the tables are big: only when asked
 
     nested = ctx.policy.hardening.nested_userns
-    _, program = compile_seccomp(policy.allow, policy.deny, nested_userns=nested)
+    program = seccomp_program(policy.allow, policy.deny, nested_userns=nested)
     part = PartBuilder()
     part.options.append(Fd("--seccomp", part.data_file("seccomp", program)))
     return part.build()

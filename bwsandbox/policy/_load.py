@@ -164,7 +164,12 @@ def _description(path: str) -> str:
 
 
 def _read_policy_file(path: str) -> Layer:
-    """Parse and check one file (its ``extends`` are not followed here)."""
+    """Parse and check one file (its ``extends`` are not followed here).
+
+    A shipped policy's exact text has its checked layer stored (``_shipped.CHECKED``,
+    generated): checking depends on the text alone, so it is not repeated on every start;
+    any other text (edited, user, older or newer) is parsed and checked here.
+    """
     try:
         data = _read_bytes(path)
     except OSError as exc:
@@ -173,6 +178,11 @@ def _read_policy_file(path: str) -> Layer:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(f"not UTF-8 text (byte {exc.start})", file=path) from exc
+    from bwsandbox.policy._shipped import CHECKED
+
+    checked = CHECKED.get(text)
+    if checked is not None:  # a shipped file's exact text: read_layer's result, stored
+        return checked(path)
     return read_layer(_parse(text, path), path)
 
 

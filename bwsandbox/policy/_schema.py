@@ -12,8 +12,6 @@ from collections.abc import Callable
 
 from bwsandbox._record import fields, record
 from bwsandbox.policy import _checks as c
-from bwsandbox.policy import _checks_mcp as cm
-from bwsandbox.policy import _checks_secrets as cs
 from bwsandbox.policy._model import (
     CommandPolicy,
     EnvPolicy,
@@ -26,6 +24,10 @@ from bwsandbox.policy._model_devices import DevicesPolicy
 from bwsandbox.policy._model_limits import LimitsPolicy, SeccompPolicy
 from bwsandbox.policy._model_mcp import McpPolicy
 from bwsandbox.policy._model_secrets import SshPolicy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SECTIONS", "SPECS", "TOP_KEYS", "Kind", "Spec"]
 
@@ -47,6 +49,19 @@ class Spec:
     check: Callable[[object], object]
     #: for tables: checks one name
     check_name: Callable[[object], str] | None = None
+
+
+def _later(module: str, name: str) -> Callable[[Any], Any]:
+    """``bwsandbox.policy.<module>.<name>``, imported on its first call: the ssh, secrets
+    and MCP checks are needed only by a layer that sets those keys (the shipped layers are
+    stored checked), so they stay off the start-up path."""
+
+    def check(value: Any) -> Any:
+        loaded = __import__(f"bwsandbox.policy.{module}", fromlist=[name])
+        return getattr(loaded, name)(value)
+
+    check.__name__ = check.__qualname__ = name
+    return check
 
 
 def _scalar(check: Callable[[object], object]) -> Spec:
@@ -110,14 +125,14 @@ _CHECKS: dict[str, Spec] = {
     "hardening.terminal_filter": _scalar(c.check_bool),
     "git.identity": _scalar(c.check_bool),
     "git.excludes": _scalar(c.check_bool),
-    "ssh.ca_key": _scalar(cs.check_ca_key),
-    "ssh.principals": _list(cs.check_principal),
-    "ssh.validity": _scalar(cs.check_validity),
-    "ssh.force_command": _scalar(cs.check_ssh_command),
-    "ssh.source_address": _list(cs.check_source_address),
-    "ssh.target": _scalar(cs.check_ssh_target),
-    "ssh.known_hosts": _list(cs.check_ssh_command),
-    "ssh.extensions": _list(cs.check_cert_extension),
+    "ssh.ca_key": _scalar(_later("_checks_secrets", "check_ca_key")),
+    "ssh.principals": _list(_later("_checks_secrets", "check_principal")),
+    "ssh.validity": _scalar(_later("_checks_secrets", "check_validity")),
+    "ssh.force_command": _scalar(_later("_checks_secrets", "check_ssh_command")),
+    "ssh.source_address": _list(_later("_checks_secrets", "check_source_address")),
+    "ssh.target": _scalar(_later("_checks_secrets", "check_ssh_target")),
+    "ssh.known_hosts": _list(_later("_checks_secrets", "check_ssh_command")),
+    "ssh.extensions": _list(_later("_checks_secrets", "check_cert_extension")),
     "limits.memory": _scalar(c.check_limit_size),
     "limits.cpu": _scalar(c.check_cpus),
     "limits.pids": _scalar(c.check_count),
@@ -130,7 +145,9 @@ _CHECKS: dict[str, Spec] = {
     "seccomp.deny": _list(c.check_syscall),
     "devices.gpu": _scalar(c.check_bool),
     # a table of tables: [mcp.servers.NAME] merges per name, the later layer wins
-    "mcp.servers": _table(cm.check_server_name, cm.check_mcp_server),
+    "mcp.servers": _table(
+        _later("_checks_mcp", "check_server_name"), _later("_checks_mcp", "check_mcp_server")
+    ),
 }
 
 #: section -> key -> spec, in model field order
@@ -144,5 +161,7 @@ TOP_KEYS: dict[str, Spec] = {
     "extends": _list(c.check_string),
     "description": _scalar(c.check_description),
     # a table of tables: [secrets.NAME] merges per name, the later layer wins
-    "secrets": _table(cs.check_secret_name, cs.check_secret),
+    "secrets": _table(
+        _later("_checks_secrets", "check_secret_name"), _later("_checks_secrets", "check_secret")
+    ),
 }

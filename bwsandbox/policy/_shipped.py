@@ -3,15 +3,21 @@ scripts/gen_shipped_policies.py, do not edit.
 
 ``policy/_load.py`` uses a stored value only for a file whose text is identical to a stored
 text, so this module cannot make a policy stale (an edited, user or newer file is parsed by
-``tomllib``); it only spares ``agent-sandbox run`` importing ``tomllib``.
-tests/unit/test_shipped_policies.py checks it is current and that its values are tomllib's.
+``tomllib`` and checked); it only spares ``agent-sandbox run`` importing ``tomllib`` and
+re-checking the shipped layers (``CHECKED``: ``read_layer``'s result for that text, which
+depends on the text alone; ``source`` is the file's path, named in later errors).
+tests/unit/test_shipped_policies.py checks it is current, that its values are tomllib's and
+that its layers are ``read_layer``'s.
 """
 
 # ruff: noqa: E501
 
 from __future__ import annotations
 
-__all__ = ["SHIPPED"]
+from bwsandbox.policy._model import Bind, NetworkMode
+from bwsandbox.policy._validate import Entry, Layer
+
+__all__ = ["CHECKED", "SHIPPED"]
 
 _BASE_TEXT = (
     "# base: the hardened defaults every other policy builds on.\n"
@@ -273,6 +279,128 @@ def _base() -> dict[str, object]:
     }
 
 
+# fmt: off
+def _base_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+        ),
+        {
+            "description": Entry("Hardened defaults: system read-only, project read-write, private home and /tmp, curated /etc, clean env, no network", "description"),
+            "filesystem.home": Entry("private", "filesystem.home"),
+            "git.identity": Entry(True, "git.identity"),
+            "git.excludes": Entry(True, "git.excludes"),
+            "command.argv": Entry((), "command.argv"),
+            "command.cwd": Entry("{project}", "command.cwd"),
+            "network.mode": Entry(NetworkMode.NONE, "network.mode"),
+            "hardening.nested_userns": Entry(False, "hardening.nested_userns"),
+            "hardening.new_session": Entry(True, "hardening.new_session"),
+            "hardening.die_with_parent": Entry(True, "hardening.die_with_parent"),
+            "hardening.hostname": Entry("sandbox", "hardening.hostname"),
+            "hardening.terminal_filter": Entry(True, "hardening.terminal_filter"),
+        },
+        {
+            "filesystem.ro": (
+                Entry(Bind("/nix/store", "", True), "filesystem.ro[0]"),
+                Entry(Bind("/run/current-system/sw", "", True), "filesystem.ro[1]"),
+                Entry(Bind("/etc/profiles/per-user/{user}", "", True), "filesystem.ro[2]"),
+            ),
+            "filesystem.rw": (
+                Entry(Bind("{project}", "", True), "filesystem.rw[0]"),
+            ),
+            "filesystem.etc": (
+                Entry("/etc/static", "filesystem.etc[0]"),
+                Entry("/etc/alternatives", "filesystem.etc[1]"),
+                Entry("/etc/ssl", "filesystem.etc[2]"),
+                Entry("/etc/ca-certificates", "filesystem.etc[3]"),
+                Entry("/etc/ca-certificates.conf", "filesystem.etc[4]"),
+                Entry("/etc/pki", "filesystem.etc[5]"),
+                Entry("/etc/crypto-policies", "filesystem.etc[6]"),
+                Entry("/etc/ld.so.cache", "filesystem.etc[7]"),
+                Entry("/etc/ld.so.conf", "filesystem.etc[8]"),
+                Entry("/etc/ld.so.conf.d", "filesystem.etc[9]"),
+                Entry("/etc/localtime", "filesystem.etc[10]"),
+                Entry("/etc/timezone", "filesystem.etc[11]"),
+                Entry("/etc/nsswitch.conf", "filesystem.etc[12]"),
+                Entry("/etc/host.conf", "filesystem.etc[13]"),
+                Entry("/etc/gai.conf", "filesystem.etc[14]"),
+                Entry("/etc/protocols", "filesystem.etc[15]"),
+                Entry("/etc/services", "filesystem.etc[16]"),
+                Entry("/etc/mime.types", "filesystem.etc[17]"),
+                Entry("/etc/os-release", "filesystem.etc[18]"),
+                Entry("/etc/lsb-release", "filesystem.etc[19]"),
+                Entry("/etc/debian_version", "filesystem.etc[20]"),
+                Entry("/etc/locale.alias", "filesystem.etc[21]"),
+                Entry("/etc/locale.conf", "filesystem.etc[22]"),
+                Entry("/etc/terminfo", "filesystem.etc[23]"),
+                Entry("/etc/inputrc", "filesystem.etc[24]"),
+                Entry("/etc/profile", "filesystem.etc[25]"),
+                Entry("/etc/profile.d", "filesystem.etc[26]"),
+                Entry("/etc/bash.bashrc", "filesystem.etc[27]"),
+                Entry("/etc/shells", "filesystem.etc[28]"),
+                Entry("/etc/vim", "filesystem.etc[29]"),
+                Entry("/etc/nanorc", "filesystem.etc[30]"),
+                Entry("/etc/magic", "filesystem.etc[31]"),
+                Entry("/etc/fonts", "filesystem.etc[32]"),
+            ),
+            "filesystem.protect": (
+                Entry("{project}/.git/hooks/", "filesystem.protect[0]"),
+                Entry("{project}/.git/config", "filesystem.protect[1]"),
+                Entry("{project}/.git/config.worktree", "filesystem.protect[2]"),
+                Entry("{project}/.git/worktrees/", "filesystem.protect[3]"),
+                Entry("{project}/.envrc", "filesystem.protect[4]"),
+                Entry("{project}/.vscode/", "filesystem.protect[5]"),
+                Entry("{project}/.idea/", "filesystem.protect[6]"),
+                Entry("{project}/.devcontainer/", "filesystem.protect[7]"),
+                Entry("{project}/.zed/", "filesystem.protect[8]"),
+                Entry("{project}/.helix/", "filesystem.protect[9]"),
+                Entry("{project}/.dir-locals.el", "filesystem.protect[10]"),
+                Entry("{project}/.exrc", "filesystem.protect[11]"),
+                Entry("{project}/.nvimrc", "filesystem.protect[12]"),
+                Entry("{project}/.nvim.lua", "filesystem.protect[13]"),
+                Entry("{project}/.cargo/", "filesystem.protect[14]"),
+                Entry("{project}/.npmrc", "filesystem.protect[15]"),
+                Entry("{project}/.yarnrc", "filesystem.protect[16]"),
+                Entry("{project}/.yarnrc.yml", "filesystem.protect[17]"),
+                Entry("{project}/.pnpmfile.cjs", "filesystem.protect[18]"),
+                Entry("{project}/.husky/", "filesystem.protect[19]"),
+                Entry("{project}/.githooks/", "filesystem.protect[20]"),
+                Entry("{project}/.pre-commit-config.yaml", "filesystem.protect[21]"),
+            ),
+            "filesystem.watch": (
+                Entry("{project}/.git/commondir", "filesystem.watch[0]"),
+            ),
+            "env.passthrough": (
+                Entry("TERM", "env.passthrough[0]"),
+                Entry("COLORTERM", "env.passthrough[1]"),
+                Entry("NO_COLOR", "env.passthrough[2]"),
+                Entry("LANG", "env.passthrough[3]"),
+                Entry("LANGUAGE", "env.passthrough[4]"),
+                Entry("LC_*", "env.passthrough[5]"),
+                Entry("TZ", "env.passthrough[6]"),
+                Entry("EDITOR", "env.passthrough[7]"),
+                Entry("VISUAL", "env.passthrough[8]"),
+                Entry("GIT_EDITOR", "env.passthrough[9]"),
+            ),
+            "env.unset": (
+            ),
+        },
+        {
+            "env.set": {
+                "PATH": Entry("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:/run/current-system/sw/bin:/etc/profiles/per-user/{user}/bin", "env.set.PATH"),
+                "HOME": Entry("{home}", "env.set.HOME"),
+                "USER": Entry("{user}", "env.set.USER"),
+                "LOGNAME": Entry("{user}", "env.set.LOGNAME"),
+                "SHELL": Entry("/bin/sh", "env.set.SHELL"),
+                "TMPDIR": Entry("/tmp", "env.set.TMPDIR"),
+                "XDG_RUNTIME_DIR": Entry("/run/user/{uid}", "env.set.XDG_RUNTIME_DIR"),
+                "AGENT_SANDBOX_ACTIVE": Entry("1", "env.set.AGENT_SANDBOX_ACTIVE"),
+            },
+        },
+    )
+# fmt: on
+
+
 _BROWSER_TEXT = (
     "# browser: Debian's Chromium (or the Playwright MCP server driving it) with filtered egress.\n"
     "#\n"
@@ -338,6 +466,37 @@ def _browser() -> dict[str, object]:
             ],
         },
     }
+
+
+# fmt: off
+def _browser_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+            Entry("base", "extends[0]"),
+        ),
+        {
+            "description": Entry("Chromium and Playwright MCP: filtered network (allow each site), Chromium's own sandbox nested in ours", "description"),
+            "network.mode": Entry(NetworkMode.FILTERED, "network.mode"),
+            "hardening.nested_userns": Entry(True, "hardening.nested_userns"),
+        },
+        {
+            "filesystem.tmpfs": (
+                Entry("/dev/shm", "filesystem.tmpfs[0]"),
+            ),
+            "filesystem.etc": (
+                Entry("/etc/chromium", "filesystem.etc[0]"),
+                Entry("/etc/chromium.d", "filesystem.etc[1]"),
+                Entry("/etc/fonts", "filesystem.etc[2]"),
+            ),
+            "seccomp.deny": (
+                Entry("mount", "seccomp.deny[0]"),
+            ),
+        },
+        {
+        },
+    )
+# fmt: on
 
 
 _CLAUDE_TEXT = (
@@ -421,6 +580,46 @@ def _claude() -> dict[str, object]:
     }
 
 
+# fmt: off
+def _claude_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+            Entry("base", "extends[0]"),
+        ),
+        {
+            "description": Entry("Claude Code in the project; network: the Anthropic API and its login hosts only", "description"),
+            "command.argv": Entry(("claude",), "command.argv"),
+            "network.mode": Entry(NetworkMode.FILTERED, "network.mode"),
+        },
+        {
+            "network.allow": (
+                Entry("api.anthropic.com", "network.allow[0]"),
+                Entry("console.anthropic.com", "network.allow[1]"),
+                Entry("platform.claude.com", "network.allow[2]"),
+                Entry("claude.ai", "network.allow[3]"),
+            ),
+            "network.quiet": (
+                Entry("downloads.claude.ai", "network.quiet[0]"),
+                Entry("github.com", "network.quiet[1]"),
+                Entry("statsig.anthropic.com", "network.quiet[2]"),
+                Entry("*.sentry.io", "network.quiet[3]"),
+            ),
+        },
+        {
+            "env.set": {
+                "PATH": Entry("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:/run/current-system/sw/bin:/etc/profiles/per-user/{user}/bin:/run/agent-sandbox/bin", "env.set.PATH"),
+                "SHELL": Entry("/bin/bash", "env.set.SHELL"),
+                "DISABLE_AUTOUPDATER": Entry("1", "env.set.DISABLE_AUTOUPDATER"),
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": Entry("1", "env.set.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"),
+                "DISABLE_TELEMETRY": Entry("1", "env.set.DISABLE_TELEMETRY"),
+                "DISABLE_ERROR_REPORTING": Entry("1", "env.set.DISABLE_ERROR_REPORTING"),
+            },
+        },
+    )
+# fmt: on
+
+
 _CODEX_TEXT = (
     "# codex: OpenAI Codex CLI (npm @openai/codex) on the project, filtered network.\n"
     "#\n"
@@ -489,6 +688,41 @@ def _codex() -> dict[str, object]:
     }
 
 
+# fmt: off
+def _codex_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+            Entry("base", "extends[0]"),
+        ),
+        {
+            "description": Entry("OpenAI Codex CLI in the project; network: the OpenAI API and ChatGPT login hosts only", "description"),
+            "command.argv": Entry(("codex",), "command.argv"),
+            "network.mode": Entry(NetworkMode.FILTERED, "network.mode"),
+        },
+        {
+            "network.allow": (
+                Entry("api.openai.com", "network.allow[0]"),
+                Entry("chatgpt.com", "network.allow[1]"),
+                Entry("auth.openai.com", "network.allow[2]"),
+            ),
+            "network.quiet": (
+                Entry("github.com", "network.quiet[0]"),
+                Entry("api.github.com", "network.quiet[1]"),
+                Entry("raw.githubusercontent.com", "network.quiet[2]"),
+                Entry("ab.chatgpt.com", "network.quiet[3]"),
+            ),
+        },
+        {
+            "env.set": {
+                "PATH": Entry("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:/run/current-system/sw/bin:/etc/profiles/per-user/{user}/bin:/run/agent-sandbox/bin", "env.set.PATH"),
+                "SHELL": Entry("/bin/bash", "env.set.SHELL"),
+            },
+        },
+    )
+# fmt: on
+
+
 _GEMINI_TEXT = (
     "# gemini: Gemini CLI (npm @google/gemini-cli) on the project, filtered network.\n"
     "#\n"
@@ -546,6 +780,35 @@ def _gemini() -> dict[str, object]:
     }
 
 
+# fmt: off
+def _gemini_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+            Entry("base", "extends[0]"),
+        ),
+        {
+            "description": Entry("Gemini CLI in the project; network: the Gemini API and Google login hosts only", "description"),
+            "command.argv": Entry(("gemini",), "command.argv"),
+            "network.mode": Entry(NetworkMode.FILTERED, "network.mode"),
+        },
+        {
+            "network.allow": (
+                Entry("generativelanguage.googleapis.com", "network.allow[0]"),
+                Entry("cloudcode-pa.googleapis.com", "network.allow[1]"),
+                Entry("oauth2.googleapis.com", "network.allow[2]"),
+            ),
+        },
+        {
+            "env.set": {
+                "PATH": Entry("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:/run/current-system/sw/bin:/etc/profiles/per-user/{user}/bin:/run/agent-sandbox/bin", "env.set.PATH"),
+                "SHELL": Entry("/bin/bash", "env.set.SHELL"),
+            },
+        },
+    )
+# fmt: on
+
+
 _MCP_TEXT = (
     "# mcp: a stdio MCP server (`agent-sandbox mcp -- CMD`) in a sandbox of its own.\n"
     "#\n"
@@ -585,6 +848,31 @@ def _mcp() -> dict[str, object]:
             "mode": "none",
         },
     }
+
+
+# fmt: off
+def _mcp_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+            Entry("base", "extends[0]"),
+        ),
+        {
+            "description": Entry("A stdio MCP server: project read-only, private home, no network", "description"),
+            "network.mode": Entry(NetworkMode.NONE, "network.mode"),
+        },
+        {
+            "filesystem.remove": (
+                Entry("{project}", "filesystem.remove[0]"),
+            ),
+            "filesystem.ro": (
+                Entry(Bind("{project}", "", True), "filesystem.ro[0]"),
+            ),
+        },
+        {
+        },
+    )
+# fmt: on
 
 
 _OPENCODE_TEXT = (
@@ -651,6 +939,39 @@ def _opencode() -> dict[str, object]:
     }
 
 
+# fmt: off
+def _opencode_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+            Entry("base", "extends[0]"),
+        ),
+        {
+            "description": Entry("OpenCode in the project; network: models.dev and the main model providers' APIs", "description"),
+            "command.argv": Entry(("opencode",), "command.argv"),
+            "network.mode": Entry(NetworkMode.FILTERED, "network.mode"),
+        },
+        {
+            "network.allow": (
+                Entry("models.dev", "network.allow[0]"),
+                Entry("opencode.ai", "network.allow[1]"),
+                Entry("api.anthropic.com", "network.allow[2]"),
+                Entry("console.anthropic.com", "network.allow[3]"),
+                Entry("api.openai.com", "network.allow[4]"),
+                Entry("generativelanguage.googleapis.com", "network.allow[5]"),
+            ),
+        },
+        {
+            "env.set": {
+                "PATH": Entry("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:/run/current-system/sw/bin:/etc/profiles/per-user/{user}/bin:/run/agent-sandbox/bin", "env.set.PATH"),
+                "SHELL": Entry("/bin/bash", "env.set.SHELL"),
+                "OPENCODE_DISABLE_AUTOUPDATE": Entry("1", "env.set.OPENCODE_DISABLE_AUTOUPDATE"),
+            },
+        },
+    )
+# fmt: on
+
+
 _PI_TEXT = (
     "# pi: the pi coding agent (npm @mariozechner/pi-coding-agent) on the project, filtered network.\n"
     "#\n"
@@ -710,6 +1031,37 @@ def _pi() -> dict[str, object]:
     }
 
 
+# fmt: off
+def _pi_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+            Entry("base", "extends[0]"),
+        ),
+        {
+            "description": Entry("pi coding agent in the project; network: the main model providers' APIs", "description"),
+            "command.argv": Entry(("pi",), "command.argv"),
+            "network.mode": Entry(NetworkMode.FILTERED, "network.mode"),
+        },
+        {
+            "network.allow": (
+                Entry("api.anthropic.com", "network.allow[0]"),
+                Entry("console.anthropic.com", "network.allow[1]"),
+                Entry("api.openai.com", "network.allow[2]"),
+                Entry("generativelanguage.googleapis.com", "network.allow[3]"),
+            ),
+        },
+        {
+            "env.set": {
+                "PATH": Entry("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:/run/current-system/sw/bin:/etc/profiles/per-user/{user}/bin:/run/agent-sandbox/bin", "env.set.PATH"),
+                "SHELL": Entry("/bin/bash", "env.set.SHELL"),
+                "PI_OFFLINE": Entry("1", "env.set.PI_OFFLINE"),
+            },
+        },
+    )
+# fmt: on
+
+
 _SHELL_TEXT = (
     "# shell: an interactive bash on the project, with the base policy's defences.\n"
     'extends = ["base"]\n'
@@ -743,6 +1095,29 @@ def _shell() -> dict[str, object]:
             ],
         },
     }
+
+
+# fmt: off
+def _shell_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+            Entry("base", "extends[0]"),
+        ),
+        {
+            "description": Entry("Interactive bash in the project (base defences, no network)", "description"),
+            "command.argv": Entry(("/bin/bash", "-i"), "command.argv"),
+        },
+        {
+        },
+        {
+            "env.set": {
+                "SHELL": Entry("/bin/bash", "env.set.SHELL"),
+                "debian_chroot": Entry("sandbox", "env.set.debian_chroot"),
+            },
+        },
+    )
+# fmt: on
 
 
 _SSH_EXAMPLE_TEXT = (
@@ -796,6 +1171,35 @@ def _ssh_example() -> dict[str, object]:
             "target": "homeassistant.lan:22",
         },
     }
+
+
+# fmt: off
+def _ssh_example_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+            Entry("base", "extends[0]"),
+        ),
+        {
+            "description": Entry("SSH to homeassistant.lan with a 15-minute certificate from your local CA", "description"),
+            "network.mode": Entry(NetworkMode.FILTERED, "network.mode"),
+            "ssh.ca_key": Entry("{host_home}/.ssh/agent_ca", "ssh.ca_key"),
+            "ssh.validity": Entry("15m", "ssh.validity"),
+            "ssh.force_command": Entry("/usr/local/bin/ha-agent-gate", "ssh.force_command"),
+            "ssh.target": Entry("homeassistant.lan:22", "ssh.target"),
+        },
+        {
+            "network.allow": (
+                Entry("homeassistant.lan:22", "network.allow[0]"),
+            ),
+            "ssh.principals": (
+                Entry("agent-ha", "ssh.principals[0]"),
+            ),
+        },
+        {
+        },
+    )
+# fmt: on
 
 
 _USER_TOOLS_TEXT = (
@@ -864,6 +1268,42 @@ def _user_tools() -> dict[str, object]:
     }
 
 
+# fmt: off
+def _user_tools_layer(source: str) -> Layer:
+    return Layer(
+        source,
+        (
+            Entry("base", "extends[0]"),
+        ),
+        {
+            "description": Entry("base, plus the user's ~/.local, npm, nvm, cargo, go, deno and bun programs (read-only, on PATH)", "description"),
+        },
+        {
+            "filesystem.ro": (
+                Entry(Bind("{host_home}/.local/bin", "", True), "filesystem.ro[0]"),
+                Entry(Bind("{host_home}/.local/lib", "", True), "filesystem.ro[1]"),
+                Entry(Bind("{host_home}/.local/share/pipx", "", True), "filesystem.ro[2]"),
+                Entry(Bind("{host_home}/.npm-global/bin", "", True), "filesystem.ro[3]"),
+                Entry(Bind("{host_home}/.npm-global/lib", "", True), "filesystem.ro[4]"),
+                Entry(Bind("{host_home}/.nvm/versions", "", True), "filesystem.ro[5]"),
+                Entry(Bind("{host_home}/.cargo/bin", "", True), "filesystem.ro[6]"),
+                Entry(Bind("{host_home}/.rustup/toolchains", "", True), "filesystem.ro[7]"),
+                Entry(Bind("{host_home}/.rustup/settings.toml", "", True), "filesystem.ro[8]"),
+                Entry(Bind("{host_home}/go/bin", "", True), "filesystem.ro[9]"),
+                Entry(Bind("{host_home}/.deno/bin", "", True), "filesystem.ro[10]"),
+                Entry(Bind("{host_home}/.bun/bin", "", True), "filesystem.ro[11]"),
+            ),
+        },
+        {
+            "env.set": {
+                "PATH": Entry("{host_home}/.local/bin:{host_home}/.npm-global/bin:{host_home}/.cargo/bin:{host_home}/go/bin:{host_home}/.deno/bin:{host_home}/.bun/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:/run/current-system/sw/bin:/etc/profiles/per-user/{user}/bin", "env.set.PATH"),
+                "RUSTUP_HOME": Entry("{host_home}/.rustup", "env.set.RUSTUP_HOME"),
+            },
+        },
+    )
+# fmt: on
+
+
 #: the text of a shipped policy file -> its parsed value (fresh objects each call)
 SHIPPED = {
     _BASE_TEXT: _base,
@@ -877,4 +1317,19 @@ SHIPPED = {
     _SHELL_TEXT: _shell,
     _SSH_EXAMPLE_TEXT: _ssh_example,
     _USER_TOOLS_TEXT: _user_tools,
+}
+
+#: the text of a shipped policy file -> its checked layer, given the file's path
+CHECKED = {
+    _BASE_TEXT: _base_layer,
+    _BROWSER_TEXT: _browser_layer,
+    _CLAUDE_TEXT: _claude_layer,
+    _CODEX_TEXT: _codex_layer,
+    _GEMINI_TEXT: _gemini_layer,
+    _MCP_TEXT: _mcp_layer,
+    _OPENCODE_TEXT: _opencode_layer,
+    _PI_TEXT: _pi_layer,
+    _SHELL_TEXT: _shell_layer,
+    _SSH_EXAMPLE_TEXT: _ssh_example_layer,
+    _USER_TOOLS_TEXT: _user_tools_layer,
 }

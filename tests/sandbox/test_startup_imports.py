@@ -45,6 +45,9 @@ NEVER = (
     "bwsandbox.cli._recipe",
     "bwsandbox.cli._fastlaunch",
     "bwsandbox.compile._gpu",
+    # the shipped policies' syscall filters are stored (compile/_seccomp_shipped.py)
+    "bwsandbox.compile._seccomp",
+    "bwsandbox.policy._syscalls",
     "bwsandbox.doctor",
     "bwsandbox.mcp",
     # the value classes are @record (bwsandbox/_record.py), not dataclasses: no dataclasses,
@@ -246,6 +249,10 @@ def test_control_the_tripwire_sees_a_module_that_uses_typing(cli: Cli) -> None:
 #: another core: the audit log and the ``start`` record, the command lookup, the git
 #: snapshot, the supervisor, the scan for planted repositories, the session registry
 AFTER_SPAWN = (
+    # with the cache off only its exposure check runs (a writable bind over the cache dir
+    # clears it), after the spawn: cli/_runcmd.py may_cache
+    "bwsandbox.cli._plancache",
+    "_blake2",
     "bwsandbox._audit",
     "bwsandbox.policy._digest",
     "bwsandbox.policy._render",

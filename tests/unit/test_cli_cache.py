@@ -13,6 +13,7 @@ import pytest
 
 from bwsandbox.cli import _plancache as cache
 from bwsandbox.cli._fastparse import parse_run
+from bwsandbox.cli._runcmd import may_cache
 from bwsandbox.runtime._probe import _path_info, _runtime_dir
 
 
@@ -77,6 +78,28 @@ def test_disabled_by_environment(runtime_dir: Path, monkeypatch: pytest.MonkeyPa
     parsed = parse_run(["true"])
     assert parsed is not None
     assert cache.lookup_key("run", *parsed) is None
+
+
+@pytest.mark.usefixtures("runtime_dir")
+@pytest.mark.parametrize("name", ["run", "shell", "claude", "codex"])
+@pytest.mark.parametrize("value", [None, "", "0", "1", "off", "OFF", "no", "False", "yes", "on"])
+def test_the_runs_precheck_agrees_with_the_key(
+    name: str, value: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_runcmd.may_cache`` keeps ``_plancache`` off the start when the cache is off: it is
+    False only where ``lookup_key`` is None (and True where the cache is on for run/shell)."""
+    if value is None:
+        monkeypatch.delenv(cache.DISABLE_VAR, raising=False)
+    else:
+        monkeypatch.setenv(cache.DISABLE_VAR, value)
+    parsed = parse_run(["true"])
+    assert parsed is not None
+    values, words = parsed
+    key = cache.lookup_key(name, {**values, "tty": False}, words)
+    if not may_cache(name, os.environ):
+        assert key is None
+    elif name in ("run", "shell"):
+        assert key is not None
 
 
 def test_store_load_and_invalidation(runtime_dir: Path, tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ from bwsandbox.cli import _plancache, _resolve, _runcmd
 
 
 @pytest.fixture(autouse=True)
-def _collector_restored() -> Iterator[None]:
+def _collector_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AGENT_SANDBOX_PLAN_CACHE", "0")  # the full path, not the cache
     was = gc.isenabled()
     yield
     gc.unfreeze()
@@ -71,7 +72,7 @@ def test_off_during_start_up_and_on_while_the_sandbox_runs(
     monkeypatch.setattr(_plancache, "exposes_cache", lambda _plan: False)
     frozen = gc.get_freeze_count()
 
-    assert _runcmd._run_full("run", {}, ("true",), None) == 0
+    assert _runcmd.run_command("run", {}, ("true",)) == 0
 
     assert _FakeSandbox.seen == [("prepare", False), ("start", False), ("wait", True)]
     assert gc.isenabled()
@@ -86,7 +87,7 @@ def test_on_again_when_start_up_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_resolve, "resolve", refuse)
 
     with pytest.raises(PolicyError):
-        _runcmd._run_full("run", {}, ("true",), None)
+        _runcmd.run_command("run", {}, ("true",))
 
     assert gc.isenabled()
 
@@ -100,6 +101,6 @@ def test_control_the_fake_sees_a_collector_left_on(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(_plancache, "exposes_cache", lambda _plan: False)
     monkeypatch.setattr(gc, "disable", lambda: None)
 
-    assert _runcmd._run_full("run", {}, ("true",), None) == 0
+    assert _runcmd.run_command("run", {}, ("true",)) == 0
 
     assert _FakeSandbox.seen == [("prepare", True), ("start", True), ("wait", True)]

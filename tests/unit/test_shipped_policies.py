@@ -19,8 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bwsandbox._errors import PolicyError
-from bwsandbox.policy._load import _parse
-from bwsandbox.policy._shipped import SHIPPED
+from bwsandbox.policy._load import _parse, load_policy
+from bwsandbox.policy._shipped import CHECKED, SHIPPED
+from bwsandbox.policy._validate import read_layer
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "gen_shipped_policies.py"
@@ -108,3 +109,51 @@ def test_control_an_edited_copy_is_parsed_by_tomllib(tmp_path: Path) -> None:
         "print('tomllib' in sys.modules, policy.description.startswith('EDITED'))"
     )
     assert out.split() == ["True", "True"]
+
+
+# -- the stored checked layers (``CHECKED``): read_layer's result, not re-checked on a start
+
+
+def test_every_shipped_text_has_its_checked_layer_stored() -> None:
+    assert set(CHECKED) == set(SHIPPED)
+
+
+@pytest.mark.parametrize("text", list(SHIPPED), ids=[p.name for p in FILES])
+@pytest.mark.parametrize("source", ["/usr/share/x/base.toml", "rel/shell.toml", "é x.toml"])
+def test_a_stored_layer_is_read_layers_result(text: str, source: str) -> None:
+    """The oracle is the check itself, for any path the file is found at (the only input
+    besides the text; it is named in errors, never checked)."""
+    assert CHECKED[text](source) == read_layer(SHIPPED[text](), source)
+
+
+def _checks_in_child(code: str) -> str:
+    """Count ``read_layer`` calls while ``code`` loads policies, in a fresh process."""
+    script = (
+        "from bwsandbox.policy import _load, _validate\n"
+        "calls = []\n"
+        "real = _validate.read_layer\n"
+        "_load.read_layer = lambda *a, **k: calls.append(a[1]) or real(*a, **k)\n"
+        f"{code}\n"
+        "print(len(calls))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+
+
+def test_shipped_policies_load_without_rechecking() -> None:
+    out = _checks_in_child("_load.load_policy(['claude'])")
+    assert out.split() == ["0"]
+
+
+def test_control_an_edited_copy_is_checked(tmp_path: Path) -> None:
+    """One byte more in a shipped text: the file is checked for real, and a bad value fails."""
+    text = (REPO / "policies" / "shell.toml").read_text(encoding="utf-8")
+    edited = tmp_path / "shell.toml"
+    edited.write_text(text + "\n", "utf-8")
+    out = _checks_in_child(f"_load.load_policy([{str(edited)!r}])")
+    assert out.split() == ["1"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("[command]", "[network]\nmode = 'sometimes'\n[command]"), "utf-8")
+    with pytest.raises(PolicyError, match=r"network\.mode"):
+        load_policy([str(bad)])

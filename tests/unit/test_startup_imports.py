@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 #: the modules ``agent-sandbox run -- true`` loads with the cache off (see the sandbox test)
 RUN_PATH = (
     "bwsandbox.cli",
@@ -20,7 +22,8 @@ RUN_PATH = (
     "bwsandbox._audit",
     "bwsandbox.policy._load",
     "bwsandbox.compile._compiler",
-    "bwsandbox.compile._seccomp",
+    "bwsandbox.compile._limits",
+    "bwsandbox.compile._seccomp_shipped",
     "bwsandbox.runtime._prepared",
     "bwsandbox.runtime._probe",
     "bwsandbox.runtime._workdir",
@@ -48,6 +51,15 @@ FORBIDDEN = (
     # no regex on this path: the modules that use one import re where they do (pip's
     # console-script wrapper imports re itself; `python -m bwsandbox.cli` and the library not)
     "re",
+    "struct",  # the seccomp program is packed with int.to_bytes
+    # the shipped policies' syscall filters are stored (compile/_seccomp_shipped.py): the
+    # builder and the syscall table load only for other seccomp values
+    "bwsandbox.compile._seccomp",
+    "bwsandbox.policy._syscalls",
+    "bwsandbox.policy._model_seccomp",
+    # the ssh, secrets and MCP checks: on their first use (policy/_schema.py _later)
+    "bwsandbox.policy._checks_secrets",
+    "bwsandbox.policy._checks_mcp",
     "bwsandbox.net",
     "bwsandbox._netrules",
     "bwsandbox.compile._delivery",
@@ -286,3 +298,22 @@ def test_control_a_check_that_uses_re_is_seen() -> None:
         "from bwsandbox.policy import _checks_secrets\n_checks_secrets.check_validity('1h')\n"
     )
     assert "re" in _modules_after(code)
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"ssh": {"principals": [""]}}, "ssh.principals[0]"),
+        ({"secrets": {"": {}}}, "secrets"),
+        ({"mcp": {"servers": {"x": 3}}}, "mcp.servers.x"),
+    ],
+)
+def test_the_lazy_ssh_secrets_and_mcp_checks_still_check(raw: dict[str, object], key: str) -> None:
+    """Control for the lazy checks (policy/_schema.py ``_later``): a layer setting those
+    keys loads them and a bad value is refused with the key named, as before."""
+    from bwsandbox._errors import PolicyError
+    from bwsandbox.policy._validate import read_layer
+
+    with pytest.raises(PolicyError) as caught:
+        read_layer(raw, "t.toml")
+    assert key in str(caught.value)
