@@ -181,15 +181,9 @@ def render() -> str:
 
 
 def main() -> int:
-    fresh = render()
-    if "--check" in sys.argv[1:]:
-        current = MODULE.read_text(encoding="utf-8") if MODULE.exists() else ""
-        if current != fresh:
-            print(f"{MODULE} is out of date: run python {sys.argv[0]}", file=sys.stderr)
-            return 1
-        return 0
-    MODULE.write_text(fresh, encoding="utf-8")
-    return 0
+    from _generated import write_or_check  # scripts/_generated.py, beside this script
+
+    return write_or_check(MODULE, render)
 
 
 if __name__ == "__main__":

@@ -26,17 +26,6 @@ NAMES = sorted(path.stem for path in (REPO / "policies").glob("*.toml"))
 pytestmark = pytest.mark.skipif(sys.byteorder != "little", reason="stored little-endian")
 
 
-def test_the_generated_module_is_current() -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--check"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-
-
 @pytest.mark.parametrize("key", list(PROGRAMS), ids=repr)
 def test_a_stored_program_is_build_filters(
     key: tuple[tuple[str, ...], tuple[str, ...], bool],
