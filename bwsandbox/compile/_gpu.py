@@ -76,6 +76,12 @@ def gpu_mounts(gpu: GpuFacts, mounts: Sequence[MountEntry]) -> list[MountOption]
     out += [
         BindMount(path, path, optional=True)
         for path in (*gpu.libraries, *gpu.binaries)
-        if not _seen_at_same_path(path, mounts)
+        if _normal(path) and not _seen_at_same_path(path, mounts)
     ]
     return out
+
+
+def _normal(path: str) -> bool:
+    """An absolute path with no ``.``, ``..`` or empty part, and not ``/``: the probe gives
+    real paths; anything else (``/usr/..`` is the host's root) is never bound."""
+    return path.startswith("/") and path != "/" and posixpath.normpath(path) == path
