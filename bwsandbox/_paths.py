@@ -31,6 +31,7 @@ import os
 import stat
 
 from bwsandbox._errors import WorkspaceError
+from bwsandbox._printable import ASCII_ALNUM, spelled
 
 TYPE_CHECKING = False  # typing's constant costs an import on the start-up path
 if TYPE_CHECKING:
@@ -54,8 +55,7 @@ __all__ = [
     "xdg_home",
 ]
 
-_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_CLIENT_CHARS = _ALNUM + "._-"
+_CLIENT_CHARS = ASCII_ALNUM + "._-"
 
 
 def config_dir() -> str:
@@ -116,12 +116,7 @@ def shipped_policies_dir() -> str:
 def valid_client_name(name: str) -> bool:
     """``[A-Za-z0-9][A-Za-z0-9._-]{0,63}``, the whole name (no trailing newline, which the
     regex this replaced let through with ``$``); checked by characters, no regex at start-up."""
-    return (
-        0 < len(name) <= 64
-        and name[0] in _ALNUM
-        and not name.strip(_CLIENT_CHARS)
-        and name not in {".", ".."}
-    )
+    return spelled(name, ASCII_ALNUM, _CLIENT_CHARS, 64)  # so never "." or ".."
 
 
 def client_dir(client: str) -> str:

@@ -10,7 +10,23 @@ Import-light: the CLI's start-up path uses it.
 
 from __future__ import annotations
 
-__all__ = ["printable"]
+__all__ = ["ASCII_ALNUM", "printable", "spelled"]
+
+#: ``[A-Za-z0-9]`` (``string`` is not imported on the start-up path)
+ASCII_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def spelled(text: str, first: str, rest: str, limit: int = 0) -> bool:
+    """Whether the whole of ``text`` is one character of ``first``, then only characters of
+    ``rest`` (at most ``limit`` characters in all, when given): a ``[first][rest]*`` pattern
+    checked without compiling a regex on the start-up path."""
+    return (
+        text[:1] != ""
+        and text[0] in first
+        and not text.strip(rest)
+        and (not limit or len(text) <= limit)
+    )
+
 
 _LIMIT = 300
 

@@ -34,6 +34,8 @@ import stat
 import sys
 from _blake2 import blake2b
 
+from bwsandbox.cli._spec import CACHE_VAR, may_cache
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -58,7 +60,7 @@ __all__ = [
 
 FORMAT = 3  # 2: recipes carry "watched"; 3: "record_key"
 MAX_ENTRIES = 64
-DISABLE_VAR = "AGENT_SANDBOX_PLAN_CACHE"
+DISABLE_VAR = CACHE_VAR
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_BYTES = 4 << 20
 
@@ -71,13 +73,9 @@ _VALUE_IGNORED = frozenset({b"HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET"})
 Dep = tuple[str, str, object]
 
 
-def _enabled() -> bool:
-    return os.environ.get(DISABLE_VAR, "1").lower() not in ("0", "off", "no", "false")
-
-
 def lookup_key(name: str, values: Mapping[str, object], words: tuple[str, ...]) -> str | None:
     """The cache key for this invocation, or None when it is not cacheable."""
-    if not _enabled() or name not in ("run", "shell"):
+    if not may_cache(name, os.environ):
         return None  # agent profiles: filtered network, compartments; never cached
     tty = values.get("tty")
     if tty is True or (tty is None and os.isatty(0) and os.isatty(1)):

@@ -9,9 +9,11 @@ import gc
 import os
 import sys
 
+from bwsandbox.cli._spec import may_cache
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
     from bwsandbox.cli._recipe import Prepared as CacheEntry
     from bwsandbox.cli._recipe import Stamps
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from bwsandbox.mcp import McpHub
     from bwsandbox.runtime import Prepared, Sandbox
 
-__all__ = ["may_cache", "run_command"]
+__all__ = ["run_command"]
 
 
 def run_command(name: str, values: dict[str, object], words: tuple[str, ...]) -> int:
@@ -70,18 +72,6 @@ def _run_command(name: str, values: dict[str, object], words: tuple[str, ...]) -
             finally:
                 _warn(warnings)
     return _run_full(name, values, words, key)
-
-
-#: ``_plancache.DISABLE_VAR`` (tests/unit/test_cli_cache.py checks they agree)
-_CACHE_VAR = "AGENT_SANDBOX_PLAN_CACHE"
-
-
-def may_cache(name: str, environ: Mapping[str, str]) -> bool:
-    """False when ``_plancache.lookup_key`` surely returns None (the cache is off, or an
-    agent profile): then ``_plancache`` (and ``_blake2``) stay off the path before the spawn."""
-    if name not in ("run", "shell"):
-        return False
-    return environ.get(_CACHE_VAR, "1").lower() not in ("0", "off", "no", "false")
 
 
 def _run_full(name: str, values: dict[str, object], words: tuple[str, ...], key: str | None) -> int:

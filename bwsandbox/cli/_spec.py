@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AGENTS",
     "AGENT_COMMANDS",
+    "CACHE_VAR",
     "EXIT_STATUS_HELP",
     "FLAG",
     "MCP_OPTIONS",
@@ -266,3 +267,16 @@ def defaults(options: tuple[OptionSpec, ...] = RUN_OPTIONS) -> dict[str, object]
 def by_name(options: tuple[OptionSpec, ...] = RUN_OPTIONS) -> Mapping[str, OptionSpec]:
     """Every spelling (``--tty``, ``--no-tty``...) to its spec."""
     return {name: spec for spec in options for name in spec.names}
+
+
+#: set to 0/off/no/false to turn the compiled-plan cache off (:mod:`bwsandbox.cli._plancache`)
+CACHE_VAR = "AGENT_SANDBOX_PLAN_CACHE"
+
+
+def may_cache(name: str, environ: Mapping[str, str]) -> bool:
+    """Whether a command line of ``name`` may use the plan cache at all: only ``run`` and
+    ``shell`` (agent profiles never are), and only when :data:`CACHE_VAR` does not turn it
+    off. Here, not in ``_plancache``, so a run that may not cache never loads it."""
+    if name not in ("run", "shell"):
+        return False
+    return environ.get(CACHE_VAR, "1").lower() not in ("0", "off", "no", "false")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from bwsandbox._printable import ASCII_ALNUM
 from bwsandbox.policy._hints import closest, did_you_mean
 from bwsandbox.policy._model import VARIABLES, Bind, NetworkMode
-from bwsandbox.policy._vars import variables_in
+from bwsandbox.policy._vars import is_identifier, variables_in
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,12 +57,9 @@ PATH_VARIABLES = ("project", "home", "host_home", "workdir", "runtime_dir")
 
 # Character sets instead of regexes compiled at import (this module is on the start-up path);
 # tests/unit/test_policy_charsets.py checks each against the regex it replaces.
-_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_ENV_FIRST = _ALNUM[:52] + "_"  # [A-Za-z_]
-_ENV_CHARS = _ALNUM + "_"  # [A-Za-z0-9_]
-_GLOB_CHARS = _ALNUM + "_*?[]!"  # [A-Za-z0-9_*?\[\]!]
-_LABEL_CHARS = _ALNUM + "-"  # [A-Za-z0-9-]
-_BARE_CHARS = _ALNUM + "_-"  # [A-Za-z0-9_-]: a bare TOML key
+_GLOB_CHARS = ASCII_ALNUM + "_*?[]!"  # [A-Za-z0-9_*?\[\]!]
+_LABEL_CHARS = ASCII_ALNUM + "-"  # [A-Za-z0-9-]
+_BARE_CHARS = ASCII_ALNUM + "_-"  # [A-Za-z0-9_-]: a bare TOML key
 _SIZE = r"[1-9][0-9]*[kKmMgG]?"  # a pattern, compiled by re on first use
 _BIND_KEYS = ("src", "dest", "optional")
 _HOME_MODES = ("private", "tmpfs")
@@ -286,9 +284,7 @@ def check_env_name(value: object) -> str:
     return text
 
 
-def is_env_name(text: str) -> bool:
-    """``[A-Za-z_][A-Za-z0-9_]*``, the whole text."""
-    return text[:1] != "" and text[0] in _ENV_FIRST and not text.strip(_ENV_CHARS)
+is_env_name = is_identifier  # ``[A-Za-z_][A-Za-z0-9_]*``, the whole text
 
 
 def _is_label(label: str) -> bool:

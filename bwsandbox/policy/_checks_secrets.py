@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bwsandbox._printable import ASCII_ALNUM, spelled
 from bwsandbox._record import fields
 from bwsandbox.policy._checks import (
     Invalid,
@@ -39,9 +40,8 @@ __all__ = [
 #: compile there); tests/unit/test_checks_secrets_grammar.py holds them to these patterns
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
 _HEADER = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
-_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_NAME_CHARS = _ALNUM | frozenset("_-")
-_HEADER_CHARS = _ALNUM | frozenset("!#$%&'*+.^_`|~-")
+_NAME_CHARS = ASCII_ALNUM + "_-"
+_HEADER_CHARS = ASCII_ALNUM + "!#$%&'*+.^_`|~-"
 _VALIDITY = r"(?:[0-9]+[smhdw])+"
 _PRINCIPAL = r"[A-Za-z0-9._@-]+"
 _SECRET_KEYS = tuple(f.name for f in fields(Secret) if f.name != "name")
@@ -58,12 +58,12 @@ _MAX_VALIDITY = 7 * 24 * 3600
 
 def _is_secret_name(text: str) -> bool:
     """Whether ``text`` matches ``_NAME`` (ASCII letters and digits, ``_``, ``-``; 1-63)."""
-    return 0 < len(text) <= 63 and text[0] in _ALNUM and _NAME_CHARS.issuperset(text)
+    return spelled(text, ASCII_ALNUM, _NAME_CHARS, 63)
 
 
 def _is_header_name(text: str) -> bool:
     """Whether ``text`` matches ``_HEADER`` (a non-empty HTTP token)."""
-    return bool(text) and _HEADER_CHARS.issuperset(text)
+    return spelled(text, _HEADER_CHARS, _HEADER_CHARS)
 
 
 def check_secret_name(value: object) -> str:

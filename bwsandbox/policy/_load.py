@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from bwsandbox import _paths
 from bwsandbox._errors import PolicyError
+from bwsandbox._printable import ASCII_ALNUM, spelled
 from bwsandbox._record import record
 from bwsandbox.policy._hints import did_you_mean
 from bwsandbox.policy._merge import merge
@@ -35,14 +36,13 @@ __all__ = [
     "read_overlays",
 ]
 
-_NAME_FIRST = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_NAME_CHARS = _NAME_FIRST + "._-"
+_NAME_CHARS = ASCII_ALNUM + "._-"
 
 
 def _is_name(text: str) -> bool:
     """A policy name, ``[A-Za-z0-9][A-Za-z0-9._-]*``: characters, not a regex compiled at
     start-up (tests/unit/test_policy_charsets.py checks it against that regex)."""
-    return text[:1] != "" and text[0] in _NAME_FIRST and not text.strip(_NAME_CHARS)
+    return spelled(text, ASCII_ALNUM, _NAME_CHARS)
 
 
 @record

@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from bwsandbox._errors import PolicyError
+from bwsandbox._printable import ASCII_ALNUM, spelled
 
-__all__ = ["expand", "variables_in"]
+__all__ = ["expand", "is_identifier", "variables_in"]
 
 _VAR = r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|[{}]"  # what _tokens scans, as a regex
-_FIRST = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
-_CHARS = _FIRST + "0123456789"
+_FIRST = ASCII_ALNUM[:52] + "_"  # [A-Za-z_]
+_CHARS = ASCII_ALNUM + "_"  # [A-Za-z0-9_]
+
+
+def is_identifier(text: str) -> bool:
+    """``[A-Za-z_][A-Za-z0-9_]*``, the whole text: a variable's or an environment name."""
+    return spelled(text, _FIRST, _CHARS)
 
 
 def _tokens(template: str) -> Iterator[tuple[int, int, str, str | None]]:
@@ -33,7 +39,7 @@ def _tokens(template: str) -> Iterator[tuple[int, int, str, str | None]]:
         if start == opening:
             end = template.find("}", start + 1)
             name = template[start + 1 : end] if end > 0 else ""
-            if name[:1] != "" and name[0] in _FIRST and not name.strip(_CHARS):
+            if is_identifier(name):
                 yield start, end + 1, template[start : end + 1], name
                 at = end + 1
                 continue

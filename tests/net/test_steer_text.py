@@ -24,28 +24,11 @@ from bwsandbox.net._denytext import Refusal, deny_text
 from bwsandbox.net._gate import Denied
 from tests.conftest import Cli
 from tests.net.test_ask import Watcher, _curl, _output, _policy
+from tests.net.test_deny_reasons import _RAW
 from tests.net.test_live import _events
 from tests.sandbox.test_sessions import Running, finish, inside, start
 
 _LIVE = re.compile(r"To allow it in this running session: (agent-sandbox allow [^\n(]+?)\s*(\(|\n)")
-
-#: a raw HTTP request, to the proxy (CONNECT or absolute URI) or straight to a host
-_RAW = """
-import os, socket, sys, urllib.parse
-host, port, request = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-if host == "proxy":
-    proxy = urllib.parse.urlsplit(os.environ["http_proxy"])
-    host, port = proxy.hostname, proxy.port
-s = socket.create_connection((host, port), timeout=10)
-s.sendall(request.encode().decode("unicode_escape").encode("latin-1"))
-data = b""
-try:
-    while chunk := s.recv(65536):
-        data += chunk
-except OSError as exc:
-    print("error", type(exc).__name__)
-print(data.decode(errors="replace"))
-"""
 
 
 # -- the text (pure) ---------------------------------------------------------------------------

@@ -250,7 +250,7 @@ def test_control_the_tripwire_sees_a_module_that_uses_typing(cli: Cli) -> None:
 #: snapshot, the supervisor, the scan for planted repositories, the session registry
 AFTER_SPAWN = (
     # with the cache off only its exposure check runs (a writable bind over the cache dir
-    # clears it), after the spawn: cli/_runcmd.py may_cache
+    # clears it), after the spawn: cli/_spec.py may_cache
     "bwsandbox.cli._plancache",
     "_blake2",
     "bwsandbox._audit",

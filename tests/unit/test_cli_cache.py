@@ -13,7 +13,7 @@ import pytest
 
 from bwsandbox.cli import _plancache as cache
 from bwsandbox.cli._fastparse import parse_run
-from bwsandbox.cli._runcmd import may_cache
+from bwsandbox.cli._spec import may_cache
 from bwsandbox.runtime._probe import _path_info, _runtime_dir
 
 
@@ -86,7 +86,7 @@ def test_disabled_by_environment(runtime_dir: Path, monkeypatch: pytest.MonkeyPa
 def test_the_runs_precheck_agrees_with_the_key(
     name: str, value: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``_runcmd.may_cache`` keeps ``_plancache`` off the start when the cache is off: it is
+    """``_spec.may_cache`` keeps ``_plancache`` off the start when the cache is off: it is
     False only where ``lookup_key`` is None (and True where the cache is on for run/shell)."""
     if value is None:
         monkeypatch.delenv(cache.DISABLE_VAR, raising=False)
