@@ -81,7 +81,10 @@ def _seed_claude(client: str, project: str) -> None:
 
 def _shell(project: Path, env: dict[str, str], argv: list[str], first: str = "") -> str:
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    run = f"{first}{shlex.join(argv)}; echo EXITED=$?"
+    # the shell survives the test's second Ctrl-C (it may land after claude has exited,
+    # while agent-sandbox tears down) and still says how the command ended; a handler, not
+    # an ignore, so the command itself gets SIGINT as usual
+    run = f"trap : INT; {first}{shlex.join(argv)}; echo EXITED=$?"
     return f"cd {shlex.quote(str(project))} && export {exports} && {{ {run}; }}"
 
 
